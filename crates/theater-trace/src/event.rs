@@ -1,0 +1,378 @@
+//! The event model: everything a trace records about a run.
+//!
+//! A trace is a sequence of [`Event`]s. Each event carries the digest of its parent (the
+//! previous event), so the digest of the last event — the *chain head* — identifies the
+//! whole run: two runs with the same chain head recorded the same inputs and produced the
+//! same outputs.
+//!
+//! Events record two things:
+//! - **inputs**: everything nondeterministic that entered the system (the run header and
+//!   its seed, external messages in arrival order, results of recorded host calls);
+//! - **observable outputs** of every delivery (messages sent, log lines, the digest of the
+//!   new state, fuel used, outcome), which replay recomputes and compares.
+//!
+//! All integers are fixed-width (`u32`/`u64`, never `usize`) and every collection is a
+//! `Vec` in a defined order, so an event has exactly one encoding (see
+//! [`crate::encode_event`]).
+
+use serde::{Deserialize, Serialize};
+
+use crate::digest::{Bytes, Digest};
+
+/// Payloads of at most this many bytes are stored inline in the event instead of as a
+/// blob. A blob reference costs a 32-byte digest in the event, so a payload of at most 32
+/// bytes is never larger inline than by reference: deduplication could not save a byte,
+/// and inlining saves the blob frame and a blake3 pass over the payload.
+pub const INLINE_PAYLOAD_MAX_BYTES: usize = 32;
+
+/// An actor's id, assigned by the runtime from a per-run counter.
+pub type ActorId = u64;
+
+/// One record of the hash chain.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Event {
+    /// Digest of the previous event; [`Digest::ZERO`] for the first event.
+    pub parent: Digest,
+    /// What happened.
+    pub body: EventBody,
+}
+
+/// What happened, one variant per kind of event.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum EventBody {
+    /// Always the first event of a trace, and only there.
+    RunStarted(RunHeader),
+    /// A component the run may instantiate. The component's bytes are a blob in the same
+    /// trace, so a trace replays with nothing else.
+    ComponentRegistered {
+        /// The component's name in the manifest.
+        name: String,
+        /// Digest of the component blob (the `.wasm` bytes).
+        component: Digest,
+    },
+    /// An actor was created. Its `init` call follows as a [`Delivery`] of kind
+    /// [`MessageKind::Init`].
+    ActorSpawned {
+        actor: ActorId,
+        /// The supervisor; `None` for actors started by the manifest.
+        parent: Option<ActorId>,
+        name: String,
+        /// Digest of the component blob.
+        component: Digest,
+        restart: RestartPolicy,
+    },
+    /// An actor stopped.
+    ActorExited { actor: ActorId, reason: ExitReason },
+    /// A supervisor restarted an actor from its init state.
+    ActorRestarted {
+        actor: ActorId,
+        /// How many times this actor has been restarted, this one included.
+        restarts: u32,
+    },
+    /// A message was handed to an actor's handler (an input).
+    Delivered(Delivery),
+    /// An external message was refused before reaching a mailbox (an input: the refusal
+    /// depends on what the outside world sent and when).
+    Refused {
+        to: ActorId,
+        payload: Payload,
+        reason: RefusalReason,
+    },
+    /// The result of a host call whose result is not a pure function of the actor's
+    /// inputs (clock, randomness, storage, outbound I/O). Replay serves `response` and
+    /// checks that the actor asked for the same `function` with the same `request`.
+    HostCall {
+        actor: ActorId,
+        function: HostFunction,
+        /// The call's arguments, encoded by the runtime.
+        request: Payload,
+        /// The call's result, encoded by the runtime.
+        response: Payload,
+    },
+    /// The observable outputs of the delivery that precedes it for the same actor.
+    Outputs(DeliveryOutputs),
+    /// The run ended; the last event of a cleanly finished run.
+    RunEnded {
+        /// Virtual time at the end of the run.
+        time_ns: u64,
+        reason: String,
+    },
+}
+
+/// The first event of every trace.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunHeader {
+    /// The event-model version ([`crate::FORMAT_VERSION`] when written by this crate).
+    pub format_version: u32,
+    /// What produced the trace, e.g. `theater 0.1.0`.
+    pub producer: String,
+    /// The engine settings that affect determinism.
+    pub engine: EngineSettings,
+    /// Live (wall clock, OS randomness, both recorded) or simulated (virtual clock, seeded).
+    pub mode: RunMode,
+    /// The seed of the run's random generator.
+    pub seed: u64,
+    /// Digest of the manifest blob the run was started from.
+    pub manifest: Digest,
+}
+
+/// Engine settings that change what a component computes. Replay refuses a trace whose
+/// settings it cannot reproduce.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EngineSettings {
+    /// The engine and its version, e.g. `wasmtime 48.0.8`.
+    pub engine: String,
+    pub nan_canonicalization: bool,
+    pub relaxed_simd_deterministic: bool,
+    pub threads: bool,
+    pub fuel_metering: bool,
+    pub max_wasm_stack_bytes: u64,
+}
+
+/// How nondeterministic inputs were produced during recording.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RunMode {
+    /// Wall clock and OS randomness, each read recorded.
+    Live,
+    /// Virtual clock and a seeded generator: the seed alone reproduces the run.
+    Simulated,
+}
+
+/// What a supervisor does when a child exits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RestartPolicy {
+    Permanent,
+    Transient,
+    Temporary,
+}
+
+/// Why an actor stopped.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ExitReason {
+    Normal,
+    /// A handler returned an error.
+    Error(String),
+    Trap(TrapCode),
+    /// Killed by the runtime or a supervisor.
+    Killed,
+    /// A supervisor exceeded its restart intensity and gave up.
+    Escalated,
+}
+
+/// Why a WebAssembly call trapped.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TrapCode {
+    OutOfFuel,
+    Unreachable,
+    MemoryOutOfBounds,
+    /// A `memory.grow` beyond the actor's memory limit was refused and the guest aborted.
+    MemoryLimit,
+    StackOverflow,
+    IntegerOverflow,
+    IntegerDivisionByZero,
+    BadConversionToInteger,
+    IndirectCallTypeMismatch,
+    TableOutOfBounds,
+    NullReference,
+    /// Anything else, by its engine name.
+    Other(String),
+}
+
+/// Where a delivered message came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Sender {
+    External,
+    Actor(ActorId),
+    /// A timer set by the receiving actor.
+    Timer(u64),
+    /// The runtime itself (init calls, child-exit notifications).
+    Runtime,
+}
+
+/// Which export a delivery calls.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MessageKind {
+    Init,
+    OneWay,
+    Request { correlation: u64 },
+    /// A reply to a request the receiver made; `ok: false` means the request failed (the
+    /// payload then holds the encoded error).
+    Reply { correlation: u64, ok: bool },
+    ChildExit { child: ActorId },
+}
+
+/// A message handed to an actor.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Delivery {
+    /// The scheduler's sequence number; with `time_ns` it orders the run.
+    pub seq: u64,
+    pub from: Sender,
+    pub to: ActorId,
+    pub kind: MessageKind,
+    pub payload: Payload,
+    /// Virtual time of the delivery.
+    pub time_ns: u64,
+}
+
+/// A message payload: inline when small, else a blob in the same trace.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Payload {
+    /// At most [`INLINE_PAYLOAD_MAX_BYTES`] bytes.
+    Inline(Bytes),
+    /// A blob written earlier in the same trace.
+    Blob { digest: Digest, len: u64 },
+}
+
+impl Payload {
+    /// The payload's length in bytes.
+    pub fn len(&self) -> u64 {
+        match self {
+            Payload::Inline(b) => b.0.len() as u64,
+            Payload::Blob { len, .. } => *len,
+        }
+    }
+
+    /// Whether the payload is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The blob this payload refers to, if it is not inline.
+    pub fn blob(&self) -> Option<&Digest> {
+        match self {
+            Payload::Inline(_) => None,
+            Payload::Blob { digest, .. } => Some(digest),
+        }
+    }
+
+    /// The content digest of the payload's bytes, whichever way they are stored.
+    pub fn digest(&self) -> Digest {
+        match self {
+            Payload::Inline(b) => Digest::of(&b.0),
+            Payload::Blob { digest, .. } => *digest,
+        }
+    }
+}
+
+/// Why an external message was refused.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RefusalReason {
+    NoSuchActor,
+    MailboxFull,
+    TooLarge,
+}
+
+/// The host functions whose results are recorded.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum HostFunction {
+    Now,
+    RandomBytes,
+    StoreGet,
+    StoreSet,
+    StoreDelete,
+    StoreListKeys,
+    /// Any other recorded function, as `interface.function`.
+    Other(String),
+}
+
+/// Observable outputs of one delivery.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeliveryOutputs {
+    pub actor: ActorId,
+    /// The `seq` of the delivery these outputs belong to.
+    pub seq: u64,
+    /// Messages sent, in the order the actor sent them.
+    pub sent: Vec<SentMessage>,
+    /// Log lines, in order.
+    pub logs: Vec<LogLine>,
+    /// Digest of the actor's state after the call (unchanged on failure).
+    pub state: Digest,
+    pub fuel_used: u64,
+    pub outcome: Outcome,
+}
+
+/// A message an actor sent.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SentMessage {
+    pub to: ActorId,
+    pub kind: MessageKind,
+    pub payload: Payload,
+}
+
+/// A log line written through the runtime interface.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogLine {
+    pub level: LogLevel,
+    pub message: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum LogLevel {
+    Trace,
+    Debug,
+    Info,
+    Warn,
+    Error,
+}
+
+/// How a handler call ended.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Outcome {
+    Ok,
+    /// The handler returned `err(message)`.
+    Error(String),
+    Trap(TrapCode),
+}
+
+impl EventBody {
+    /// A short lowercase name of the event's kind, for listings and breakpoints.
+    pub fn kind_name(&self) -> &'static str {
+        match self {
+            EventBody::RunStarted(_) => "run-started",
+            EventBody::ComponentRegistered { .. } => "component",
+            EventBody::ActorSpawned { .. } => "spawned",
+            EventBody::ActorExited { .. } => "exited",
+            EventBody::ActorRestarted { .. } => "restarted",
+            EventBody::Delivered(_) => "delivered",
+            EventBody::Refused { .. } => "refused",
+            EventBody::HostCall { .. } => "host-call",
+            EventBody::Outputs(_) => "outputs",
+            EventBody::RunEnded { .. } => "run-ended",
+        }
+    }
+
+    /// The actor the event is about, if any.
+    pub fn actor(&self) -> Option<ActorId> {
+        match self {
+            EventBody::RunStarted(_)
+            | EventBody::ComponentRegistered { .. }
+            | EventBody::RunEnded { .. } => None,
+            EventBody::ActorSpawned { actor, .. }
+            | EventBody::ActorExited { actor, .. }
+            | EventBody::ActorRestarted { actor, .. }
+            | EventBody::HostCall { actor, .. } => Some(*actor),
+            EventBody::Refused { to, .. } => Some(*to),
+            EventBody::Delivered(d) => Some(d.to),
+            EventBody::Outputs(o) => Some(o.actor),
+        }
+    }
+
+    /// Calls `f` with every blob digest this event references. Each must name a blob
+    /// written earlier in the trace.
+    pub fn for_each_blob_ref(&self, mut f: impl FnMut(&Digest)) {
+        match self {
+            EventBody::RunStarted(h) => f(&h.manifest),
+            EventBody::ComponentRegistered { component, .. }
+            | EventBody::ActorSpawned { component, .. } => f(component),
+            EventBody::Delivered(d) => d.payload.blob().into_iter().for_each(f),
+            EventBody::Refused { payload, .. } => payload.blob().into_iter().for_each(f),
+            EventBody::HostCall {
+                request, response, ..
+            } => request.blob().into_iter().chain(response.blob()).for_each(f),
+            EventBody::Outputs(o) => o.sent.iter().filter_map(|m| m.payload.blob()).for_each(f),
+            EventBody::ActorExited { .. }
+            | EventBody::ActorRestarted { .. }
+            | EventBody::RunEnded { .. } => {}
+        }
+    }
+}

@@ -1,0 +1,38 @@
+//! Theater's trace store: the record of a run, and everything needed to replay it.
+//!
+//! A trace is a single append-only file (`trace.bin`) holding:
+//! - **events** ([`Event`]), hash-chained with blake3: each carries its parent's digest,
+//!   so the last digest (the chain head) identifies the whole run;
+//! - **blobs**: payloads, components and manifests keyed by their blake3 digest and
+//!   stored once, written before the first event that references them.
+//!
+//! Write with [`TraceWriter`]; read with [`Trace`] (iterate, seek by event number, fetch
+//! blobs, [`Trace::verify`]); export with [`export_json_lines`]. The byte layout is in
+//! [`format`] and `docs/trace-format.md`.
+//!
+//! This crate knows nothing about WebAssembly engines or terminals, and nothing in it
+//! panics on bad input.
+
+mod codec;
+mod digest;
+mod error;
+mod event;
+pub mod format;
+mod json;
+mod reader;
+pub mod synth;
+mod verify;
+mod writer;
+
+pub use codec::{decode_event, encode_event, event_bytes, event_digest, EVENT_DIGEST_CONTEXT};
+pub use digest::{hex, Bytes, Digest, DIGEST_LEN};
+pub use error::{Corruption, Problem, TraceError};
+pub use event::*;
+pub use format::FORMAT_VERSION;
+pub use json::{event_to_json, export_json_lines};
+pub use reader::{Events, RecordedEvent, Recovery, Trace};
+pub use verify::VerifyReport;
+pub use writer::{
+    TraceSink, TraceSummary, TraceWriter, WriterOptions, INDEX_EVERY_EVENTS_DEFAULT,
+    TRACE_MAX_BYTES_DEFAULT, WRITE_BUFFER_MAX_BYTES,
+};

@@ -1,0 +1,232 @@
+//! Full integrity check of a trace: every frame, event digest, chain link and blob.
+
+use std::collections::BTreeMap;
+
+use crate::codec::{decode_event, event_bytes, event_digest};
+use crate::digest::{Digest, DIGEST_LEN};
+use crate::error::{Corruption, Problem, TraceError};
+use crate::event::{EventBody, Payload, INLINE_PAYLOAD_MAX_BYTES};
+use crate::format::{FrameKind, HEADER_LEN};
+use crate::reader::Trace;
+
+/// What a successful [`Trace::verify`] checked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct VerifyReport {
+    pub events: u64,
+    pub blobs: u64,
+    /// Bytes held in blobs.
+    pub blob_bytes: u64,
+    pub file_bytes: u64,
+    pub head: Digest,
+}
+
+impl Trace {
+    /// Recomputes every frame checksum, event digest, chain link and blob digest, checks
+    /// that blobs precede their first reference and are stored once, that events are in
+    /// canonical form, and that the index and footer agree with the frames. Returns the
+    /// first problem found, by byte offset and event number. A trace opened by recovery
+    /// (no valid footer) fails with [`Problem::Incomplete`] once its intact prefix has
+    /// been checked.
+    pub fn verify(&self) -> Result<VerifyReport, TraceError> {
+        self.verify_with_progress(&mut |_, _| {})
+    }
+
+    /// [`Trace::verify`], calling `progress(bytes_checked, bytes_total)` as it goes.
+    pub fn verify_with_progress(
+        &self,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<VerifyReport, TraceError> {
+        let mut check = Checker::default();
+        let total = self.frames_end;
+        for frame in self.frames() {
+            let frame = frame.map_err(|e| match e {
+                TraceError::Corrupt(mut c) => {
+                    c.event.get_or_insert(check.events);
+                    TraceError::Corrupt(c)
+                }
+                other => other,
+            })?;
+            let corrupt = |event, problem| -> TraceError {
+                Corruption {
+                    offset: frame.offset,
+                    event,
+                    problem,
+                }
+                .into()
+            };
+            match frame.kind {
+                FrameKind::Blob => check.blob(&frame.payload, frame.offset).map_err(|p| corrupt(None, p))?,
+                FrameKind::Event => {
+                    let n = check.events;
+                    check.event(&frame.payload, frame.offset, self.every).map_err(|p| corrupt(Some(n), p))?
+                }
+                FrameKind::Index | FrameKind::Footer => {
+                    return Err(corrupt(
+                        Some(check.events),
+                        Problem::UnexpectedFrame {
+                            expected: "blob or event",
+                            found: frame.kind.name(),
+                        },
+                    ))
+                }
+            }
+            progress(frame.next_offset(), total);
+        }
+        if let Some(r) = &self.recovery {
+            return Err(Corruption {
+                offset: r.valid_bytes,
+                event: Some(check.events),
+                problem: Problem::Incomplete {
+                    dropped_bytes: r.dropped_bytes,
+                    reason: r.reason.clone(),
+                },
+            }
+            .into());
+        }
+        self.check_index(&check)?;
+        Ok(VerifyReport {
+            events: check.events,
+            blobs: check.blobs.len() as u64,
+            blob_bytes: check.blobs.values().map(|&(_, len)| len).sum(),
+            file_bytes: self.file_len,
+            head: check.head,
+        })
+    }
+
+    fn check_index(&self, check: &Checker) -> Result<(), TraceError> {
+        let Some((index_offset, index)) = &self.stored_index else {
+            return Ok(());
+        };
+        let mismatch = |what: String| -> TraceError {
+            Corruption {
+                offset: *index_offset,
+                event: None,
+                problem: Problem::Index(what),
+            }
+            .into()
+        };
+        if index.event_count != check.events {
+            return Err(mismatch(format!(
+                "it counts {} events, the frames hold {}",
+                index.event_count, check.events
+            )));
+        }
+        if index.head != check.head {
+            return Err(mismatch(format!(
+                "its chain head is {}, the last event's digest is {}",
+                index.head, check.head
+            )));
+        }
+        if index.event_offsets != check.event_offsets {
+            return Err(mismatch("event offsets differ from the frames".into()));
+        }
+        let blobs: Vec<(Digest, u64, u64)> = check.blobs.iter().map(|(d, &(o, l))| (*d, o, l)).collect();
+        if index.blobs != blobs {
+            return Err(mismatch("blob table differs from the frames".into()));
+        }
+        Ok(())
+    }
+}
+
+/// State of a verification pass.
+#[derive(Default)]
+struct Checker {
+    events: u64,
+    head: Digest,
+    event_offsets: Vec<u64>,
+    /// digest → (offset, len)
+    blobs: BTreeMap<Digest, (u64, u64)>,
+}
+
+impl Checker {
+    fn blob(&mut self, payload: &[u8], offset: u64) -> Result<(), Problem> {
+        if payload.len() < DIGEST_LEN {
+            return Err(Problem::Index("blob frame shorter than a digest".into()));
+        }
+        let (stored, bytes) = payload.split_at(DIGEST_LEN);
+        let stored = Digest(stored.try_into().unwrap_or_default());
+        let computed = Digest::of(bytes);
+        if stored != computed {
+            return Err(Problem::BlobDigest { stored, computed });
+        }
+        if self.blobs.insert(stored, (offset, bytes.len() as u64)).is_some() {
+            return Err(Problem::DuplicateBlob(stored));
+        }
+        Ok(())
+    }
+
+    fn event(&mut self, payload: &[u8], offset: u64, every: u32) -> Result<(), Problem> {
+        debug_assert!(offset >= HEADER_LEN);
+        let event = decode_event(payload).map_err(Problem::UndecodableEvent)?;
+        if event_bytes(&event) != payload {
+            return Err(Problem::NonCanonicalEvent(
+                "re-encoding the decoded event gives different bytes",
+            ));
+        }
+        if event.parent != self.head {
+            return Err(Problem::BrokenChain {
+                expected: self.head,
+                found: event.parent,
+            });
+        }
+        let is_header = matches!(event.body, EventBody::RunStarted(_));
+        if is_header != (self.events == 0) {
+            return Err(Problem::MisplacedHeader);
+        }
+        let mut problem = None;
+        event.body.for_each_blob_ref(|d| {
+            if problem.is_none() && !self.blobs.contains_key(d) {
+                problem = Some(Problem::MissingBlob(*d));
+            }
+        });
+        if let Some(p) = problem {
+            return Err(p);
+        }
+        self.check_payloads(&event.body)?;
+        if self.events.is_multiple_of(u64::from(every.max(1))) {
+            self.event_offsets.push(offset);
+        }
+        self.events += 1;
+        self.head = event_digest(payload);
+        Ok(())
+    }
+
+    fn check_payloads(&self, body: &EventBody) -> Result<(), Problem> {
+        let mut payloads: Vec<&Payload> = Vec::new();
+        match body {
+            EventBody::Delivered(d) => payloads.push(&d.payload),
+            EventBody::Refused { payload, .. } => payloads.push(payload),
+            EventBody::HostCall {
+                request, response, ..
+            } => payloads.extend([request, response]),
+            EventBody::Outputs(o) => payloads.extend(o.sent.iter().map(|m| &m.payload)),
+            _ => {}
+        }
+        for p in payloads {
+            match p {
+                Payload::Inline(b) if b.0.len() > INLINE_PAYLOAD_MAX_BYTES => {
+                    return Err(Problem::NonCanonicalEvent(
+                        "inline payload longer than INLINE_PAYLOAD_MAX_BYTES",
+                    ))
+                }
+                Payload::Blob { digest, len } => {
+                    let stored = self.blobs.get(digest).map_or(0, |&(_, l)| l);
+                    if stored != *len {
+                        return Err(Problem::BlobLength {
+                            digest: *digest,
+                            stored,
+                            referenced: *len,
+                        });
+                    }
+                    if *len as usize <= INLINE_PAYLOAD_MAX_BYTES {
+                        return Err(Problem::NonCanonicalEvent(
+                            "blob payload short enough to be inline",
+                        ));
+                    }
+                }
+                Payload::Inline(_) => {}
+            }
+        }
+        Ok(())
+    }
+}
