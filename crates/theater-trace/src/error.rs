@@ -62,7 +62,10 @@ impl fmt::Display for TraceError {
             TraceError::Io { context, source } => write!(f, "{context}: {source}"),
             TraceError::Corrupt(c) => c.fmt(f),
             TraceError::EventOutOfRange { event, count } => {
-                write!(f, "event {event} is out of range: the trace has {count} events")
+                write!(
+                    f,
+                    "event {event} is out of range: the trace has {count} events"
+                )
             }
             TraceError::LimitExceeded {
                 limit,
@@ -70,7 +73,10 @@ impl fmt::Display for TraceError {
                 max,
             } => write!(f, "limit {limit} exceeded: {requested} > {max}"),
             TraceError::UnknownBlob { digest } => {
-                write!(f, "event references blob {digest}, which was not written before it")
+                write!(
+                    f,
+                    "event references blob {digest}, which was not written before it"
+                )
             }
             TraceError::Misuse(what) => write!(f, "invalid use of the trace writer: {what}"),
         }
@@ -120,7 +126,10 @@ pub enum Problem {
     /// A frame longer than the format allows.
     FrameTooLarge { len: u64, max: u64 },
     /// A frame of the wrong kind where another was required.
-    UnexpectedFrame { expected: &'static str, found: &'static str },
+    UnexpectedFrame {
+        expected: &'static str,
+        found: &'static str,
+    },
     /// An event frame whose payload does not decode.
     UndecodableEvent(String),
     /// An event that decodes but is not in canonical form.
@@ -134,7 +143,11 @@ pub enum Problem {
     /// An event references a blob not written before it.
     MissingBlob(Digest),
     /// An event gives a blob a length other than the blob's.
-    BlobLength { digest: Digest, stored: u64, referenced: u64 },
+    BlobLength {
+        digest: Digest,
+        stored: u64,
+        referenced: u64,
+    },
     /// The first event is not a run header, or a run header appears later.
     MisplacedHeader,
     /// The index or footer disagrees with the frames.

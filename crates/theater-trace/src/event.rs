@@ -194,11 +194,18 @@ pub enum Sender {
 pub enum MessageKind {
     Init,
     OneWay,
-    Request { correlation: u64 },
+    Request {
+        correlation: u64,
+    },
     /// A reply to a request the receiver made; `ok: false` means the request failed (the
     /// payload then holds the encoded error).
-    Reply { correlation: u64, ok: bool },
-    ChildExit { child: ActorId },
+    Reply {
+        correlation: u64,
+        ok: bool,
+    },
+    ChildExit {
+        child: ActorId,
+    },
 }
 
 /// A message handed to an actor.
@@ -368,7 +375,11 @@ impl EventBody {
             EventBody::Refused { payload, .. } => payload.blob().into_iter().for_each(f),
             EventBody::HostCall {
                 request, response, ..
-            } => request.blob().into_iter().chain(response.blob()).for_each(f),
+            } => request
+                .blob()
+                .into_iter()
+                .chain(response.blob())
+                .for_each(f),
             EventBody::Outputs(o) => o.sent.iter().filter_map(|m| m.payload.blob()).for_each(f),
             EventBody::ActorExited { .. }
             | EventBody::ActorRestarted { .. }

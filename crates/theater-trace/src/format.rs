@@ -155,7 +155,8 @@ impl FrameHeader {
             event: None,
             problem,
         };
-        let kind = FrameKind::from_byte(bytes[0]).ok_or(corrupt(Problem::UnknownFrameKind(bytes[0])))?;
+        let kind =
+            FrameKind::from_byte(bytes[0]).ok_or(corrupt(Problem::UnknownFrameKind(bytes[0])))?;
         let len = u64::from(u32::from_le_bytes([bytes[1], bytes[2], bytes[3], bytes[4]]));
         let crc = u32::from_le_bytes([bytes[5], bytes[6], bytes[7], bytes[8]]);
         if len > FRAME_PAYLOAD_MAX_BYTES {

@@ -55,7 +55,9 @@ impl Source {
                 let mut file = file.lock().unwrap_or_else(|p| p.into_inner());
                 file.seek(SeekFrom::Start(offset))
                     .and_then(|_| file.read_exact(buf))
-                    .map_err(|e| TraceError::io(format!("reading {} bytes at {offset}", buf.len()), e))
+                    .map_err(|e| {
+                        TraceError::io(format!("reading {} bytes at {offset}", buf.len()), e)
+                    })
             }
         }
     }
@@ -95,8 +97,8 @@ impl<'a> FrameReader<'a> {
 
     /// `n` bytes at `offset`, which the caller has checked lie before `end`.
     fn bytes(&mut self, offset: u64, n: u64) -> Result<&[u8], TraceError> {
-        let in_window = offset >= self.buf_start
-            && offset + n <= self.buf_start + self.buf.len() as u64;
+        let in_window =
+            offset >= self.buf_start && offset + n <= self.buf_start + self.buf.len() as u64;
         if !in_window {
             let want = n.max(READ_CHUNK_BYTES as u64).min(self.end - offset);
             self.buf.resize(want as usize, 0);
@@ -207,8 +209,8 @@ pub struct Trace {
 impl Trace {
     /// Opens the trace file at `path`.
     pub fn open(path: &Path) -> Result<Trace, TraceError> {
-        let file =
-            File::open(path).map_err(|e| TraceError::io(format!("opening {}", path.display()), e))?;
+        let file = File::open(path)
+            .map_err(|e| TraceError::io(format!("opening {}", path.display()), e))?;
         let len = file
             .metadata()
             .map_err(|e| TraceError::io(format!("reading metadata of {}", path.display()), e))?
@@ -318,7 +320,10 @@ impl Trace {
             && index.event_count == footer.event_count
             && index.head == footer.head
             && index.event_offsets.len() as u64 == expected_offsets
-            && index.event_offsets.iter().all(|&o| o >= HEADER_LEN && o < footer.index_offset);
+            && index
+                .event_offsets
+                .iter()
+                .all(|&o| o >= HEADER_LEN && o < footer.index_offset);
         consistent.then_some((footer, footer.index_offset, index))
     }
 
@@ -358,9 +363,12 @@ impl Trace {
                         len: (frame.payload.len() - DIGEST_LEN) as u64,
                     });
                 }
-                // An index without its footer (the writer died between the two) adds
-                // nothing the scan does not know.
-                FrameKind::Index => {}
+                // An index ends the frames. Without a valid footer after it (the writer
+                // died between the two, or the footer is damaged) it adds nothing the
+                // scan does not know, so it is dropped with the footer.
+                FrameKind::Index => {
+                    break "the footer after the index is missing or damaged".to_string()
+                }
                 FrameKind::Footer => break "a footer that does not match the trace".to_string(),
             }
             offset = frame.next_offset();
@@ -436,7 +444,10 @@ impl Trace {
             TraceError::from(Corruption {
                 offset: self.frames_end,
                 event: Some(n),
-                problem: Problem::Index(format!("no index entry for event {}", slot as u64 * every)),
+                problem: Problem::Index(format!(
+                    "no index entry for event {}",
+                    slot as u64 * every
+                )),
             })
         })?;
         let mut iter = self.events_from_offset(start, slot as u64 * every);
@@ -514,7 +525,9 @@ impl Trace {
         }
         let mut payload = frame.payload;
         if payload.len() < DIGEST_LEN || payload[..DIGEST_LEN] != digest.0 {
-            return Err(corrupt(Problem::Index(format!("blob {digest} is not at its indexed offset"))));
+            return Err(corrupt(Problem::Index(format!(
+                "blob {digest} is not at its indexed offset"
+            ))));
         }
         let bytes = payload.split_off(DIGEST_LEN);
         let computed = Digest::of(&bytes);
@@ -608,16 +621,30 @@ impl Events<'_> {
         let offset = self.offset;
         let header = self.reader.header(offset)?;
         self.offset += header.frame_len();
-        if header.kind != FrameKind::Event {
-            return Ok(None);
+        // Every frame passed over is checked: a damaged kind byte must not turn an event
+        // into something skipped, or shift the numbering of the events after it.
+        let payload = self.reader.bytes(offset + FRAME_HEADER_LEN, header.len)?;
+        header.check(offset, payload)?;
+        match header.kind {
+            FrameKind::Event => {}
+            FrameKind::Blob => return Ok(None),
+            FrameKind::Index | FrameKind::Footer => {
+                return Err(Corruption {
+                    offset,
+                    event: Some(self.number),
+                    problem: Problem::UnexpectedFrame {
+                        expected: "blob or event",
+                        found: header.kind.name(),
+                    },
+                }
+                .into())
+            }
         }
         let number = self.number;
         self.number += 1;
         if number < self.skip_to {
             return Ok(None);
         }
-        let payload = self.reader.bytes(offset + FRAME_HEADER_LEN, header.len)?;
-        header.check(offset, payload)?;
         let digest = event_digest(payload);
         let event = decode_event(payload).map_err(|why| Corruption {
             offset,

@@ -90,8 +90,11 @@ pub fn random_run<W: TraceSink>(
                     parent: actor.checked_sub(1),
                     name: format!("actor-{}", actors - 1),
                     component,
-                    restart: [RestartPolicy::Permanent, RestartPolicy::Transient, RestartPolicy::Temporary]
-                        [rng.below(3) as usize],
+                    restart: [
+                        RestartPolicy::Permanent,
+                        RestartPolicy::Transient,
+                        RestartPolicy::Temporary,
+                    ][rng.below(3) as usize],
                 }
             }
             1 => EventBody::ActorExited {
@@ -110,8 +113,11 @@ pub fn random_run<W: TraceSink>(
             },
             3 => EventBody::HostCall {
                 actor,
-                function: [HostFunction::Now, HostFunction::RandomBytes, HostFunction::StoreGet]
-                    [rng.below(3) as usize]
+                function: [
+                    HostFunction::Now,
+                    HostFunction::RandomBytes,
+                    HostFunction::StoreGet,
+                ][rng.below(3) as usize]
                     .clone(),
                 request: payload(rng, writer)?,
                 response: payload(rng, writer)?,
@@ -125,14 +131,21 @@ pub fn random_run<W: TraceSink>(
                 seq += 1;
                 EventBody::Delivered(Delivery {
                     seq,
-                    from: [Sender::External, Sender::Actor(actor), Sender::Timer(7), Sender::Runtime]
-                        [rng.below(4) as usize],
+                    from: [
+                        Sender::External,
+                        Sender::Actor(actor),
+                        Sender::Timer(7),
+                        Sender::Runtime,
+                    ][rng.below(4) as usize],
                     to: actor,
                     kind: [
                         MessageKind::OneWay,
                         MessageKind::Init,
                         MessageKind::Request { correlation: seq },
-                        MessageKind::Reply { correlation: seq, ok: false },
+                        MessageKind::Reply {
+                            correlation: seq,
+                            ok: false,
+                        },
                         MessageKind::ChildExit { child: 3 },
                     ][rng.below(5) as usize]
                         .clone(),

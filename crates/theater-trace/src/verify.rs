@@ -55,10 +55,14 @@ impl Trace {
                 .into()
             };
             match frame.kind {
-                FrameKind::Blob => check.blob(&frame.payload, frame.offset).map_err(|p| corrupt(None, p))?,
+                FrameKind::Blob => check
+                    .blob(&frame.payload, frame.offset)
+                    .map_err(|p| corrupt(None, p))?,
                 FrameKind::Event => {
                     let n = check.events;
-                    check.event(&frame.payload, frame.offset, self.every).map_err(|p| corrupt(Some(n), p))?
+                    check
+                        .event(&frame.payload, frame.offset, self.every)
+                        .map_err(|p| corrupt(Some(n), p))?
                 }
                 FrameKind::Index | FrameKind::Footer => {
                     return Err(corrupt(
@@ -120,7 +124,8 @@ impl Trace {
         if index.event_offsets != check.event_offsets {
             return Err(mismatch("event offsets differ from the frames".into()));
         }
-        let blobs: Vec<(Digest, u64, u64)> = check.blobs.iter().map(|(d, &(o, l))| (*d, o, l)).collect();
+        let blobs: Vec<(Digest, u64, u64)> =
+            check.blobs.iter().map(|(d, &(o, l))| (*d, o, l)).collect();
         if index.blobs != blobs {
             return Err(mismatch("blob table differs from the frames".into()));
         }
@@ -149,7 +154,11 @@ impl Checker {
         if stored != computed {
             return Err(Problem::BlobDigest { stored, computed });
         }
-        if self.blobs.insert(stored, (offset, bytes.len() as u64)).is_some() {
+        if self
+            .blobs
+            .insert(stored, (offset, bytes.len() as u64))
+            .is_some()
+        {
             return Err(Problem::DuplicateBlob(stored));
         }
         Ok(())

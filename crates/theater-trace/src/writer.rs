@@ -209,7 +209,9 @@ impl<W: TraceSink> TraceWriter<W> {
     /// [`TraceWriter::payload`].
     pub fn append(&mut self, body: EventBody) -> Result<Digest, TraceError> {
         if matches!(body, EventBody::RunStarted(_)) {
-            return Err(TraceError::Misuse("the run header is written by TraceWriter::new"));
+            return Err(TraceError::Misuse(
+                "the run header is written by TraceWriter::new",
+            ));
         }
         self.check_blob_refs(&body)?;
         let digest = self.push_event(body)?;
@@ -334,7 +336,10 @@ impl<W: TraceSink> TraceWriter<W> {
         }
         self.reserve(FRAME_HEADER_LEN + len)?;
         let digest = event_digest(&self.scratch);
-        if self.events.is_multiple_of(u64::from(self.options.index_every_events)) {
+        if self
+            .events
+            .is_multiple_of(u64::from(self.options.index_every_events))
+        {
             self.event_offsets.push(self.offset);
         }
         push_frame(&mut self.buf, FrameKind::Event, &[&self.scratch]);

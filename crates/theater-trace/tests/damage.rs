@@ -1,0 +1,165 @@
+//! Damage: every single-byte flip of a sample trace is reported (never a panic, never a
+//! silent success), and every truncation opens the longest complete prefix.
+
+mod common;
+
+use common::{frame_ends, sample};
+use theater_trace::{Digest, Problem, Trace, TraceError, WriterOptions};
+
+fn small_sample() -> common::Sample {
+    let options = WriterOptions {
+        index_every_events: 4,
+        ..WriterOptions::default()
+    };
+    sample(0xda3a6e, 40, options)
+}
+
+#[test]
+fn every_single_byte_flip_is_reported_with_its_offset() {
+    let s = small_sample();
+    let original = Trace::from_bytes(s.bytes.clone()).unwrap();
+    let digests: Vec<Digest> = original.events().map(|e| e.unwrap().digest).collect();
+    let ends = frame_ends(&s.bytes);
+    assert!(s.bytes.len() > 2000, "sample too small to be interesting");
+    for mask in [0xffu8, 0x01] {
+        for i in 0..s.bytes.len() {
+            let mut damaged = s.bytes.clone();
+            damaged[i] ^= mask;
+            let outcome = Trace::from_bytes(damaged).and_then(|t| {
+                // Whatever opened, the events before the damaged frame are intact.
+                let intact = ends
+                    .iter()
+                    .filter(|&&(end, is_event)| is_event && end <= i)
+                    .count();
+                let read: Vec<Digest> = t
+                    .events()
+                    .take(intact)
+                    .map_while(Result::ok)
+                    .map(|e| e.digest)
+                    .collect();
+                assert_eq!(
+                    read[..],
+                    digests[..intact.min(t.event_count() as usize)],
+                    "flip at {i} lost events"
+                );
+                t.verify()
+            });
+            let err = match outcome {
+                Ok(report) => panic!("flip {mask:#04x} at byte {i} went unnoticed: {report:?}"),
+                Err(e) => e,
+            };
+            let (offset, incomplete) = match &err {
+                TraceError::Corrupt(c) => {
+                    (c.offset, matches!(c.problem, Problem::Incomplete { .. }))
+                }
+                other => panic!("flip at {i}: expected a corruption report, got {other}"),
+            };
+            assert!(
+                offset <= i as u64,
+                "flip at {i} reported at later offset {offset}: {err}"
+            );
+            if incomplete {
+                // A damaged footer or index: the trace is reported incomplete from the
+                // end of the last intact event or blob frame.
+                continue;
+            }
+            // The report names the frame holding the flipped byte.
+            let frame_end = ends
+                .iter()
+                .map(|&(e, _)| e)
+                .find(|&e| e > offset as usize)
+                .unwrap_or(16);
+            assert!(
+                i < frame_end || offset == 0,
+                "flip at {i} reported in frame {offset}..{frame_end}: {err}"
+            );
+        }
+    }
+}
+
+#[test]
+fn every_truncation_opens_the_longest_complete_prefix() {
+    let s = small_sample();
+    let original = Trace::from_bytes(s.bytes.clone()).unwrap();
+    let digests: Vec<Digest> = original.events().map(|e| e.unwrap().digest).collect();
+    let ends = frame_ends(&s.bytes);
+    for cut in 0..s.bytes.len() {
+        let t = Trace::from_bytes(s.bytes[..cut].to_vec())
+            .unwrap_or_else(|e| panic!("truncation at {cut} does not open: {e}"));
+        let complete = ends
+            .iter()
+            .filter(|&&(end, is_event)| is_event && end <= cut)
+            .count();
+        assert_eq!(t.event_count(), complete as u64, "truncation at {cut}");
+        let got: Vec<Digest> = t.events().map(|e| e.unwrap().digest).collect();
+        assert_eq!(got[..], digests[..complete], "truncation at {cut}");
+        let expected_head = if complete == 0 {
+            Digest::ZERO
+        } else {
+            digests[complete - 1]
+        };
+        assert_eq!(t.head(), expected_head);
+        let recovery = t
+            .recovery()
+            .expect("a truncated trace is opened by recovery");
+        assert_eq!(recovery.valid_bytes + recovery.dropped_bytes, cut as u64);
+        match t.verify() {
+            Err(TraceError::Corrupt(c)) => assert!(
+                matches!(c.problem, Problem::Incomplete { .. }),
+                "truncation at {cut}: {c}"
+            ),
+            other => panic!(
+                "truncation at {cut}: verify must report the trace incomplete, got {other:?}"
+            ),
+        }
+    }
+    // The whole file is the one clean case.
+    let whole = Trace::from_bytes(s.bytes.clone()).unwrap();
+    assert_eq!(whole.recovery(), None);
+    whole.verify().unwrap();
+}
+
+#[test]
+fn torn_event_is_counted_as_dropped() {
+    let s = small_sample();
+    let ends = frame_ends(&s.bytes);
+    // Cut in the middle of the last event frame.
+    let (last_event_end, _) = *ends.iter().rev().find(|&&(_, is_event)| is_event).unwrap();
+    let t = Trace::from_bytes(s.bytes[..last_event_end - 3].to_vec()).unwrap();
+    let r = t.recovery().unwrap();
+    assert_eq!(r.dropped_events, 1);
+    assert!(r.reason.contains("truncated"), "{}", r.reason);
+    assert_eq!(t.event_count(), s.summary.events - 1);
+}
+
+#[test]
+fn garbage_is_not_a_trace() {
+    for garbage in [
+        &b"hello world, not a trace"[..],
+        &[0u8; 100],
+        b"\x89TTRACE\n\x02\0\0\0\0\0\0\0",
+    ] {
+        let err = Trace::from_bytes(garbage.to_vec()).unwrap_err();
+        assert_eq!(err.offset(), Some(0), "{err}");
+    }
+    // An empty file is a writer that died before its first write: an empty trace.
+    let t = Trace::from_bytes(Vec::new()).unwrap();
+    assert_eq!(t.event_count(), 0);
+    assert!(t.verify().is_err());
+}
+
+#[test]
+fn oversized_frame_length_is_refused_without_allocating_it() {
+    let s = small_sample();
+    let mut damaged = s.bytes[..16].to_vec();
+    // An event frame claiming 4 GiB.
+    damaged.extend_from_slice(&[2, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0]);
+    damaged.extend_from_slice(&[0; 64]);
+    let t = Trace::from_bytes(damaged).unwrap();
+    assert_eq!(t.event_count(), 0);
+    assert!(
+        t.recovery().unwrap().reason.contains("exceeds"),
+        "{:?}",
+        t.recovery()
+    );
+}

@@ -1,0 +1,231 @@
+//! Round trips of random event streams through `trace.bin`: every event, blob and the
+//! chain head come back exactly, by iteration and by random access.
+
+mod common;
+
+use common::{for_seeds, sample};
+use theater_trace::synth::Rng;
+use theater_trace::{
+    event_bytes, event_digest, Digest, Event, EventBody, Payload, Trace, TraceError, TraceWriter,
+    WriterOptions, INLINE_PAYLOAD_MAX_BYTES,
+};
+
+fn random_options(rng: &mut Rng) -> WriterOptions {
+    WriterOptions {
+        flush_every_events: 1 + rng.below(50) as u32,
+        index_every_events: 1 + rng.below(40) as u32,
+        ..WriterOptions::default()
+    }
+}
+
+#[test]
+fn random_streams_round_trip_exactly() {
+    for_seeds(48, |seed| {
+        let mut rng = Rng::new(seed ^ 0x5eed);
+        let options = random_options(&mut rng);
+        let events = 1 + rng.below(600);
+        let s = sample(seed, events, options.clone());
+        let trace = Trace::from_bytes(s.bytes.clone()).unwrap();
+        assert_eq!(trace.recovery(), None);
+        assert_eq!(trace.event_count(), s.summary.events);
+        assert_eq!(trace.event_count(), 1 + s.bodies.len() as u64);
+        assert_eq!(trace.head(), s.summary.head);
+        assert_eq!(trace.header().unwrap().seed, seed);
+
+        // Iteration: bodies, chain links and digests.
+        let mut parent = Digest::ZERO;
+        let all: Vec<_> = trace.events().map(Result::unwrap).collect();
+        assert_eq!(all.len() as u64, trace.event_count());
+        for (i, e) in all.iter().enumerate() {
+            assert_eq!(e.number, i as u64);
+            assert_eq!(e.event.parent, parent);
+            assert_eq!(e.digest, event_digest(&event_bytes(&e.event)));
+            if i > 0 {
+                assert_eq!(e.event.body, s.bodies[i - 1]);
+            }
+            parent = e.digest;
+        }
+        assert_eq!(parent, s.summary.head);
+
+        // Random access agrees with iteration, in any order.
+        for _ in 0..50 {
+            let n = rng.below(trace.event_count());
+            assert_eq!(trace.event(n).unwrap(), all[n as usize]);
+            let from: Vec<_> = trace.events_from(n).take(3).map(Result::unwrap).collect();
+            assert_eq!(from[..], all[n as usize..(n as usize + 3).min(all.len())]);
+        }
+        assert!(matches!(
+            trace.event(trace.event_count()),
+            Err(TraceError::EventOutOfRange { .. })
+        ));
+
+        // Every referenced blob is there and hashes to its digest.
+        for e in &all {
+            e.event.body.for_each_blob_ref(|d| {
+                let bytes = trace.blob(d).unwrap().expect("referenced blob present");
+                assert_eq!(Digest::of(&bytes), *d);
+            });
+        }
+
+        let report = trace.verify().unwrap();
+        assert_eq!(report.head, s.summary.head);
+        assert_eq!(report.events, s.summary.events);
+        assert_eq!(report.blobs, s.summary.blobs);
+
+        // The same stream written again gives the same bytes (canonical encoding).
+        assert_eq!(sample(seed, events, options).bytes, s.bytes);
+    });
+}
+
+#[test]
+fn identical_payloads_are_stored_once() {
+    let mut w = TraceWriter::new(
+        Vec::new(),
+        theater_trace::synth::header(1),
+        b"m",
+        WriterOptions::default(),
+    )
+    .unwrap();
+    let payload = vec![7u8; 1000];
+    for seq in 0..1000 {
+        let p = w.payload(&payload).unwrap();
+        assert!(matches!(p, Payload::Blob { len: 1000, .. }));
+        w.append(EventBody::Delivered(theater_trace::Delivery {
+            seq,
+            from: theater_trace::Sender::External,
+            to: 0,
+            kind: theater_trace::MessageKind::OneWay,
+            payload: p,
+            time_ns: seq,
+        }))
+        .unwrap();
+    }
+    let (summary, bytes) = w.finish().unwrap();
+    // The manifest and one payload blob.
+    assert_eq!(summary.blobs, 2);
+    // 1000 copies would take 1,000,000 bytes; 1000 references take about 100 each.
+    assert!(
+        bytes.len() < 150_000,
+        "{} bytes: payload stored more than once?",
+        bytes.len()
+    );
+    let trace = Trace::from_bytes(bytes).unwrap();
+    assert_eq!(trace.blob_count(), 2);
+    trace.verify().unwrap();
+}
+
+#[test]
+fn small_payloads_are_inline_and_large_ones_are_blobs() {
+    let mut w = TraceWriter::new(
+        Vec::new(),
+        theater_trace::synth::header(1),
+        b"m",
+        WriterOptions::default(),
+    )
+    .unwrap();
+    let at_limit = w.payload(&[1; INLINE_PAYLOAD_MAX_BYTES]).unwrap();
+    let over = w.payload(&[1; INLINE_PAYLOAD_MAX_BYTES + 1]).unwrap();
+    assert!(matches!(at_limit, Payload::Inline(_)));
+    assert!(matches!(over, Payload::Blob { .. }));
+    assert_eq!(
+        at_limit.digest(),
+        Digest::of(&[1; INLINE_PAYLOAD_MAX_BYTES])
+    );
+}
+
+#[test]
+fn writer_refuses_event_referencing_unwritten_blob() {
+    let mut w = TraceWriter::new(
+        Vec::new(),
+        theater_trace::synth::header(1),
+        b"m",
+        WriterOptions::default(),
+    )
+    .unwrap();
+    let ghost = Digest::of(b"never written");
+    let err = w
+        .append(EventBody::ComponentRegistered {
+            name: "ghost".into(),
+            component: ghost,
+        })
+        .unwrap_err();
+    assert!(matches!(err, TraceError::UnknownBlob { digest } if digest == ghost));
+    // Nothing was written: the trace is still valid.
+    let (summary, bytes) = w.finish().unwrap();
+    assert_eq!(summary.events, 1);
+    Trace::from_bytes(bytes).unwrap().verify().unwrap();
+}
+
+#[test]
+fn trace_size_limit_refuses_the_frame_that_would_cross_it_and_keeps_the_rest() {
+    let options = WriterOptions {
+        trace_max_bytes: 4096,
+        ..WriterOptions::default()
+    };
+    let mut w =
+        TraceWriter::new(Vec::new(), theater_trace::synth::header(1), b"m", options).unwrap();
+    let mut accepted = 0u64;
+    let err = loop {
+        match theater_trace::synth::ping_pong_round(&mut w, accepted) {
+            Ok(()) => accepted += 1,
+            Err(e) => break e,
+        }
+    };
+    assert!(
+        matches!(
+            err,
+            TraceError::LimitExceeded {
+                limit: "trace_max_bytes",
+                max: 4096,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(w.bytes() <= 4096);
+    let events = w.event_count();
+    let (summary, bytes) = w.finish().unwrap();
+    assert_eq!(summary.events, events);
+    let trace = Trace::from_bytes(bytes).unwrap();
+    assert_eq!(trace.verify().unwrap().events, events);
+}
+
+#[test]
+fn run_header_cannot_be_appended() {
+    let mut w = TraceWriter::new(
+        Vec::new(),
+        theater_trace::synth::header(1),
+        b"m",
+        WriterOptions::default(),
+    )
+    .unwrap();
+    let err = w
+        .append(EventBody::RunStarted(theater_trace::synth::header(2)))
+        .unwrap_err();
+    assert!(matches!(err, TraceError::Misuse(_)));
+}
+
+#[test]
+fn json_export_has_one_line_per_event_with_hex_digests() {
+    let s = sample(9, 200, WriterOptions::default());
+    let trace = Trace::from_bytes(s.bytes).unwrap();
+    let mut out = Vec::new();
+    let n = theater_trace::export_json_lines(&trace, &mut out).unwrap();
+    assert_eq!(n, trace.event_count());
+    let text = String::from_utf8(out).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len() as u64, n);
+    let last: serde_json::Value = serde_json::from_str(lines.last().unwrap()).unwrap();
+    assert_eq!(last["digest"], trace.head().to_hex());
+    assert_eq!(last["number"], n - 1);
+    let first: serde_json::Value = serde_json::from_str(lines[0]).unwrap();
+    assert_eq!(first["kind"], "run-started");
+    assert_eq!(first["parent"], Digest::ZERO.to_hex());
+    // The body deserializes back into the event model.
+    let body: EventBody = serde_json::from_value(last["body"].clone()).unwrap();
+    let event = Event {
+        parent: Digest::from_hex(last["parent"].as_str().unwrap()).unwrap(),
+        body,
+    };
+    assert_eq!(event_digest(&event_bytes(&event)), trace.head());
+}
