@@ -15,6 +15,7 @@
 
 mod codec;
 mod digest;
+mod display;
 mod error;
 mod event;
 pub mod format;

@@ -451,6 +451,7 @@ impl Trace {
             })
         })?;
         let mut iter = self.events_from_offset(start, slot as u64 * every);
+        iter.skip_to = n;
         loop {
             match iter.next() {
                 Some(Ok(e)) if e.number == n => return Ok(e),
