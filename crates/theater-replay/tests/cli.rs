@@ -1,0 +1,138 @@
+//! The `theater-replay` binary as a script or CI job uses it: real files, real process,
+//! exit codes and what it prints.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use theater_trace::synth::{self, Rng};
+use theater_trace::{TraceWriter, WriterOptions};
+
+fn bin(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_theater-replay"))
+        .args(args)
+        .output()
+        .expect("theater-replay runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+struct TempTrace {
+    path: PathBuf,
+    head: String,
+    events: u64,
+}
+
+impl TempTrace {
+    fn new(name: &str) -> TempTrace {
+        let dir = std::env::temp_dir().join(format!("theater-cli-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(format!("{name}.trace"));
+        let _ = std::fs::remove_file(&path);
+        let mut w = TraceWriter::create(&path, synth::header(3), synth::MANIFEST, WriterOptions::default()).unwrap();
+        synth::random_run(&mut Rng::new(3), &mut w, 120).unwrap();
+        let (summary, _) = w.finish().unwrap();
+        TempTrace {
+            path,
+            head: summary.head.to_hex(),
+            events: summary.events,
+        }
+    }
+
+    fn arg(&self) -> &str {
+        self.path.to_str().unwrap()
+    }
+}
+
+impl Drop for TempTrace {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+fn damage(path: &Path, f: impl FnOnce(&mut Vec<u8>)) {
+    let mut bytes = std::fs::read(path).unwrap();
+    f(&mut bytes);
+    std::fs::write(path, bytes).unwrap();
+}
+
+#[test]
+fn verify_intact_trace_exits_0_and_prints_the_chain_head() {
+    let t = TempTrace::new("intact");
+    let out = bin(&["verify", t.arg()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains(&t.head), "{stdout}");
+    assert!(stdout.contains(&format!("{} events", t.events)), "{stdout}");
+}
+
+#[test]
+fn verify_flipped_byte_exits_2_naming_offset_and_event() {
+    let t = TempTrace::new("flipped");
+    // A byte inside the 40th event's frame: past the manifest, header and early events.
+    let trace = theater_trace::Trace::open(&t.path).unwrap();
+    let target = trace.event(40).unwrap().offset;
+    drop(trace);
+    damage(&t.path, |b| b[target as usize + 12] ^= 0x40);
+    let out = bin(&["verify", t.arg()]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains(&format!("byte {target}")), "{stderr}");
+    assert!(stderr.contains("event 40"), "{stderr}");
+    assert!(stderr.contains("checksum"), "{stderr}");
+}
+
+#[test]
+fn truncated_trace_opens_with_a_warning_but_does_not_verify() {
+    let t = TempTrace::new("truncated");
+    damage(&t.path, |b| b.truncate(b.len() - 100));
+    let dump = bin(&["dump", t.arg(), "--count", "3"]);
+    assert_eq!(dump.status.code(), Some(0));
+    assert!(text(&dump.stderr).contains("no valid footer"), "{}", text(&dump.stderr));
+    assert_eq!(text(&dump.stdout).lines().count(), 3);
+    let out = bin(&["verify", t.arg()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("incomplete"), "{}", text(&out.stderr));
+}
+
+#[test]
+fn dump_json_prints_one_parseable_object_per_event() {
+    let t = TempTrace::new("json");
+    let out = bin(&["dump", t.arg(), "--json"]);
+    assert_eq!(out.status.code(), Some(0));
+    let stdout = text(&out.stdout);
+    let lines: Vec<serde_json::Value> = stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len() as u64, t.events);
+    assert_eq!(lines.last().unwrap()["digest"], t.head.as_str());
+}
+
+#[test]
+fn export_json_to_file_matches_dump_json() {
+    let t = TempTrace::new("export");
+    let json_path = t.path.with_extension("jsonl");
+    let out = bin(&["export", t.arg(), "--format", "json", "-o", json_path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let exported = std::fs::read_to_string(&json_path).unwrap();
+    let dumped = text(&bin(&["dump", t.arg(), "--json"]).stdout);
+    assert_eq!(exported, dumped);
+    let _ = std::fs::remove_file(json_path);
+}
+
+#[test]
+fn unusable_input_exits_2_with_a_message() {
+    let missing = bin(&["verify", "/nonexistent/theater.trace"]);
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(text(&missing.stderr).contains("cannot open"), "{}", text(&missing.stderr));
+
+    let not_a_trace = std::env::temp_dir().join(format!("theater-cli-garbage-{}", std::process::id()));
+    std::fs::write(&not_a_trace, b"definitely not a trace file").unwrap();
+    let out = bin(&["info", not_a_trace.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("bad magic"), "{}", text(&out.stderr));
+    let _ = std::fs::remove_file(not_a_trace);
+
+    let typo = bin(&["verfy", "x.trace"]);
+    assert_eq!(typo.status.code(), Some(2));
+    assert!(text(&typo.stderr).contains("verify"), "clap suggests the right command: {}", text(&typo.stderr));
+}
