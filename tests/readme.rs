@@ -20,5 +20,7 @@ fn readme_commands_are_the_ones_ci_runs() {
             ".ci/run does not run `{command}` as its own line"
         );
     }
-    assert!(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/demo.sh").exists());
+    assert!(Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("scripts/demo.sh")
+        .exists());
 }

@@ -8,9 +8,16 @@ use wit_parser::{Resolve, WorldItem};
 fn load() -> (Resolve, wit_parser::WorldId) {
     let mut resolve = Resolve::default();
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("wit");
-    let (pkg, _) = resolve.push_dir(&dir).unwrap_or_else(|e| panic!("wit/ does not parse: {e:?}"));
-    assert_eq!(resolve.packages[pkg].name.to_string(), "theater:actor@0.1.0");
-    let world = resolve.select_world(&[pkg], Some("actor")).expect("world `actor`");
+    let (pkg, _) = resolve
+        .push_dir(&dir)
+        .unwrap_or_else(|e| panic!("wit/ does not parse: {e:?}"));
+    assert_eq!(
+        resolve.packages[pkg].name.to_string(),
+        "theater:actor@0.1.0"
+    );
+    let world = resolve
+        .select_world(&[pkg], Some("actor"))
+        .expect("world `actor`");
     (resolve, world)
 }
 
@@ -25,7 +32,13 @@ fn world_actor_has_the_expected_exports() {
     exports.sort();
     assert_eq!(
         exports,
-        ["handle-child-exit", "handle-message", "handle-reply", "handle-request", "init"]
+        [
+            "handle-child-exit",
+            "handle-message",
+            "handle-reply",
+            "handle-request",
+            "init"
+        ]
     );
 }
 
@@ -34,7 +47,9 @@ fn every_imported_function_states_its_determinism_contract() {
     let (resolve, world) = load();
     let mut imported = Vec::new();
     for (key, item) in &resolve.worlds[world].imports {
-        let WorldItem::Interface { id, .. } = item else { continue };
+        let WorldItem::Interface { id, .. } = item else {
+            continue;
+        };
         let iface = &resolve.interfaces[*id];
         let name = resolve.name_world_key(key);
         for (fname, f) in &iface.functions {
@@ -62,6 +77,9 @@ fn every_imported_function_states_its_determinism_contract() {
         "store.get",
         "store.set",
     ] {
-        assert!(imported.iter().any(|i| i == required), "world imports no {required}: {imported:?}");
+        assert!(
+            imported.iter().any(|i| i == required),
+            "world imports no {required}: {imported:?}"
+        );
     }
 }

@@ -30,7 +30,13 @@ impl TempTrace {
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join(format!("{name}.trace"));
         let _ = std::fs::remove_file(&path);
-        let mut w = TraceWriter::create(&path, synth::header(3), synth::MANIFEST, WriterOptions::default()).unwrap();
+        let mut w = TraceWriter::create(
+            &path,
+            synth::header(3),
+            synth::MANIFEST,
+            WriterOptions::default(),
+        )
+        .unwrap();
         synth::random_run(&mut Rng::new(3), &mut w, 120).unwrap();
         let (summary, _) = w.finish().unwrap();
         TempTrace {
@@ -89,11 +95,19 @@ fn truncated_trace_opens_with_a_warning_but_does_not_verify() {
     damage(&t.path, |b| b.truncate(b.len() - 100));
     let dump = bin(&["dump", t.arg(), "--count", "3"]);
     assert_eq!(dump.status.code(), Some(0));
-    assert!(text(&dump.stderr).contains("no valid footer"), "{}", text(&dump.stderr));
+    assert!(
+        text(&dump.stderr).contains("no valid footer"),
+        "{}",
+        text(&dump.stderr)
+    );
     assert_eq!(text(&dump.stdout).lines().count(), 3);
     let out = bin(&["verify", t.arg()]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).contains("incomplete"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("incomplete"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 #[test]
@@ -102,7 +116,10 @@ fn dump_json_prints_one_parseable_object_per_event() {
     let out = bin(&["dump", t.arg(), "--json"]);
     assert_eq!(out.status.code(), Some(0));
     let stdout = text(&out.stdout);
-    let lines: Vec<serde_json::Value> = stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let lines: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(lines.len() as u64, t.events);
     assert_eq!(lines.last().unwrap()["digest"], t.head.as_str());
 }
@@ -111,7 +128,14 @@ fn dump_json_prints_one_parseable_object_per_event() {
 fn export_json_to_file_matches_dump_json() {
     let t = TempTrace::new("export");
     let json_path = t.path.with_extension("jsonl");
-    let out = bin(&["export", t.arg(), "--format", "json", "-o", json_path.to_str().unwrap()]);
+    let out = bin(&[
+        "export",
+        t.arg(),
+        "--format",
+        "json",
+        "-o",
+        json_path.to_str().unwrap(),
+    ]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let exported = std::fs::read_to_string(&json_path).unwrap();
     let dumped = text(&bin(&["dump", t.arg(), "--json"]).stdout);
@@ -123,16 +147,29 @@ fn export_json_to_file_matches_dump_json() {
 fn unusable_input_exits_2_with_a_message() {
     let missing = bin(&["verify", "/nonexistent/theater.trace"]);
     assert_eq!(missing.status.code(), Some(2));
-    assert!(text(&missing.stderr).contains("cannot open"), "{}", text(&missing.stderr));
+    assert!(
+        text(&missing.stderr).contains("cannot open"),
+        "{}",
+        text(&missing.stderr)
+    );
 
-    let not_a_trace = std::env::temp_dir().join(format!("theater-cli-garbage-{}", std::process::id()));
+    let not_a_trace =
+        std::env::temp_dir().join(format!("theater-cli-garbage-{}", std::process::id()));
     std::fs::write(&not_a_trace, b"definitely not a trace file").unwrap();
     let out = bin(&["info", not_a_trace.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).contains("bad magic"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("bad magic"),
+        "{}",
+        text(&out.stderr)
+    );
     let _ = std::fs::remove_file(not_a_trace);
 
     let typo = bin(&["verfy", "x.trace"]);
     assert_eq!(typo.status.code(), Some(2));
-    assert!(text(&typo.stderr).contains("verify"), "clap suggests the right command: {}", text(&typo.stderr));
+    assert!(
+        text(&typo.stderr).contains("verify"),
+        "clap suggests the right command: {}",
+        text(&typo.stderr)
+    );
 }

@@ -118,7 +118,9 @@ fn main() {
     let (t_iter, n) = time(3, || {
         Trace::open(&path)
             .unwrap()
-            .events().map(|e| black_box(e.unwrap())).fold(0u64, |n, _| n + 1)
+            .events()
+            .map(|e| black_box(e.unwrap()))
+            .fold(0u64, |n, _| n + 1)
     });
     println!(
         "iterate all events from file: {:.2} M events/s ({n} events)",
