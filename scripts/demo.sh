@@ -7,11 +7,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 out=target/demo
 mkdir -p "$out"
-cargo build --release -q -p theater-replay -p theater-trace --example synthetic_run
-replay=target/release/theater-replay
-target/release/examples/synthetic_run "$out/demo.trace" 500 42
-"$replay" info "$out/demo.trace"
-"$replay" verify "$out/demo.trace"
-"$replay" dump "$out/demo.trace" --count 12
-"$replay" export "$out/demo.trace" --format json -o "$out/demo.jsonl"
+rm -f "$out/demo.trace"
+cargo run --release -q -p theater-trace --example synthetic_run -- "$out/demo.trace" 500 42
+replay() { cargo run --release -q -p theater-replay -- "$@"; }
+replay info "$out/demo.trace"
+replay verify "$out/demo.trace"
+replay dump "$out/demo.trace" --count 12
+replay export "$out/demo.trace" --format json -o "$out/demo.jsonl"
 echo "JSON export: $out/demo.jsonl"
