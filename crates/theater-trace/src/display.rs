@@ -37,7 +37,7 @@ impl fmt::Display for EventBody {
             EventBody::ActorRestarted { actor, restarts } => {
                 write!(f, " actor {actor} (restart #{restarts})")
             }
-            EventBody::Delivered(d) => write!(
+            EventBody::Input(d) | EventBody::Delivered(d) => write!(
                 f,
                 " actor {} <- {} {} seq={} t={}ns {}",
                 d.to,

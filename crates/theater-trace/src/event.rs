@@ -69,7 +69,10 @@ pub enum EventBody {
         /// How many times this actor has been restarted, this one included.
         restarts: u32,
     },
-    /// A message was handed to an actor's handler (an input).
+    /// An external message entered the system: what arrived, for whom, and where in the
+    /// run's order (an input). Its delivery follows later as [`EventBody::Delivered`].
+    Input(Delivery),
+    /// A message was handed to an actor's handler.
     Delivered(Delivery),
     /// An external message was refused before reaching a mailbox (an input: the refusal
     /// depends on what the outside world sent and when).
@@ -130,11 +133,12 @@ pub struct EngineSettings {
 }
 
 /// How nondeterministic inputs were produced during recording.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum RunMode {
     /// Wall clock and OS randomness, each read recorded.
     Live,
     /// Virtual clock and a seeded generator: the seed alone reproduces the run.
+    #[default]
     Simulated,
 }
 
@@ -340,6 +344,7 @@ impl EventBody {
             EventBody::ActorSpawned { .. } => "spawned",
             EventBody::ActorExited { .. } => "exited",
             EventBody::ActorRestarted { .. } => "restarted",
+            EventBody::Input(_) => "input",
             EventBody::Delivered(_) => "delivered",
             EventBody::Refused { .. } => "refused",
             EventBody::HostCall { .. } => "host-call",
@@ -359,7 +364,7 @@ impl EventBody {
             | EventBody::ActorRestarted { actor, .. }
             | EventBody::HostCall { actor, .. } => Some(*actor),
             EventBody::Refused { to, .. } => Some(*to),
-            EventBody::Delivered(d) => Some(d.to),
+            EventBody::Input(d) | EventBody::Delivered(d) => Some(d.to),
             EventBody::Outputs(o) => Some(o.actor),
         }
     }
@@ -371,7 +376,9 @@ impl EventBody {
             EventBody::RunStarted(h) => f(&h.manifest),
             EventBody::ComponentRegistered { component, .. }
             | EventBody::ActorSpawned { component, .. } => f(component),
-            EventBody::Delivered(d) => d.payload.blob().into_iter().for_each(f),
+            EventBody::Input(d) | EventBody::Delivered(d) => {
+                d.payload.blob().into_iter().for_each(f)
+            }
             EventBody::Refused { payload, .. } => payload.blob().into_iter().for_each(f),
             EventBody::HostCall {
                 request, response, ..

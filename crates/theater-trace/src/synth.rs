@@ -129,7 +129,7 @@ pub fn random_run<W: TraceSink>(
             },
             5 | 6 => {
                 seq += 1;
-                EventBody::Delivered(Delivery {
+                let delivery = Delivery {
                     seq,
                     from: [
                         Sender::External,
@@ -151,7 +151,12 @@ pub fn random_run<W: TraceSink>(
                         .clone(),
                     payload: payload(rng, writer)?,
                     time_ns: seq * 1000 + rng.below(1000),
-                })
+                };
+                if rng.below(3) == 0 {
+                    EventBody::Input(delivery)
+                } else {
+                    EventBody::Delivered(delivery)
+                }
             }
             _ => {
                 let sent = (0..rng.below(3))

@@ -203,7 +203,7 @@ impl Checker {
     fn check_payloads(&self, body: &EventBody) -> Result<(), Problem> {
         let mut payloads: Vec<&Payload> = Vec::new();
         match body {
-            EventBody::Delivered(d) => payloads.push(&d.payload),
+            EventBody::Input(d) | EventBody::Delivered(d) => payloads.push(&d.payload),
             EventBody::Refused { payload, .. } => payloads.push(payload),
             EventBody::HostCall {
                 request, response, ..

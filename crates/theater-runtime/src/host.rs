@@ -1,0 +1,454 @@
+//! The host side of the WIT imports: what an actor's calls do while its handler runs.
+//!
+//! During a handler call the store's [`HostState`] holds a [`CallCtx`]: the whole
+//! [`World`] (moved in for the call, moved back after), plus the call's buffered
+//! effects. Effects — sends, requests, replies, timers, spawns, stops — are applied only
+//! if the handler succeeds, so a failed delivery changes nothing but the failure.
+//! Recorded host functions (`now`, `random-bytes`, `store.*`) either compute their result
+//! and log it (recording) or serve the recorded result (replay), checking that the actor
+//! asked for the same function with the same arguments.
+
+use std::collections::VecDeque;
+
+use theater_trace::{ActorId, HostFunction, LogLevel, LogLine, RunMode};
+
+use crate::bindings::theater::actor::{messaging, runtime, store, supervision, timers, types};
+use crate::sink::HostCallRecord;
+use crate::system::{ActorStatus, World};
+
+/// Per-store host data.
+pub(crate) struct HostState {
+    pub(crate) limiter: MemoryLimiter,
+    pub(crate) call: Option<Box<CallCtx>>,
+}
+
+/// Caps linear memory and remembers whether a growth was refused during the call.
+pub(crate) struct MemoryLimiter {
+    pub(crate) memory_bytes_max: usize,
+    pub(crate) refused: bool,
+}
+
+impl wasmtime::ResourceLimiter for MemoryLimiter {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _max: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        let ok = desired <= self.memory_bytes_max;
+        self.refused |= !ok;
+        Ok(ok)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _max: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= 100_000)
+    }
+}
+
+/// A side effect requested by a handler, applied when it returns successfully.
+#[derive(Debug)]
+pub(crate) enum Effect {
+    Send {
+        to: ActorId,
+        payload: Vec<u8>,
+    },
+    Request {
+        to: ActorId,
+        correlation: u64,
+        payload: Vec<u8>,
+    },
+    Reply {
+        correlation: u64,
+        payload: Vec<u8>,
+    },
+    SetTimer {
+        id: u64,
+        delay_ns: u64,
+        payload: Vec<u8>,
+    },
+    CancelTimer {
+        id: u64,
+    },
+    Spawn {
+        id: ActorId,
+        spec: supervision::ChildSpec,
+    },
+    Stop {
+        child: ActorId,
+    },
+    Restart {
+        child: ActorId,
+    },
+    Configure(supervision::SupervisorConfig),
+}
+
+/// Everything a handler call can see and change.
+pub(crate) struct CallCtx {
+    pub(crate) actor: ActorId,
+    pub(crate) world: World,
+    pub(crate) effects: Vec<Effect>,
+    pub(crate) logs: Vec<LogLine>,
+    pub(crate) logs_dropped: u32,
+    /// Recorded host calls made by this call, in order.
+    pub(crate) host_calls: Vec<HostCallRecord>,
+    /// In replay: the recorded calls still to be served.
+    pub(crate) replay_calls: Option<VecDeque<HostCallRecord>>,
+    /// In replay: the first call that did not match the recording.
+    pub(crate) replay_mismatch: Option<String>,
+}
+
+impl HostState {
+    fn ctx(&mut self) -> &mut CallCtx {
+        // Host functions run only inside a handler call, which always installs a context.
+        self.call
+            .as_deref_mut()
+            .expect("host function called outside a delivery")
+    }
+}
+
+impl CallCtx {
+    /// A recorded host call: computes the result with `live` when recording, serves it
+    /// from the trace when replaying.
+    fn recorded(
+        &mut self,
+        function: HostFunction,
+        request: Vec<u8>,
+        live: impl FnOnce(&mut World) -> Vec<u8>,
+    ) -> Vec<u8> {
+        let response = match &mut self.replay_calls {
+            None => live(&mut self.world),
+            Some(queue) => match queue.pop_front() {
+                Some((f, req, resp)) if f == function && req == request => resp,
+                Some((f, req, _)) => {
+                    self.replay_mismatch.get_or_insert(format!(
+                        "host call {function:?}({}) where the recording has {f:?}({})",
+                        theater_trace::hex(&request),
+                        theater_trace::hex(&req)
+                    ));
+                    live(&mut self.world)
+                }
+                None => {
+                    self.replay_mismatch.get_or_insert(format!(
+                        "host call {function:?} that the recording does not have"
+                    ));
+                    live(&mut self.world)
+                }
+            },
+        };
+        self.host_calls.push((function, request, response.clone()));
+        response
+    }
+
+    fn queued_to(&self, to: ActorId) -> u32 {
+        self.effects
+            .iter()
+            .filter(|e| matches!(e, Effect::Send { to: t, .. } | Effect::Request { to: t, .. } if *t == to))
+            .count() as u32
+    }
+
+    fn check_send(&self, to: ActorId, len: usize) -> Result<(), messaging::SendError> {
+        if len as u64 > self.world.limits.message_bytes {
+            return Err(messaging::SendError::TooLarge);
+        }
+        let Some(meta) = self
+            .world
+            .actors
+            .get(&to)
+            .filter(|m| m.status != ActorStatus::Exited)
+        else {
+            return Err(messaging::SendError::NoSuchActor);
+        };
+        if meta.mailbox + self.queued_to(to) >= self.world.limits.mailbox_len {
+            return Err(messaging::SendError::MailboxFull);
+        }
+        Ok(())
+    }
+}
+
+impl types::Host for HostState {}
+
+impl runtime::Host for HostState {
+    fn log(&mut self, level: runtime::Level, message: String) {
+        let ctx = self.ctx();
+        if ctx.logs.len() as u32 >= ctx.world.limits.log_lines_per_delivery {
+            ctx.logs_dropped += 1;
+            return;
+        }
+        let level = match level {
+            runtime::Level::Trace => LogLevel::Trace,
+            runtime::Level::Debug => LogLevel::Debug,
+            runtime::Level::Info => LogLevel::Info,
+            runtime::Level::Warn => LogLevel::Warn,
+            runtime::Level::Error => LogLevel::Error,
+        };
+        ctx.logs.push(LogLine { level, message });
+    }
+
+    fn self_id(&mut self) -> types::ActorId {
+        self.ctx().actor
+    }
+
+    fn now(&mut self) -> types::TimeNs {
+        let bytes = self.ctx().recorded(HostFunction::Now, Vec::new(), |w| {
+            let t = match w.mode {
+                RunMode::Simulated => w.time_ns,
+                RunMode::Live => std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_nanos() as u64),
+            };
+            t.to_le_bytes().to_vec()
+        });
+        u64::from_le_bytes(
+            bytes
+                .get(..8)
+                .and_then(|b| b.try_into().ok())
+                .unwrap_or_default(),
+        )
+    }
+
+    fn random_bytes(&mut self, len: u32) -> Vec<u8> {
+        let ctx = self.ctx();
+        let len = len.min(ctx.world.limits.random_bytes_per_call);
+        ctx.recorded(HostFunction::RandomBytes, len.to_le_bytes().to_vec(), |w| {
+            let mut out = vec![0u8; len as usize];
+            match w.mode {
+                RunMode::Simulated => w.rng.fill(&mut out),
+                RunMode::Live => crate::system::os_random(&mut out, &mut w.rng),
+            }
+            out
+        })
+    }
+}
+
+impl messaging::Host for HostState {
+    fn send(&mut self, to: types::ActorId, payload: Vec<u8>) -> Result<(), messaging::SendError> {
+        let ctx = self.ctx();
+        ctx.check_send(to, payload.len())?;
+        ctx.effects.push(Effect::Send { to, payload });
+        Ok(())
+    }
+
+    fn request(
+        &mut self,
+        to: types::ActorId,
+        payload: Vec<u8>,
+    ) -> Result<u64, messaging::SendError> {
+        let ctx = self.ctx();
+        ctx.check_send(to, payload.len())?;
+        let correlation = ctx.world.next_correlation;
+        ctx.world.next_correlation += 1;
+        ctx.effects.push(Effect::Request {
+            to,
+            correlation,
+            payload,
+        });
+        Ok(correlation)
+    }
+
+    fn reply(&mut self, correlation: u64, payload: Vec<u8>) -> Result<(), messaging::SendError> {
+        let ctx = self.ctx();
+        let actor = ctx.actor;
+        let open = ctx
+            .world
+            .requests
+            .get(&correlation)
+            .is_some_and(|r| r.target == actor && !r.answered);
+        let already = ctx
+            .effects
+            .iter()
+            .any(|e| matches!(e, Effect::Reply { correlation: c, .. } if *c == correlation));
+        if !open || already {
+            return Err(messaging::SendError::NoSuchActor);
+        }
+        if payload.len() as u64 > ctx.world.limits.message_bytes {
+            return Err(messaging::SendError::TooLarge);
+        }
+        ctx.effects.push(Effect::Reply {
+            correlation,
+            payload,
+        });
+        Ok(())
+    }
+}
+
+impl timers::Host for HostState {
+    fn set_timer(&mut self, delay: types::TimeNs, payload: Vec<u8>) -> u64 {
+        let ctx = self.ctx();
+        let id = ctx.world.next_timer;
+        ctx.world.next_timer += 1;
+        ctx.effects.push(Effect::SetTimer {
+            id,
+            delay_ns: delay,
+            payload,
+        });
+        id
+    }
+
+    fn cancel_timer(&mut self, id: u64) -> bool {
+        let ctx = self.ctx();
+        let actor = ctx.actor;
+        let pending = ctx.world.timers.get(&id).is_some_and(|t| t.owner == actor)
+            || ctx
+                .effects
+                .iter()
+                .any(|e| matches!(e, Effect::SetTimer { id: i, .. } if *i == id));
+        if pending {
+            ctx.effects.push(Effect::CancelTimer { id });
+        }
+        pending
+    }
+}
+
+impl supervision::Host for HostState {
+    fn configure(&mut self, config: supervision::SupervisorConfig) {
+        self.ctx().effects.push(Effect::Configure(config));
+    }
+
+    fn spawn(
+        &mut self,
+        spec: supervision::ChildSpec,
+    ) -> Result<types::ActorId, supervision::SupervisionError> {
+        let ctx = self.ctx();
+        let actor = ctx.actor;
+        if !ctx.world.components.contains(&spec.component) {
+            return Err(supervision::SupervisionError::UnknownComponent);
+        }
+        let pending_spawns = ctx
+            .effects
+            .iter()
+            .filter(|e| matches!(e, Effect::Spawn { .. }))
+            .count() as u32;
+        let children = ctx
+            .world
+            .actors
+            .get(&actor)
+            .map_or(0, |m| m.live_children(&ctx.world.actors));
+        if children + pending_spawns >= ctx.world.limits.children_per_supervisor {
+            return Err(supervision::SupervisionError::TooManyChildren);
+        }
+        if ctx.world.live + pending_spawns >= ctx.world.limits.actors_total {
+            return Err(supervision::SupervisionError::TooManyActors);
+        }
+        let id = ctx.world.next_actor;
+        ctx.world.next_actor += 1;
+        ctx.effects.push(Effect::Spawn { id, spec });
+        Ok(id)
+    }
+
+    fn stop(&mut self, child: types::ActorId) -> Result<(), supervision::SupervisionError> {
+        let ctx = self.ctx();
+        if !ctx.world.is_child(ctx.actor, child) {
+            return Err(supervision::SupervisionError::NotAChild);
+        }
+        ctx.effects.push(Effect::Stop { child });
+        Ok(())
+    }
+
+    fn restart(&mut self, child: types::ActorId) -> Result<(), supervision::SupervisionError> {
+        let ctx = self.ctx();
+        if !ctx.world.is_child(ctx.actor, child) {
+            return Err(supervision::SupervisionError::NotAChild);
+        }
+        ctx.effects.push(Effect::Restart { child });
+        Ok(())
+    }
+
+    fn list_children(&mut self) -> Vec<supervision::ChildInfo> {
+        let ctx = self.ctx();
+        let Some(me) = ctx.world.actors.get(&ctx.actor) else {
+            return Vec::new();
+        };
+        me.children
+            .iter()
+            .filter_map(|id| ctx.world.actors.get(id).map(|m| (id, m)))
+            .map(|(id, m)| supervision::ChildInfo {
+                id: *id,
+                name: m.name.clone(),
+                component: m.component.clone(),
+                status: match m.status {
+                    ActorStatus::Running => supervision::ChildStatus::Running,
+                    ActorStatus::Restarting => supervision::ChildStatus::Restarting,
+                    ActorStatus::Exited => supervision::ChildStatus::Exited,
+                },
+                restarts: m.restarts,
+            })
+            .collect()
+    }
+}
+
+impl store::Host for HostState {
+    fn get(&mut self, key: String) -> Option<Vec<u8>> {
+        let ctx = self.ctx();
+        let actor = ctx.actor;
+        let bytes = ctx.recorded(
+            HostFunction::StoreGet,
+            key.clone().into_bytes(),
+            |w| match w.kv.get(&(actor, key)) {
+                Some(v) => [&[1u8][..], v].concat(),
+                None => vec![0],
+            },
+        );
+        match bytes.split_first() {
+            Some((1, v)) => Some(v.to_vec()),
+            _ => None,
+        }
+    }
+
+    fn set(&mut self, key: String, value: Vec<u8>) -> Result<(), store::StoreError> {
+        let ctx = self.ctx();
+        let actor = ctx.actor;
+        let too_large = key.len() > 1024 || value.len() as u64 > ctx.world.limits.message_bytes;
+        let mut request = (key.len() as u32).to_le_bytes().to_vec();
+        request.extend_from_slice(key.as_bytes());
+        request.extend_from_slice(&value);
+        let result = ctx.recorded(HostFunction::StoreSet, request, |w| {
+            if too_large {
+                vec![1]
+            } else {
+                w.kv.insert((actor, key), value);
+                vec![0]
+            }
+        });
+        match result.first() {
+            Some(0) => Ok(()),
+            Some(2) => Err(store::StoreError::QuotaExceeded),
+            _ => Err(store::StoreError::TooLarge),
+        }
+    }
+
+    fn delete(&mut self, key: String) -> bool {
+        let ctx = self.ctx();
+        let actor = ctx.actor;
+        let result = ctx.recorded(HostFunction::StoreDelete, key.clone().into_bytes(), |w| {
+            vec![u8::from(w.kv.remove(&(actor, key)).is_some())]
+        });
+        result.first() == Some(&1)
+    }
+
+    fn list_keys(&mut self, prefix: String) -> Vec<String> {
+        let ctx = self.ctx();
+        let actor = ctx.actor;
+        let result = ctx.recorded(
+            HostFunction::StoreListKeys,
+            prefix.clone().into_bytes(),
+            |w| {
+                let keys: Vec<&str> =
+                    w.kv.range((actor, prefix.clone())..)
+                        .take_while(|((a, k), _)| *a == actor && k.starts_with(&prefix))
+                        .map(|((_, k), _)| k.as_str())
+                        .collect();
+                keys.join("\n").into_bytes()
+            },
+        );
+        String::from_utf8_lossy(&result)
+            .split('\n')
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect()
+    }
+}

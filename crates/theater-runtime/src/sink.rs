@@ -1,0 +1,266 @@
+//! Where a run's events go: nowhere, a trace writer, or a checker comparing them with a
+//! recorded trace. The scheduler emits the same events in every mode.
+
+use std::collections::VecDeque;
+use std::fs::File;
+
+use theater_trace::{
+    Digest, EventBody, HostFunction, Payload, RecordedEvent, Trace, TraceWriter,
+    INLINE_PAYLOAD_MAX_BYTES,
+};
+
+use crate::error::{Divergence, RuntimeError};
+
+/// Events read ahead from a trace during replay.
+const REPLAY_BATCH_EVENTS: usize = 4096;
+
+/// A recorded host call: function, request, response.
+pub(crate) type HostCallRecord = (HostFunction, Vec<u8>, Vec<u8>);
+
+/// The destination of a run's events.
+#[derive(Debug)]
+pub enum Sink {
+    /// Record nothing (for measuring the cost of recording).
+    Off,
+    /// Record to a trace file.
+    File(Box<TraceWriter<File>>),
+    /// Record to memory (tests).
+    Memory(Box<TraceWriter<Vec<u8>>>),
+    /// Compare with a recorded trace.
+    Replay(Box<Replayer>),
+}
+
+impl Sink {
+    /// Whether events are built at all.
+    pub(crate) fn is_on(&self) -> bool {
+        !matches!(self, Sink::Off)
+    }
+
+    pub(crate) fn blob(&mut self, bytes: &[u8]) -> Result<Digest, RuntimeError> {
+        Ok(match self {
+            Sink::File(w) => w.blob(bytes)?,
+            Sink::Memory(w) => w.blob(bytes)?,
+            Sink::Off | Sink::Replay(_) => Digest::of(bytes),
+        })
+    }
+
+    pub(crate) fn payload(&mut self, bytes: &[u8]) -> Result<Payload, RuntimeError> {
+        Ok(match self {
+            Sink::File(w) => w.payload(bytes)?,
+            Sink::Memory(w) => w.payload(bytes)?,
+            Sink::Off | Sink::Replay(_) => {
+                if bytes.len() <= INLINE_PAYLOAD_MAX_BYTES {
+                    Payload::Inline(bytes.into())
+                } else {
+                    Payload::Blob {
+                        digest: Digest::of(bytes),
+                        len: bytes.len() as u64,
+                    }
+                }
+            }
+        })
+    }
+
+    pub(crate) fn append(&mut self, body: EventBody) -> Result<(), RuntimeError> {
+        match self {
+            Sink::Off => Ok(()),
+            Sink::File(w) => w.append(body).map(drop).map_err(Into::into),
+            Sink::Memory(w) => w.append(body).map(drop).map_err(Into::into),
+            Sink::Replay(r) => r.expect(&body),
+        }
+    }
+
+    /// In replay, the host calls recorded for the delivery just checked.
+    pub(crate) fn recorded_host_calls(
+        &mut self,
+    ) -> Result<Option<VecDeque<HostCallRecord>>, RuntimeError> {
+        match self {
+            Sink::Replay(r) => r.upcoming_host_calls().map(Some),
+            _ => Ok(None),
+        }
+    }
+
+    /// The chain head so far (record modes), or of the trace being replayed.
+    pub fn head(&self) -> Digest {
+        match self {
+            Sink::Off => Digest::ZERO,
+            Sink::File(w) => w.head(),
+            Sink::Memory(w) => w.head(),
+            Sink::Replay(r) => r.last_digest,
+        }
+    }
+
+    /// Events emitted so far.
+    pub fn events(&self) -> u64 {
+        match self {
+            Sink::Off => 0,
+            Sink::File(w) => w.event_count(),
+            Sink::Memory(w) => w.event_count(),
+            Sink::Replay(r) => r.next,
+        }
+    }
+
+    /// In replay, the next recorded event (what the replay driver must do next).
+    pub(crate) fn peek_recorded(&mut self) -> Result<Option<EventBody>, RuntimeError> {
+        match self {
+            Sink::Replay(r) => Ok(r.peek()?.map(|e| e.event.body.clone())),
+            _ => Ok(None),
+        }
+    }
+
+    /// Flushes a recording if its flush interval has passed.
+    pub(crate) fn flush_if_due(&mut self) -> Result<(), RuntimeError> {
+        match self {
+            Sink::File(w) => w.flush_if_due()?,
+            Sink::Memory(w) => w.flush_if_due()?,
+            Sink::Off | Sink::Replay(_) => {}
+        }
+        Ok(())
+    }
+}
+
+/// Reads a trace in order and compares the replay's events with it.
+#[derive(Debug)]
+pub struct Replayer {
+    trace: Trace,
+    /// Number of the next event to compare.
+    pub(crate) next: u64,
+    buffer: VecDeque<RecordedEvent>,
+    /// Digest of the last event matched.
+    pub(crate) last_digest: Digest,
+    /// Swapped components: digest of the replacement → digest in the recording.
+    pub(crate) aliases: std::collections::BTreeMap<Digest, Digest>,
+}
+
+impl Replayer {
+    /// Starts comparing at event `start` (1 to skip the run header, which the replay
+    /// driver checks itself).
+    pub fn new(trace: Trace, start: u64) -> Replayer {
+        let last_digest = if start == 0 {
+            Digest::ZERO
+        } else {
+            trace
+                .event(start - 1)
+                .map(|e| e.digest)
+                .unwrap_or(Digest::ZERO)
+        };
+        Replayer {
+            trace,
+            next: start,
+            buffer: VecDeque::new(),
+            last_digest,
+            aliases: std::collections::BTreeMap::new(),
+        }
+    }
+
+    /// The trace being replayed.
+    pub fn trace(&self) -> &Trace {
+        &self.trace
+    }
+
+    fn fill(&mut self) -> Result<(), RuntimeError> {
+        if self.buffer.is_empty() {
+            let from = self.next;
+            for e in self.trace.events_from(from).take(REPLAY_BATCH_EVENTS) {
+                self.buffer.push_back(e?);
+            }
+        }
+        Ok(())
+    }
+
+    /// The next recorded event, without consuming it.
+    pub(crate) fn peek(&mut self) -> Result<Option<&RecordedEvent>, RuntimeError> {
+        self.fill()?;
+        Ok(self.buffer.front())
+    }
+
+    fn expect(&mut self, body: &EventBody) -> Result<(), RuntimeError> {
+        self.fill()?;
+        let aliased;
+        let body = if self.aliases.is_empty() {
+            body
+        } else {
+            aliased = self.alias(body.clone());
+            &aliased
+        };
+        let Some(recorded) = self.buffer.front() else {
+            return Err(self.divergence(body.actor(), "(end of trace)".into(), body.to_string()));
+        };
+        if recorded.event.body != *body {
+            let expected = recorded.event.body.to_string();
+            return Err(self.divergence(
+                body.actor().or(recorded.event.body.actor()),
+                expected,
+                body.to_string(),
+            ));
+        }
+        let recorded = self.buffer.pop_front().expect("peeked above");
+        self.last_digest = recorded.digest;
+        self.next += 1;
+        Ok(())
+    }
+
+    /// Rewrites a swapped component's digest to the recorded one.
+    fn alias(&self, mut body: EventBody) -> EventBody {
+        if let EventBody::ComponentRegistered { component, .. }
+        | EventBody::ActorSpawned { component, .. } = &mut body
+        {
+            if let Some(old) = self.aliases.get(component) {
+                *component = *old;
+            }
+        }
+        body
+    }
+
+    fn upcoming_host_calls(&mut self) -> Result<VecDeque<HostCallRecord>, RuntimeError> {
+        let mut calls = VecDeque::new();
+        let mut i = 0;
+        loop {
+            if i >= self.buffer.len() {
+                // Read further ahead without losing what is buffered.
+                let from = self.next + self.buffer.len() as u64;
+                let before = self.buffer.len();
+                for e in self.trace.events_from(from).take(REPLAY_BATCH_EVENTS) {
+                    self.buffer.push_back(e?);
+                }
+                if self.buffer.len() == before {
+                    break;
+                }
+            }
+            match &self.buffer[i].event.body {
+                EventBody::HostCall {
+                    function,
+                    request,
+                    response,
+                    ..
+                } => {
+                    let request = self.payload_bytes(request)?;
+                    let response = self.payload_bytes(response)?;
+                    calls.push_back((function.clone(), request, response));
+                }
+                _ => break,
+            }
+            i += 1;
+        }
+        Ok(calls)
+    }
+
+    fn payload_bytes(&self, p: &Payload) -> Result<Vec<u8>, RuntimeError> {
+        match p {
+            Payload::Inline(b) => Ok(b.0.clone()),
+            Payload::Blob { digest, .. } => self
+                .trace
+                .blob(digest)?
+                .ok_or_else(|| RuntimeError::Unreplayable(format!("blob {digest} missing"))),
+        }
+    }
+
+    fn divergence(&self, actor: Option<u64>, expected: String, actual: String) -> RuntimeError {
+        RuntimeError::Divergence(Box::new(Divergence {
+            event: self.next,
+            actor,
+            expected,
+            actual,
+        }))
+    }
+}
