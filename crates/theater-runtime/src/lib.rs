@@ -23,7 +23,7 @@ pub use error::{Divergence, RuntimeError};
 pub use limits::Limits;
 pub use sink::Sink;
 pub use spec::{ActorSpec, ComponentSpec, SystemSpec};
-pub use system::{ActorStatus, RunSummary, System};
+pub use system::{ActorStatus, ComponentCache, RunSummary, System};
 
 /// The run header for recording `spec` (the writer fills in the manifest digest).
 pub fn run_header(spec: &SystemSpec) -> theater_trace::RunHeader {

@@ -17,7 +17,7 @@ use theater_trace::{Digest, EventBody, Payload, Trace};
 use crate::error::RuntimeError;
 use crate::sink::{Replayer, Sink};
 use crate::spec::SystemSpec;
-use crate::system::System;
+use crate::system::{ComponentCache, System};
 
 /// What a successful replay matched.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -81,10 +81,20 @@ pub fn replay(
     trace: Trace,
     swaps: &BTreeMap<String, Vec<u8>>,
 ) -> Result<ReplayReport, RuntimeError> {
+    let (spec, _) = spec_from_trace(&trace, swaps)?;
+    replay_cached(trace, swaps, &mut ComponentCache::new(&spec.limits)?)
+}
+
+/// [`replay`], reusing compiled components.
+pub fn replay_cached(
+    trace: Trace,
+    swaps: &BTreeMap<String, Vec<u8>>,
+    cache: &mut ComponentCache,
+) -> Result<ReplayReport, RuntimeError> {
     let (spec, aliases) = spec_from_trace(&trace, swaps)?;
     let mut replayer = Replayer::new(trace, 1);
     replayer.aliases = aliases;
-    let mut system = System::new(&spec, Sink::Replay(Box::new(replayer)))?;
+    let mut system = System::with_cache(&spec, Sink::Replay(Box::new(replayer)), cache)?;
     loop {
         let Some(next) = system.sink_mut().peek_recorded()? else {
             // The recording stops here (its writer was cut off): all of it matched.

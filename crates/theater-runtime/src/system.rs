@@ -185,6 +185,32 @@ pub(crate) fn os_random(out: &mut [u8], fallback: &mut Rng) {
     }
 }
 
+/// An engine and the components it has compiled, by digest.
+pub struct ComponentCache {
+    engine: wasmtime::Engine,
+    wasm_stack_bytes: u64,
+    compiled: BTreeMap<Digest, Component>,
+}
+
+impl std::fmt::Debug for ComponentCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ComponentCache")
+            .field("compiled", &self.compiled.len())
+            .finish()
+    }
+}
+
+impl ComponentCache {
+    /// An empty cache with an engine configured for `limits`.
+    pub fn new(limits: &Limits) -> Result<ComponentCache, RuntimeError> {
+        Ok(ComponentCache {
+            engine: engine(limits)?,
+            wasm_stack_bytes: limits.wasm_stack_bytes,
+            compiled: BTreeMap::new(),
+        })
+    }
+}
+
 /// A live instance.
 struct Instance {
     store: Store<HostState>,
@@ -236,8 +262,22 @@ impl System {
     /// (its bytes as a blob), and spawns the top-level actors (their `init` deliveries
     /// are queued). `sink` must already hold the run header (see `TraceWriter::new`).
     pub fn new(spec: &SystemSpec, sink: Sink) -> Result<System, RuntimeError> {
+        System::with_cache(spec, sink, &mut ComponentCache::new(&spec.limits)?)
+    }
+
+    /// [`System::new`], reusing components compiled earlier by `cache` (compiling is
+    /// most of the cost of starting a system). A cache made for another wasm stack limit
+    /// is replaced.
+    pub fn with_cache(
+        spec: &SystemSpec,
+        sink: Sink,
+        cache: &mut ComponentCache,
+    ) -> Result<System, RuntimeError> {
         spec.check()?;
-        let engine = engine(&spec.limits)?;
+        if cache.wasm_stack_bytes != spec.limits.wasm_stack_bytes {
+            *cache = ComponentCache::new(&spec.limits)?;
+        }
+        let engine = cache.engine.clone();
         let mut linker = Linker::new(&engine);
         ActorBindings::add_to_linker::<HostState, wasmtime::component::HasSelf<HostState>>(
             &mut linker,
@@ -259,7 +299,7 @@ impl System {
             summary: RunSummary::default(),
         };
         for c in &spec.components {
-            system.add_component(&c.name, &c.bytes)?;
+            system.add_component(&c.name, &c.bytes, cache)?;
         }
         for a in &spec.actors {
             let id = system.world.next_actor;
@@ -277,9 +317,22 @@ impl System {
         Ok(system)
     }
 
-    fn add_component(&mut self, name: &str, bytes: &[u8]) -> Result<(), RuntimeError> {
-        let component =
-            Component::new(&self.engine, bytes).map_err(|e| component_error(name, e))?;
+    fn add_component(
+        &mut self,
+        name: &str,
+        bytes: &[u8],
+        cache: &mut ComponentCache,
+    ) -> Result<(), RuntimeError> {
+        let digest = Digest::of(bytes);
+        let component = match cache.compiled.get(&digest) {
+            Some(c) => c.clone(),
+            None => {
+                let c =
+                    Component::new(&self.engine, bytes).map_err(|e| component_error(name, e))?;
+                cache.compiled.insert(digest, c.clone());
+                c
+            }
+        };
         let pre = self
             .linker
             .instantiate_pre(&component)

@@ -1,0 +1,189 @@
+//! Helpers shared by the runtime's integration tests: fixture components, seeded
+//! generators of systems and inputs, and record/replay in memory.
+
+#![allow(dead_code, unreachable_pub)]
+
+use std::collections::BTreeMap;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use serde_json::{json, Value};
+use std::cell::RefCell;
+
+use theater_runtime::{
+    memory_sink, replay, ActorSpec, ComponentCache, ComponentSpec, Limits, RunSummary, Sink,
+    System, SystemSpec,
+};
+use theater_trace::synth::Rng;
+use theater_trace::{Bytes, RestartPolicy, RunMode, Trace};
+
+thread_local! {
+    /// Compiled components shared by the tests of one thread.
+    static CACHE: RefCell<Option<ComponentCache>> = const { RefCell::new(None) };
+}
+
+fn with_cache<T>(spec: &SystemSpec, f: impl FnOnce(&mut ComponentCache) -> T) -> T {
+    CACHE.with(|c| {
+        let mut c = c.borrow_mut();
+        let cache = c.get_or_insert_with(|| ComponentCache::new(&spec.limits).unwrap());
+        f(cache)
+    })
+}
+
+pub fn component(name: &str) -> Vec<u8> {
+    let path = format!(
+        "{}/../../fixtures/components/{name}.wasm",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// Runs `case` for `count` seeds (or the one in `THEATER_SEED`), printing a failing seed.
+pub fn for_seeds(count: u64, case: impl Fn(u64)) {
+    let seeds: Vec<u64> = match std::env::var("THEATER_SEED") {
+        Ok(s) => vec![s.parse().expect("THEATER_SEED must be a u64")],
+        Err(_) => {
+            let base = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos() as u64);
+            let mut rng = Rng::new(base);
+            (0..count).map(|_| rng.next_u64()).collect()
+        }
+    };
+    for seed in seeds {
+        if let Err(panic) = catch_unwind(AssertUnwindSafe(|| case(seed))) {
+            eprintln!("\n*** failing seed: THEATER_SEED={seed} ***\n");
+            std::panic::resume_unwind(panic);
+        }
+    }
+}
+
+pub fn actor(name: &str, component: &str, init: Value, restart: RestartPolicy) -> ActorSpec {
+    ActorSpec {
+        name: name.into(),
+        component: component.into(),
+        init_args: Bytes(serde_json::to_vec(&init).unwrap()),
+        restart,
+        fuel_per_delivery: None,
+    }
+}
+
+pub fn spec(components: &[&str], actors: Vec<ActorSpec>, limits: Limits, seed: u64) -> SystemSpec {
+    SystemSpec {
+        mode: RunMode::Simulated,
+        seed,
+        limits,
+        components: components
+            .iter()
+            .map(|c| ComponentSpec {
+                name: (*c).into(),
+                bytes: component(c),
+            })
+            .collect(),
+        actors,
+    }
+}
+
+/// Records `spec` with `inputs` (target id, payload), each followed by running to idle.
+pub fn record(spec: &SystemSpec, inputs: &[(u64, Vec<u8>)]) -> (RunSummary, Vec<u8>) {
+    let mut system = with_cache(spec, |c| {
+        System::with_cache(spec, memory_sink(spec).unwrap(), c)
+    })
+    .unwrap();
+    system.run_until_idle(100_000).unwrap();
+    for (to, payload) in inputs {
+        system.inject(*to, payload.clone()).unwrap();
+        system.run_until_idle(100_000).unwrap();
+    }
+    let (summary, sink) = system.finish("inputs exhausted").unwrap();
+    let Sink::Memory(writer) = sink else {
+        unreachable!("memory sink")
+    };
+    (summary, writer.finish().unwrap().1)
+}
+
+/// Replays a recorded trace and checks it reaches the recorded chain head.
+pub fn assert_replays(bytes: &[u8]) {
+    let trace = Trace::from_bytes(bytes.to_vec()).unwrap();
+    trace.verify().unwrap();
+    let head = trace.head();
+    let limits = theater_runtime::replay::spec_from_trace(&trace, &BTreeMap::new())
+        .unwrap()
+        .0
+        .limits;
+    let spec = SystemSpec {
+        limits,
+        ..spec_stub()
+    };
+    match with_cache(&spec, |c| replay::replay_cached(trace, &BTreeMap::new(), c)) {
+        Ok(report) => {
+            assert!(report.finished);
+            assert_eq!(report.head, head);
+        }
+        Err(e) => panic!("replay failed: {e}"),
+    }
+}
+
+/// A random command list for the chaos actor. `depth` bounds nesting.
+pub fn commands(rng: &mut Rng, depth: u32, hostile: bool) -> Value {
+    let n = 1 + rng.below(3);
+    let mut cmds = Vec::new();
+    for _ in 0..n {
+        let to = rng.below(8);
+        let nested = |rng: &mut Rng| {
+            if depth == 0 {
+                json!([])
+            } else {
+                commands(rng, depth - 1, false)
+            }
+        };
+        let cmd = match rng.below(if hostile { 20 } else { 15 }) {
+            0 | 1 => json!({"send": {"to": to, "cmds": nested(rng)}}),
+            2 => json!({"request": {"to": to, "cmds": nested(rng)}}),
+            3 => json!({"timer": {"delay_ns": rng.below(5_000_000), "cmds": nested(rng)}}),
+            4 => {
+                json!({"spawn": {"restart": rng.below(3), "init": {"fail_in_init": rng.below(8) == 0}}})
+            }
+            5 => json!({"stop": {"child": to}}),
+            6 => {
+                json!({"configure": {"strategy": rng.below(3), "max_restarts": rng.below(4), "window_ns": rng.below(10_000_000)}})
+            }
+            7 => json!({"fail": {"message": format!("failure {}", rng.below(100))}}),
+            8 => json!("trap"),
+            9 => json!({"random": {"len": rng.below(64)}}),
+            10 => json!("now"),
+            11 => json!({"log": {"message": "hello"}}),
+            12 => json!({"put": {"key": format!("k{}", rng.below(4)), "value": "v"}}),
+            13 => json!({"get": {"key": format!("k{}", rng.below(4))}}),
+            14 => json!({"add": {"n": rng.below(10)}}),
+            15 => json!("spin"),
+            16 => json!({"grow": {"mib": 1 + rng.below(12)}}),
+            17 => json!("recurse"),
+            18 => json!("flood"),
+            _ => json!("spawn_bomb"),
+        };
+        cmds.push(cmd);
+    }
+    Value::Array(cmds)
+}
+
+/// Limits small enough that random systems reach them.
+pub fn small_limits() -> Limits {
+    Limits {
+        fuel_per_delivery: 3_000_000,
+        memory_per_actor_bytes: 8 << 20,
+        mailbox_len: 32,
+        children_per_supervisor: 6,
+        actors_total: 40,
+        ..Limits::default()
+    }
+}
+
+fn spec_stub() -> SystemSpec {
+    SystemSpec {
+        mode: RunMode::Simulated,
+        seed: 0,
+        limits: Limits::default(),
+        components: Vec::new(),
+        actors: Vec::new(),
+    }
+}
