@@ -106,7 +106,7 @@ pub fn assert_replays(bytes: &[u8]) {
     let trace = Trace::from_bytes(bytes.to_vec()).unwrap();
     trace.verify().unwrap();
     let head = trace.head();
-    let limits = theater_runtime::replay::spec_from_trace(&trace, &BTreeMap::new())
+    let limits = replay::spec_from_trace(&trace, &BTreeMap::new())
         .unwrap()
         .0
         .limits;
