@@ -1,0 +1,176 @@
+//! Hostile actors are contained: the host survives, the failure is recorded with the
+//! right exit reason, supervision reacts as configured, other actors keep going, and the
+//! trace replays identically.
+
+mod common;
+
+use common::*;
+use serde_json::{json, Value};
+use theater_trace::{EventBody, ExitReason, RefusalReason, RestartPolicy, Trace, TrapCode};
+
+/// Actor ids in every case: the supervisor, a bystander, and the supervisor's child.
+const SUP: u64 = 0;
+const BYSTANDER: u64 = 1;
+const CHILD: u64 = 2;
+
+fn msg(v: Value) -> Vec<u8> {
+    serde_json::to_vec(&v).unwrap()
+}
+
+/// A supervisor spawns a permanent child, the child runs `hostile`, then both the child
+/// and a bystander get ordinary work. Returns the recorded events.
+fn case(child_init: Value, hostile: Value) -> Vec<EventBody> {
+    let spec = spec(
+        &["chaos"],
+        vec![
+            actor("sup", "chaos", json!({}), RestartPolicy::Permanent),
+            actor("bystander", "chaos", json!({}), RestartPolicy::Permanent),
+        ],
+        small_limits(),
+        1,
+    );
+    let inputs = vec![
+        (SUP, msg(json!([{"spawn": {"restart": 0, "init": child_init}}]))),
+        (SUP, msg(json!([{"send": {"to": CHILD, "cmds": hostile}}]))),
+        (SUP, msg(json!([{"send": {"to": CHILD, "cmds": [{"add": {"n": 1}}]}}]))),
+        (BYSTANDER, msg(json!([{"add": {"n": 1}}]))),
+    ];
+    let (_, bytes) = record(&spec, &inputs);
+    assert_replays(&bytes);
+    Trace::from_bytes(bytes)
+        .unwrap()
+        .events()
+        .map(|e| e.unwrap().event.body)
+        .collect()
+}
+
+fn exits(events: &[EventBody], actor: u64) -> Vec<ExitReason> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            EventBody::ActorExited { actor: a, reason } if *a == actor => Some(reason.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn restarts(events: &[EventBody], actor: u64) -> usize {
+    events
+        .iter()
+        .filter(|e| matches!(e, EventBody::ActorRestarted { actor: a, .. } if *a == actor))
+        .count()
+}
+
+fn delivered_ok(events: &[EventBody], actor: u64) -> usize {
+    events
+        .iter()
+        .filter(|e| matches!(e, EventBody::Outputs(o) if o.actor == actor && o.outcome == theater_trace::Outcome::Ok))
+        .count()
+}
+
+/// The child failed once with `reason`, was restarted, its parent was told, and both
+/// the restarted child and the bystander did their later work.
+fn check_contained(events: &[EventBody], reason: ExitReason) {
+    assert_eq!(exits(events, CHILD), vec![reason]);
+    assert_eq!(restarts(events, CHILD), 1);
+    let told = events.iter().any(|e| {
+        matches!(e, EventBody::Delivered(d) if d.to == SUP && d.kind == theater_trace::MessageKind::ChildExit { child: CHILD })
+    });
+    assert!(told, "the supervisor was not notified");
+    // init, init after restart, the later `add`.
+    assert!(delivered_ok(events, CHILD) >= 3);
+    assert!(delivered_ok(events, BYSTANDER) >= 2);
+    assert!(exits(events, SUP).is_empty() && exits(events, BYSTANDER).is_empty());
+}
+
+#[test]
+fn infinite_loop_runs_out_of_fuel() {
+    check_contained(&case(json!({}), json!(["spin"])), ExitReason::Trap(TrapCode::OutOfFuel));
+}
+
+#[test]
+fn memory_bomb_hits_the_memory_limit() {
+    check_contained(&case(json!({}), json!([{"grow": {"mib": 64}}])), ExitReason::Trap(TrapCode::MemoryLimit));
+}
+
+#[test]
+fn deep_recursion_overflows_the_stack() {
+    check_contained(&case(json!({}), json!(["recurse"])), ExitReason::Trap(TrapCode::StackOverflow));
+}
+
+#[test]
+fn unreachable_is_a_trap_and_an_error_is_an_error() {
+    check_contained(&case(json!({}), json!(["trap"])), ExitReason::Trap(TrapCode::Unreachable));
+    check_contained(
+        &case(json!({}), json!([{"fail": {"message": "no"}}])),
+        ExitReason::Error("no".into()),
+    );
+}
+
+#[test]
+fn trap_in_init_exhausts_restart_intensity_and_escalates() {
+    let events = case(json!({"trap_in_init": true}), json!([]));
+    // Default intensity: 3 restarts in the window, the 4th failure escalates.
+    assert_eq!(restarts(&events, CHILD), 3);
+    assert_eq!(exits(&events, CHILD).len(), 4 + 0, "{:?}", exits(&events, CHILD));
+    assert!(exits(&events, CHILD)[..3].iter().all(|r| *r == ExitReason::Trap(TrapCode::Unreachable)));
+    assert_eq!(exits(&events, SUP), vec![ExitReason::Escalated]);
+    // The bystander is unaffected.
+    assert!(delivered_ok(&events, BYSTANDER) >= 2);
+}
+
+#[test]
+fn message_flood_stops_at_the_mailbox_limit() {
+    let events = case(json!({}), json!(["flood"]));
+    assert!(exits(&events, CHILD).is_empty());
+    // The flood sent exactly mailbox_len messages to itself; all were delivered.
+    let mailbox = small_limits().mailbox_len as usize;
+    let child_deliveries = events
+        .iter()
+        .filter(|e| matches!(e, EventBody::Delivered(d) if d.to == CHILD))
+        .count();
+    assert!(child_deliveries >= mailbox, "{child_deliveries}");
+}
+
+#[test]
+fn spawn_bomb_stops_at_the_children_limit() {
+    let events = case(json!({}), json!(["spawn_bomb"]));
+    let children_of_child = events
+        .iter()
+        .filter(|e| matches!(e, EventBody::ActorSpawned { parent: Some(p), .. } if *p == CHILD))
+        .count();
+    assert_eq!(children_of_child, small_limits().children_per_supervisor as usize);
+    assert!(exits(&events, CHILD).is_empty());
+}
+
+#[test]
+fn oversized_message_is_refused_to_the_sender() {
+    let events = case(json!({}), json!(["huge"]));
+    assert!(exits(&events, CHILD).is_empty());
+    // Nothing of 2 MiB was sent.
+    assert!(!events.iter().any(|e| matches!(e, EventBody::Delivered(d) if d.payload.len() > 1 << 20)));
+}
+
+#[test]
+fn external_flood_beyond_the_mailbox_is_recorded_as_refused() {
+    let spec = spec(&["chaos"], vec![actor("a", "chaos", json!({}), RestartPolicy::Permanent)], small_limits(), 1);
+    let mut system = theater_runtime::System::new(&spec, theater_runtime::memory_sink(&spec).unwrap()).unwrap();
+    system.run_until_idle(100).unwrap();
+    let mut accepted = 0;
+    for _ in 0..100 {
+        accepted += u32::from(system.inject(0, msg(json!([{"add": {"n": 1}}]))).unwrap());
+    }
+    assert_eq!(accepted, small_limits().mailbox_len);
+    system.run_until_idle(1000).unwrap();
+    let (_, sink) = system.finish("done").unwrap();
+    let theater_runtime::Sink::Memory(w) = sink else { unreachable!() };
+    let bytes = w.finish().unwrap().1;
+    let events: Vec<EventBody> = Trace::from_bytes(bytes.clone()).unwrap().events().map(|e| e.unwrap().event.body).collect();
+    let refused = events
+        .iter()
+        .filter(|e| matches!(e, EventBody::Refused { reason: RefusalReason::MailboxFull, .. }))
+        .count();
+    assert_eq!(refused, 100 - accepted as usize);
+    assert_eq!(delivered_ok(&events, 0), 1 + accepted as usize);
+    assert_replays(&bytes);
+}
