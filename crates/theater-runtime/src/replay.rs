@@ -19,6 +19,17 @@ use crate::sink::{Replayer, Sink};
 use crate::spec::SystemSpec;
 use crate::system::{ComponentCache, System};
 
+/// How to replay.
+#[derive(Clone, Debug, Default)]
+pub struct ReplayOptions {
+    /// Components to replace, by name: their new bytes (regression testing).
+    pub swaps: BTreeMap<String, Vec<u8>>,
+    /// Restore from a checkpoint every K deliveries: each actor's instance is replaced by
+    /// a fresh one while the host-held state is kept — exactly what resuming from a
+    /// checkpoint does. An actor that keeps hidden state in linear memory then diverges.
+    pub checkpoint_every: Option<u64>,
+}
+
 /// What a successful replay matched.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ReplayReport {
@@ -75,23 +86,21 @@ pub fn spec_from_trace(
     Ok((spec, aliases))
 }
 
-/// Replays `trace` to its end (or to where a crashed recording was cut), with the
-/// components named in `swaps` replaced. Returns the first divergence as an error.
-pub fn replay(
-    trace: Trace,
-    swaps: &BTreeMap<String, Vec<u8>>,
-) -> Result<ReplayReport, RuntimeError> {
-    let (spec, _) = spec_from_trace(&trace, swaps)?;
-    replay_cached(trace, swaps, &mut ComponentCache::new(&spec.limits)?)
+/// Replays `trace` to its end (or to where a crashed recording was cut). Returns the
+/// first divergence as an error.
+pub fn replay(trace: Trace, options: &ReplayOptions) -> Result<ReplayReport, RuntimeError> {
+    let (spec, _) = spec_from_trace(&trace, &options.swaps)?;
+    replay_cached(trace, options, &mut ComponentCache::new(&spec.limits)?)
 }
 
 /// [`replay`], reusing compiled components.
 pub fn replay_cached(
     trace: Trace,
-    swaps: &BTreeMap<String, Vec<u8>>,
+    options: &ReplayOptions,
     cache: &mut ComponentCache,
 ) -> Result<ReplayReport, RuntimeError> {
-    let (spec, aliases) = spec_from_trace(&trace, swaps)?;
+    let (spec, aliases) = spec_from_trace(&trace, &options.swaps)?;
+    let mut deliveries = 0u64;
     let mut replayer = Replayer::new(trace, 1);
     replayer.aliases = aliases;
     let mut system = System::with_cache(&spec, Sink::Replay(Box::new(replayer)), cache)?;
@@ -123,6 +132,12 @@ pub fn replay_cached(
                 });
             }
             other => {
+                if let Some(k) = options.checkpoint_every {
+                    if deliveries > 0 && deliveries.is_multiple_of(k.max(1)) {
+                        system.restore_instances()?;
+                    }
+                }
+                deliveries += 1;
                 if !system.step()? {
                     return Err(RuntimeError::Divergence(Box::new(crate::Divergence {
                         event: system.sink_mut().events(),

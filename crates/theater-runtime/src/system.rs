@@ -1109,6 +1109,21 @@ impl System {
         Ok(())
     }
 
+    /// Replaces every live actor's instance with a fresh one, keeping the host-held
+    /// state: what resuming from a checkpoint does.
+    pub fn restore_instances(&mut self) -> Result<(), RuntimeError> {
+        let live: Vec<(ActorId, String)> = self
+            .instances
+            .keys()
+            .map(|id| (*id, self.world.actors[id].component.clone()))
+            .collect();
+        for (id, component) in live {
+            let fresh = self.instantiate(id, &component)?;
+            self.instances.insert(id, fresh);
+        }
+        Ok(())
+    }
+
     /// Ends the run: records the end, and returns the summary and the sink (finish a
     /// trace writer with `TraceWriter::finish`).
     pub fn finish(mut self, reason: &str) -> Result<(RunSummary, Sink), RuntimeError> {

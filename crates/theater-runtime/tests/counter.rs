@@ -1,7 +1,5 @@
 //! Record a counter system, replay it, and get the same chain head.
 
-use std::collections::BTreeMap;
-
 use theater_runtime::{memory_sink, replay, ActorSpec, ComponentSpec, Sink, System, SystemSpec};
 use theater_trace::{Bytes, RestartPolicy, RunMode, Trace};
 
@@ -55,7 +53,7 @@ fn counter_counts_and_replays_to_the_same_head() {
     let trace = Trace::from_bytes(bytes.clone()).unwrap();
     trace.verify().unwrap();
     let head = trace.head();
-    let report = replay::replay(trace, &BTreeMap::new()).unwrap();
+    let report = replay::replay(trace, &Default::default()).unwrap();
     assert!(report.finished);
     assert_eq!(report.head, head);
     // Recording twice gives byte-identical traces.

@@ -30,9 +30,15 @@ fn case(child_init: Value, hostile: Value) -> Vec<EventBody> {
         1,
     );
     let inputs = vec![
-        (SUP, msg(json!([{"spawn": {"restart": 0, "init": child_init}}]))),
+        (
+            SUP,
+            msg(json!([{"spawn": {"restart": 0, "init": child_init}}])),
+        ),
         (SUP, msg(json!([{"send": {"to": CHILD, "cmds": hostile}}]))),
-        (SUP, msg(json!([{"send": {"to": CHILD, "cmds": [{"add": {"n": 1}}]}}]))),
+        (
+            SUP,
+            msg(json!([{"send": {"to": CHILD, "cmds": [{"add": {"n": 1}}]}}])),
+        ),
         (BYSTANDER, msg(json!([{"add": {"n": 1}}]))),
     ];
     let (_, bytes) = record(&spec, &inputs);
@@ -85,22 +91,34 @@ fn check_contained(events: &[EventBody], reason: ExitReason) {
 
 #[test]
 fn infinite_loop_runs_out_of_fuel() {
-    check_contained(&case(json!({}), json!(["spin"])), ExitReason::Trap(TrapCode::OutOfFuel));
+    check_contained(
+        &case(json!({}), json!(["spin"])),
+        ExitReason::Trap(TrapCode::OutOfFuel),
+    );
 }
 
 #[test]
 fn memory_bomb_hits_the_memory_limit() {
-    check_contained(&case(json!({}), json!([{"grow": {"mib": 64}}])), ExitReason::Trap(TrapCode::MemoryLimit));
+    check_contained(
+        &case(json!({}), json!([{"grow": {"mib": 64}}])),
+        ExitReason::Trap(TrapCode::MemoryLimit),
+    );
 }
 
 #[test]
 fn deep_recursion_overflows_the_stack() {
-    check_contained(&case(json!({}), json!(["recurse"])), ExitReason::Trap(TrapCode::StackOverflow));
+    check_contained(
+        &case(json!({}), json!(["recurse"])),
+        ExitReason::Trap(TrapCode::StackOverflow),
+    );
 }
 
 #[test]
 fn unreachable_is_a_trap_and_an_error_is_an_error() {
-    check_contained(&case(json!({}), json!(["trap"])), ExitReason::Trap(TrapCode::Unreachable));
+    check_contained(
+        &case(json!({}), json!(["trap"])),
+        ExitReason::Trap(TrapCode::Unreachable),
+    );
     check_contained(
         &case(json!({}), json!([{"fail": {"message": "no"}}])),
         ExitReason::Error("no".into()),
@@ -112,8 +130,15 @@ fn trap_in_init_exhausts_restart_intensity_and_escalates() {
     let events = case(json!({"trap_in_init": true}), json!([]));
     // Default intensity: 3 restarts in the window, the 4th failure escalates.
     assert_eq!(restarts(&events, CHILD), 3);
-    assert_eq!(exits(&events, CHILD).len(), 4 + 0, "{:?}", exits(&events, CHILD));
-    assert!(exits(&events, CHILD)[..3].iter().all(|r| *r == ExitReason::Trap(TrapCode::Unreachable)));
+    assert_eq!(
+        exits(&events, CHILD).len(),
+        4 + 0,
+        "{:?}",
+        exits(&events, CHILD)
+    );
+    assert!(exits(&events, CHILD)[..3]
+        .iter()
+        .all(|r| *r == ExitReason::Trap(TrapCode::Unreachable)));
     assert_eq!(exits(&events, SUP), vec![ExitReason::Escalated]);
     // The bystander is unaffected.
     assert!(delivered_ok(&events, BYSTANDER) >= 2);
@@ -139,7 +164,10 @@ fn spawn_bomb_stops_at_the_children_limit() {
         .iter()
         .filter(|e| matches!(e, EventBody::ActorSpawned { parent: Some(p), .. } if *p == CHILD))
         .count();
-    assert_eq!(children_of_child, small_limits().children_per_supervisor as usize);
+    assert_eq!(
+        children_of_child,
+        small_limits().children_per_supervisor as usize
+    );
     assert!(exits(&events, CHILD).is_empty());
 }
 
@@ -148,13 +176,21 @@ fn oversized_message_is_refused_to_the_sender() {
     let events = case(json!({}), json!(["huge"]));
     assert!(exits(&events, CHILD).is_empty());
     // Nothing of 2 MiB was sent.
-    assert!(!events.iter().any(|e| matches!(e, EventBody::Delivered(d) if d.payload.len() > 1 << 20)));
+    assert!(!events
+        .iter()
+        .any(|e| matches!(e, EventBody::Delivered(d) if d.payload.len() > 1 << 20)));
 }
 
 #[test]
 fn external_flood_beyond_the_mailbox_is_recorded_as_refused() {
-    let spec = spec(&["chaos"], vec![actor("a", "chaos", json!({}), RestartPolicy::Permanent)], small_limits(), 1);
-    let mut system = theater_runtime::System::new(&spec, theater_runtime::memory_sink(&spec).unwrap()).unwrap();
+    let spec = spec(
+        &["chaos"],
+        vec![actor("a", "chaos", json!({}), RestartPolicy::Permanent)],
+        small_limits(),
+        1,
+    );
+    let mut system =
+        theater_runtime::System::new(&spec, theater_runtime::memory_sink(&spec).unwrap()).unwrap();
     system.run_until_idle(100).unwrap();
     let mut accepted = 0;
     for _ in 0..100 {
@@ -163,12 +199,26 @@ fn external_flood_beyond_the_mailbox_is_recorded_as_refused() {
     assert_eq!(accepted, small_limits().mailbox_len);
     system.run_until_idle(1000).unwrap();
     let (_, sink) = system.finish("done").unwrap();
-    let theater_runtime::Sink::Memory(w) = sink else { unreachable!() };
+    let theater_runtime::Sink::Memory(w) = sink else {
+        unreachable!()
+    };
     let bytes = w.finish().unwrap().1;
-    let events: Vec<EventBody> = Trace::from_bytes(bytes.clone()).unwrap().events().map(|e| e.unwrap().event.body).collect();
+    let events: Vec<EventBody> = Trace::from_bytes(bytes.clone())
+        .unwrap()
+        .events()
+        .map(|e| e.unwrap().event.body)
+        .collect();
     let refused = events
         .iter()
-        .filter(|e| matches!(e, EventBody::Refused { reason: RefusalReason::MailboxFull, .. }))
+        .filter(|e| {
+            matches!(
+                e,
+                EventBody::Refused {
+                    reason: RefusalReason::MailboxFull,
+                    ..
+                }
+            )
+        })
         .count();
     assert_eq!(refused, 100 - accepted as usize);
     assert_eq!(delivered_ok(&events, 0), 1 + accepted as usize);

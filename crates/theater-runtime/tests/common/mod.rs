@@ -114,7 +114,9 @@ pub fn assert_replays(bytes: &[u8]) {
         limits,
         ..spec_stub()
     };
-    match with_cache(&spec, |c| replay::replay_cached(trace, &BTreeMap::new(), c)) {
+    match with_cache(&spec, |c| {
+        replay::replay_cached(trace, &Default::default(), c)
+    }) {
         Ok(report) => {
             assert!(report.finished);
             assert_eq!(report.head, head);

@@ -1,0 +1,140 @@
+//! The example actors do what their docs say, and every run replays to the same head.
+
+mod common;
+
+use common::*;
+use serde_json::json;
+use theater_runtime::replay::{replay, ReplayOptions};
+use theater_runtime::{Limits, RuntimeError};
+use theater_trace::{EventBody, ExitReason, RestartPolicy, Trace};
+
+fn msg(v: serde_json::Value) -> Vec<u8> {
+    serde_json::to_vec(&v).unwrap()
+}
+
+#[test]
+fn ping_pong_plays_the_requested_rounds() {
+    let spec = spec(
+        &["ping-pong"],
+        vec![
+            actor(
+                "ping",
+                "ping-pong",
+                json!({"peer": 1}),
+                RestartPolicy::Permanent,
+            ),
+            actor(
+                "pong",
+                "ping-pong",
+                json!({"peer": 0}),
+                RestartPolicy::Permanent,
+            ),
+        ],
+        Limits::default(),
+        3,
+    );
+    let (summary, bytes) = record(&spec, &[(0, msg(json!({"ball": 0, "max": 100})))]);
+    // Two inits, 101 hits.
+    assert_eq!(summary.deliveries, 2 + 101);
+    assert_eq!(summary.failures, 0);
+    assert_replays(&bytes);
+}
+
+#[test]
+fn bank_bug_needs_the_exact_sequence() {
+    let spec = spec(
+        &["bank"],
+        vec![actor("bank", "bank", json!(null), RestartPolicy::Permanent)],
+        Limits::default(),
+        1,
+    );
+    let ops = [
+        json!({"open": {"name": "alice", "amount": 150}}),
+        json!({"open": {"name": "bob", "amount": 10}}),
+        json!({"transfer": {"from": "alice", "to": "bob", "amount": 40}}),
+        json!({"withdraw": {"name": "bob", "amount": 500}}),
+        // Empties alice exactly with a transfer of 110 >= 100: the fee makes her -1.
+        json!({"transfer": {"from": "alice", "to": "bob", "amount": 110}}),
+    ];
+    let inputs: Vec<(u64, Vec<u8>)> = ops.iter().map(|o| (0, msg(o.clone()))).collect();
+    let (_, bytes) = record(&spec, &inputs);
+    assert_replays(&bytes);
+    // Without the last transfer, nobody goes negative; with it, alice is at -1. The
+    // state digests in the trace tell which: compare with the digest of the JSON states.
+    let outputs: Vec<theater_trace::Digest> = Trace::from_bytes(bytes)
+        .unwrap()
+        .events()
+        .filter_map(|e| match e.unwrap().event.body {
+            EventBody::Outputs(o) => Some(o.state),
+            _ => None,
+        })
+        .collect();
+    let state = |accounts: serde_json::Value, transfers: u64| {
+        theater_trace::Digest::of(
+            &serde_json::to_vec(&json!({"accounts": accounts, "transfers": transfers})).unwrap(),
+        )
+    };
+    assert_eq!(outputs[4], state(json!({"alice": 110, "bob": 50}), 1));
+    assert_eq!(outputs[5], state(json!({"alice": -1, "bob": 160}), 2));
+}
+
+#[test]
+fn supervisor_restarts_crashing_workers() {
+    let spec = spec(
+        &["supervisor", "worker"],
+        vec![actor(
+            "supervisor",
+            "supervisor",
+            json!({"workers": 3}),
+            RestartPolicy::Permanent,
+        )],
+        Limits::default(),
+        1,
+    );
+    let inputs: Vec<(u64, Vec<u8>)> = (1..=30).map(|j| (0, msg(json!({"job": j})))).collect();
+    let (summary, bytes) = record(&spec, &inputs);
+    // Jobs 7, 14, 21 and 28 crash a worker each; each crash is followed by a restart.
+    assert_eq!(summary.restarts, 4);
+    let events: Vec<EventBody> = Trace::from_bytes(bytes.clone())
+        .unwrap()
+        .events()
+        .map(|e| e.unwrap().event.body)
+        .collect();
+    let crashes = events
+        .iter()
+        .filter(|e| matches!(e, EventBody::ActorExited { reason: ExitReason::Error(m), .. } if m.starts_with("unlucky")))
+        .count();
+    assert_eq!(crashes, 4);
+    assert_replays(&bytes);
+}
+
+#[test]
+fn hidden_state_is_a_divergence_when_replayed_from_checkpoints() {
+    let spec = spec(
+        &["hidden-state"],
+        vec![actor(
+            "h",
+            "hidden-state",
+            json!(null),
+            RestartPolicy::Permanent,
+        )],
+        Limits::default(),
+        1,
+    );
+    let inputs: Vec<(u64, Vec<u8>)> = (0..6).map(|_| (0, b"tick".to_vec())).collect();
+    let (_, bytes) = record(&spec, &inputs);
+    // A straight replay runs the same instance through the same calls: it matches.
+    assert_replays(&bytes);
+    // Restoring from checkpoints (fresh instances, same host state) exposes it.
+    let options = ReplayOptions {
+        checkpoint_every: Some(3),
+        ..ReplayOptions::default()
+    };
+    match replay(Trace::from_bytes(bytes).unwrap(), &options) {
+        Err(RuntimeError::Divergence(d)) => {
+            assert_eq!(d.actor, Some(0));
+            assert!(d.expected.contains("outputs"), "{d}");
+        }
+        other => panic!("expected a divergence, got {other:?}"),
+    }
+}
