@@ -132,7 +132,7 @@ fn trap_in_init_exhausts_restart_intensity_and_escalates() {
     assert_eq!(restarts(&events, CHILD), 3);
     assert_eq!(
         exits(&events, CHILD).len(),
-        4 + 0,
+        4,
         "{:?}",
         exits(&events, CHILD)
     );
