@@ -1,8 +1,9 @@
 //! `theater-replay`: inspect, check and export Theater traces.
 //!
-//! This build works at the level of the trace store: `info`, `verify` (integrity of
-//! every frame, digest, chain link and blob), `dump` and `export`. Re-execution against
-//! the recorded components, the REPL, diff and bisect come with the runtime.
+//! `info`, `dump` and `export` read the trace; `verify` checks its integrity (every
+//! frame, digest, chain link and blob) and then re-executes it against the recorded
+//! components (or swapped builds), reporting the first divergence. The REPL, diff and
+//! bisect come next.
 //!
 //! Exit codes are stable for scripts: 0 success, 1 reserved for a divergence or
 //! difference, 2 unusable input (missing, corrupt, truncated or tampered trace, bad
@@ -12,10 +13,14 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::Context;
+use anyhow::{bail, Context};
 use clap::{Parser, Subcommand, ValueEnum};
+use theater_runtime::replay::{replay, ReplayOptions};
+use theater_runtime::RuntimeError;
 use theater_trace::{event_to_json, export_json_lines, Trace, TraceError};
 
+/// Exit code for a divergence or difference.
+const EXIT_DIFFERENCE: u8 = 1;
 /// Exit code for unusable input (corrupt trace, bad arguments).
 const EXIT_UNUSABLE: u8 = 2;
 
@@ -34,9 +39,22 @@ struct Cli {
 enum Command {
     /// Summary of a trace: run header, events, blobs, chain head, damage.
     Info { trace: PathBuf },
-    /// Check every frame checksum, event digest, chain link and blob digest.
-    /// Exit 0 if intact, 2 with the first damaged offset and event if not.
-    Verify { trace: PathBuf },
+    /// Check every frame checksum, event digest, chain link and blob digest, then
+    /// re-execute the run and compare. Exit 0 if it matches, 1 on a divergence, 2 if the
+    /// trace is damaged or cannot be replayed.
+    Verify {
+        trace: PathBuf,
+        /// Only check integrity; do not re-execute.
+        #[arg(long)]
+        integrity_only: bool,
+        /// Replay with a component replaced: `NAME=path/to/new.wasm` (repeatable).
+        #[arg(long = "swap", value_name = "NAME=WASM")]
+        swaps: Vec<String>,
+        /// Restore every actor from a checkpoint every K deliveries (fresh instances,
+        /// same state): exposes actors that hide state in linear memory.
+        #[arg(long, value_name = "K")]
+        checkpoint_every: Option<u64>,
+    },
     /// Print events, one per line.
     Dump {
         trace: PathBuf,
@@ -142,12 +160,17 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                 }
             )?;
         }
-        Command::Verify { trace: path } => {
+        Command::Verify {
+            trace: path,
+            integrity_only,
+            swaps,
+            checkpoint_every,
+        } => {
             let trace = open(&path)?;
             match trace.verify() {
                 Ok(r) => writeln!(
                     out,
-                    "ok: {} events, {} blobs ({} bytes), chain head {}",
+                    "integrity ok: {} events, {} blobs ({} bytes), chain head {}",
                     r.events, r.blobs, r.blob_bytes, r.head
                 )?,
                 Err(e @ TraceError::Corrupt(_)) => {
@@ -156,6 +179,43 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                     return Ok(ExitCode::from(EXIT_UNUSABLE));
                 }
                 Err(e) => return Err(e.into()),
+            }
+            if !integrity_only {
+                let mut options = ReplayOptions {
+                    checkpoint_every,
+                    ..ReplayOptions::default()
+                };
+                for swap in swaps {
+                    let (name, file) = swap
+                        .split_once('=')
+                        .with_context(|| format!("--swap {swap:?}: expected NAME=path.wasm"))?;
+                    let bytes =
+                        std::fs::read(file).with_context(|| format!("cannot read {file}"))?;
+                    options.swaps.insert(name.to_string(), bytes);
+                }
+                let head = trace.head();
+                out.flush()?;
+                match replay(trace, &options) {
+                    Ok(report) if report.head == head => writeln!(
+                        out,
+                        "replay ok: {} events re-executed, same chain head",
+                        report.events
+                    )?,
+                    Ok(report) => {
+                        writeln!(
+                            out,
+                            "replay stopped after {} events (chain head {})",
+                            report.events, report.head
+                        )?;
+                        return Ok(ExitCode::from(EXIT_DIFFERENCE));
+                    }
+                    Err(RuntimeError::Divergence(d)) => {
+                        out.flush()?;
+                        eprintln!("{}: {d}", path.display());
+                        return Ok(ExitCode::from(EXIT_DIFFERENCE));
+                    }
+                    Err(e) => bail!("cannot replay {}: {e}", path.display()),
+                }
             }
         }
         Command::Dump {

@@ -66,7 +66,7 @@ fn damage(path: &Path, f: impl FnOnce(&mut Vec<u8>)) {
 #[test]
 fn verify_intact_trace_exits_0_and_prints_the_chain_head() {
     let t = TempTrace::new("intact");
-    let out = bin(&["verify", t.arg()]);
+    let out = bin(&["verify", "--integrity-only", t.arg()]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let stdout = text(&out.stdout);
     assert!(stdout.contains(&t.head), "{stdout}");
@@ -171,5 +171,82 @@ fn unusable_input_exits_2_with_a_message() {
         text(&typo.stderr).contains("verify"),
         "clap suggests the right command: {}",
         text(&typo.stderr)
+    );
+}
+
+/// Records the bank example in-process (the same code `theater run` uses).
+fn record_bank(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("theater-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(format!("{name}.trace"));
+    let _ = std::fs::remove_file(&path);
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let spec = theater_runtime::SystemSpec {
+        mode: theater_trace::RunMode::Simulated,
+        seed: 1,
+        limits: Default::default(),
+        components: vec![theater_runtime::ComponentSpec {
+            name: "bank".into(),
+            bytes: std::fs::read(root.join("fixtures/components/bank.wasm")).unwrap(),
+        }],
+        actors: vec![theater_runtime::ActorSpec {
+            name: "bank".into(),
+            component: "bank".into(),
+            init_args: Default::default(),
+            restart: theater_trace::RestartPolicy::Permanent,
+            fuel_per_delivery: None,
+        }],
+    };
+    let writer = TraceWriter::create(
+        &path,
+        theater_runtime::run_header(&spec),
+        &spec.manifest_bytes(),
+        WriterOptions::default(),
+    )
+    .unwrap();
+    let mut system =
+        theater_runtime::System::new(&spec, theater_runtime::Sink::File(Box::new(writer))).unwrap();
+    system.run_until_idle(100).unwrap();
+    for op in [
+        r#"{"open": {"name": "alice", "amount": 150}}"#,
+        r#"{"open": {"name": "bob", "amount": 1}}"#,
+        r#"{"transfer": {"from": "alice", "to": "bob", "amount": 150}}"#,
+    ] {
+        system.inject(0, op.as_bytes().to_vec()).unwrap();
+        system.run_until_idle(100).unwrap();
+    }
+    let (_, sink) = system.finish("done").unwrap();
+    let theater_runtime::Sink::File(w) = sink else {
+        unreachable!()
+    };
+    w.finish().unwrap();
+    path
+}
+
+#[test]
+fn verify_re_executes_a_real_run() {
+    let path = record_bank("bank-verify");
+    let out = bin(&["verify", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("replay ok"),
+        "{}",
+        text(&out.stdout)
+    );
+}
+
+#[test]
+fn verify_with_a_swapped_component_reports_the_divergence_and_exits_1() {
+    let path = record_bank("bank-swap");
+    let counter =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/components/counter.wasm");
+    let swap = format!("bank={}", counter.display());
+    let out = bin(&["verify", path.to_str().unwrap(), "--swap", &swap]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("divergence at event"), "{stderr}");
+    assert!(
+        stderr.contains("expected:") && stderr.contains("actual:"),
+        "{stderr}"
     );
 }

@@ -1,0 +1,201 @@
+//! `theater`: run a system of WebAssembly actors from a manifest, recording a trace.
+//!
+//! ```text
+//! theater run <manifest.toml> [--record trace.bin] [--inputs inputs.jsonl | --inputs -]
+//!             [--max-deliveries N] [--seed N] [--force]
+//! ```
+//!
+//! Inputs are JSON lines `{"to": "<actor name or id>", "message": <any JSON>}` (the
+//! message is passed as its JSON bytes) or `{"to": …, "text": "<raw text>"}`. Each input
+//! is injected, then the system runs until idle. Exit code 0 on success, 2 on unusable
+//! input (manifest, inputs, trace file).
+
+mod manifest;
+
+use std::io::{BufRead, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+use theater_runtime::{run_header, Sink, System};
+use theater_trace::{TraceWriter, WriterOptions};
+
+#[derive(Parser)]
+#[command(
+    name = "theater",
+    version,
+    about = "Run WebAssembly actors deterministically, recording a trace"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the system described by a manifest until idle.
+    Run {
+        manifest: PathBuf,
+        /// Record the run into this trace file.
+        #[arg(long)]
+        record: Option<PathBuf>,
+        /// Replace an existing trace file.
+        #[arg(long)]
+        force: bool,
+        /// External inputs, JSON lines (`-` for standard input).
+        #[arg(long)]
+        inputs: Option<PathBuf>,
+        /// Stop after this many deliveries.
+        #[arg(long, default_value_t = 10_000_000)]
+        max_deliveries: u64,
+        /// Override the manifest's seed.
+        #[arg(long)]
+        seed: Option<u64>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    match run(cli.command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Input {
+    to: serde_json::Value,
+    message: Option<serde_json::Value>,
+    text: Option<String>,
+}
+
+fn run(command: Command) -> Result<()> {
+    let Command::Run {
+        manifest,
+        record,
+        force,
+        inputs,
+        max_deliveries,
+        seed,
+    } = command;
+    let mut spec = manifest::load(&manifest)?;
+    if let Some(seed) = seed {
+        spec.seed = seed;
+    }
+    let sink = match &record {
+        None => Sink::Off,
+        Some(path) => {
+            if force && path.exists() {
+                std::fs::remove_file(path)
+                    .with_context(|| format!("cannot replace {}", path.display()))?;
+            }
+            let writer = TraceWriter::create(
+                path,
+                run_header(&spec),
+                &spec.manifest_bytes(),
+                WriterOptions::default(),
+            )
+            .with_context(|| {
+                format!(
+                    "cannot record to {} (use --force to replace it)",
+                    path.display()
+                )
+            })?;
+            Sink::File(Box::new(writer))
+        }
+    };
+    let mut system = System::new(&spec, sink)?;
+    let mut budget = max_deliveries;
+    budget -= system.run_until_idle(budget)?;
+    let reader: Option<Box<dyn BufRead>> = match inputs.as_deref() {
+        None => None,
+        Some(p) if p.as_os_str() == "-" => Some(Box::new(std::io::stdin().lock())),
+        Some(p) => Some(Box::new(std::io::BufReader::new(
+            std::fs::File::open(p)
+                .with_context(|| format!("cannot read inputs {}", p.display()))?,
+        ))),
+    };
+    let mut refused = 0u64;
+    if let Some(reader) = reader {
+        for (n, line) in reader.lines().enumerate() {
+            let line = line?;
+            if line.trim().is_empty() || budget == 0 {
+                continue;
+            }
+            let input: Input = serde_json::from_str(&line)
+                .with_context(|| format!("inputs line {}: not an input", n + 1))?;
+            let to = match &input.to {
+                serde_json::Value::Number(id) => id
+                    .as_u64()
+                    .context("actor id must be a non-negative integer")?,
+                serde_json::Value::String(name) => system.actor_id(name).with_context(|| {
+                    format!("inputs line {}: no top-level actor named {name:?}", n + 1)
+                })?,
+                _ => bail!("inputs line {}: `to` must be an actor name or id", n + 1),
+            };
+            let payload = match (input.message, input.text) {
+                (Some(m), None) => serde_json::to_vec(&m)?,
+                (None, Some(t)) => t.into_bytes(),
+                _ => bail!(
+                    "inputs line {}: give exactly one of `message` and `text`",
+                    n + 1
+                ),
+            };
+            if !system.inject(to, payload)? {
+                refused += 1;
+            }
+            budget -= system.run_until_idle(budget)?;
+        }
+    }
+    let reason = if budget == 0 {
+        "delivery limit reached"
+    } else {
+        "idle"
+    };
+    let actors = system.actors();
+    let (summary, sink) = system.finish(reason)?;
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "run ended: {reason}")?;
+    writeln!(
+        out,
+        "deliveries: {}  failures: {}  restarts: {}  actors spawned: {}  refused inputs: {refused}",
+        summary.deliveries, summary.failures, summary.restarts, summary.actors_spawned
+    )?;
+    for (id, parent, name, status, restarts) in actors {
+        let parent = parent.map_or(String::from("-"), |p| p.to_string());
+        writeln!(
+            out,
+            "  actor {id:<4} {name:<20} parent {parent:<4} {status:?} restarts {restarts}"
+        )?;
+    }
+    writeln!(out, "virtual time: {} ns", summary.time_ns)?;
+    if let Sink::File(writer) = sink {
+        let (t, _) = writer.finish()?;
+        writeln!(
+            out,
+            "trace: {} ({} events, {} bytes), chain head {}",
+            record
+                .as_deref()
+                .map_or(String::new(), |p| p.display().to_string()),
+            t.events,
+            t.bytes,
+            t.head
+        )?;
+    }
+    Ok(())
+}

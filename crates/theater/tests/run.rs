@@ -1,0 +1,141 @@
+//! `theater run` as a user runs it: real manifests, real files, exit codes.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn theater(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_theater"))
+        .current_dir(repo())
+        .args(args)
+        .output()
+        .expect("theater runs")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn temp(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("theater-run-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name)
+}
+
+fn head_of(stdout: &str) -> String {
+    stdout
+        .lines()
+        .find_map(|l| l.split("chain head ").nth(1))
+        .expect("summary names the chain head")
+        .to_string()
+}
+
+#[test]
+fn bank_run_records_the_same_trace_twice() {
+    let a = temp("bank-a.trace");
+    let b = temp("bank-b.trace");
+    for path in [&a, &b] {
+        let out = theater(&[
+            "run",
+            "fixtures/manifests/bank.toml",
+            "--inputs",
+            "fixtures/manifests/bank-inputs.jsonl",
+            "--record",
+            path.to_str().unwrap(),
+            "--force",
+        ]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        let stdout = text(&out.stdout);
+        assert!(stdout.contains("deliveries: 9"), "{stdout}");
+        assert!(!head_of(&stdout).is_empty());
+    }
+    assert_eq!(
+        std::fs::read(&a).unwrap(),
+        std::fs::read(&b).unwrap(),
+        "same manifest and seed, same bytes"
+    );
+}
+
+#[test]
+fn supervisor_run_reports_restarts() {
+    let out = theater(&[
+        "run",
+        "fixtures/manifests/supervisor.toml",
+        "--inputs",
+        "fixtures/manifests/supervisor-inputs.jsonl",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("failures: 4  restarts: 4"), "{stdout}");
+    assert!(stdout.contains("worker-0"), "{stdout}");
+}
+
+#[test]
+fn existing_trace_is_not_overwritten_without_force() {
+    let path = temp("exists.trace");
+    std::fs::write(&path, b"precious").unwrap();
+    let out = theater(&[
+        "run",
+        "fixtures/manifests/bank.toml",
+        "--record",
+        path.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("--force"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(std::fs::read(&path).unwrap(), b"precious");
+}
+
+#[test]
+fn bad_manifests_and_inputs_are_clear_errors() {
+    let cases: &[(&str, &str)] = &[
+        ("mode = \"fast\"\n", "mode must be"),
+        (
+            "[[component]]\nname = \"x\"\npath = \"missing.wasm\"\n",
+            "cannot read",
+        ),
+        (
+            "[[actor]]\nname = \"a\"\ncomponent = \"nope\"\n",
+            "unknown component",
+        ),
+        ("seed = \"x\"\n", "invalid manifest"),
+        ("colour = 1\n", "unknown field"),
+        (
+            "[[component]]\nname = \"bad\"\npath = \"garbage.wasm\"\n",
+            "component \"bad\"",
+        ),
+    ];
+    let garbage = temp("garbage.wasm");
+    std::fs::write(&garbage, b"not wasm at all").unwrap();
+    for (manifest, expected) in cases {
+        let path = temp("m.toml");
+        std::fs::write(&path, manifest).unwrap();
+        let out = theater(&["run", path.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(2), "{manifest}");
+        assert!(
+            text(&out.stderr).contains(expected),
+            "{manifest}: {}",
+            text(&out.stderr)
+        );
+    }
+    let inputs = temp("bad-inputs.jsonl");
+    std::fs::write(&inputs, "{\"to\": \"nobody\", \"message\": 1}\n").unwrap();
+    let out = theater(&[
+        "run",
+        "fixtures/manifests/bank.toml",
+        "--inputs",
+        inputs.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("no top-level actor named \"nobody\""),
+        "{}",
+        text(&out.stderr)
+    );
+}
