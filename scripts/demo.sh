@@ -1,17 +1,20 @@
 #!/usr/bin/env bash
-# The README's run command. Until the runtime records real actor runs, this records a
-# *synthetic* run (a seeded stream of every kind of event, written by the real trace
-# writer), then opens it with theater-replay: summary, integrity check, the first events,
-# and a JSON export.
+# The README's run command: record a run of the bundled bank example, then replay it.
+#
+# 1. `theater run` runs fixtures/manifests/bank.toml (one bank actor, a committed
+#    WebAssembly component) with the inputs in bank-inputs.jsonl, recording
+#    target/demo/bank.trace. The last transfer triggers the bank's deliberate fee bug.
+# 2. `theater-replay` shows the trace, checks its integrity, re-executes it against the
+#    recorded component (same chain head), and lists the events.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=target/demo
 mkdir -p "$out"
-rm -f "$out/demo.trace"
-cargo run --release -q -p theater-trace --example synthetic_run -- "$out/demo.trace" 500 42
-replay() { cargo run --release -q -p theater-replay -- "$@"; }
-replay info "$out/demo.trace"
-replay verify "$out/demo.trace"
-replay dump "$out/demo.trace" --count 12
-replay export "$out/demo.trace" --format json -o "$out/demo.jsonl"
-echo "JSON export: $out/demo.jsonl"
+theater() { cargo run -q -p theater -- "$@"; }
+replay() { cargo run -q -p theater-replay -- "$@"; }
+theater run fixtures/manifests/bank.toml \
+    --inputs fixtures/manifests/bank-inputs.jsonl \
+    --record "$out/bank.trace" --force
+replay info "$out/bank.trace"
+replay verify "$out/bank.trace"
+replay dump "$out/bank.trace" --count 40

@@ -48,6 +48,46 @@ pub fn memory_sink(spec: &SystemSpec) -> Result<Sink, RuntimeError> {
     Ok(Sink::Memory(Box::new(writer)))
 }
 
+/// Support for the benchmarks: the raw call rate of a component, without the scheduler.
+#[doc(hidden)]
+pub mod bench_support {
+    use crate::bindings::theater::actor::types;
+    use crate::system::ComponentCache;
+    use crate::{Limits, RuntimeError};
+
+    /// Calls `handle-message(state, message)` of a fresh instance of `component` `n`
+    /// times in a loop (fuel set before each call, as the scheduler does); returns the
+    /// number of successful calls.
+    pub fn raw_calls(
+        component: &[u8],
+        init: &[u8],
+        message: &[u8],
+        n: u64,
+    ) -> Result<u64, RuntimeError> {
+        let limits = Limits::default();
+        let mut cache = ComponentCache::new(&limits)?;
+        let (mut store, bindings) = cache.bare_instance(component, &limits)?;
+        let err = |e: wasmtime::Error| RuntimeError::Component {
+            name: "bench".into(),
+            message: e.to_string(),
+        };
+        let _ = store.set_fuel(limits.fuel_per_delivery);
+        let state = bindings
+            .call_init(&mut store, init)
+            .map_err(err)?
+            .map_err(RuntimeError::Spec)?;
+        let mut ok = 0;
+        for _ in 0..n {
+            let _ = store.set_fuel(limits.fuel_per_delivery);
+            let r = bindings
+                .call_handle_message(&mut store, &state, types::Sender::External, message)
+                .map_err(err)?;
+            ok += u64::from(r.is_ok());
+        }
+        Ok(ok)
+    }
+}
+
 /// Generated bindings of the WIT world.
 #[allow(
     missing_docs,

@@ -211,6 +211,40 @@ impl ComponentCache {
     }
 }
 
+impl ComponentCache {
+    /// An instance with no scheduler around it, for the raw-call benchmark. Its host
+    /// functions must not be called (there is no delivery context).
+    pub(crate) fn bare_instance(
+        &mut self,
+        bytes: &[u8],
+        limits: &Limits,
+    ) -> Result<(Store<HostState>, ActorBindings), RuntimeError> {
+        let component =
+            Component::new(&self.engine, bytes).map_err(|e| component_error("bench", e))?;
+        let mut linker = Linker::new(&self.engine);
+        ActorBindings::add_to_linker::<HostState, wasmtime::component::HasSelf<HostState>>(
+            &mut linker,
+            |s| s,
+        )
+        .map_err(|e| component_error("(linker)", e))?;
+        let mut store = Store::new(
+            &self.engine,
+            HostState {
+                limiter: MemoryLimiter {
+                    memory_bytes_max: limits.memory_per_actor_bytes as usize,
+                    refused: false,
+                },
+                call: None,
+            },
+        );
+        store.limiter(|s| &mut s.limiter);
+        let _ = store.set_fuel(limits.fuel_per_delivery);
+        let bindings = ActorBindings::instantiate(&mut store, &component, &linker)
+            .map_err(|e| component_error("bench", e))?;
+        Ok((store, bindings))
+    }
+}
+
 /// A live instance.
 struct Instance {
     store: Store<HostState>,
