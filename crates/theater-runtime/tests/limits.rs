@@ -1,0 +1,65 @@
+//! Each limit not already exercised by the hostile tests, at the limit. (Fuel, memory,
+//! stack, mailbox, message size and children: see `hostile.rs`.)
+
+mod common;
+
+use common::*;
+use serde_json::json;
+use theater_runtime::Limits;
+use theater_trace::{EventBody, ExitReason, Payload, RestartPolicy, Trace};
+
+fn run(limits: Limits, cmds: serde_json::Value) -> Vec<EventBody> {
+    let spec = spec(&["chaos"], vec![actor("a", "chaos", json!({}), RestartPolicy::Temporary)], limits, 1);
+    let (_, bytes) = record(&spec, &[(0, serde_json::to_vec(&cmds).unwrap())]);
+    assert_replays(&bytes);
+    Trace::from_bytes(bytes).unwrap().events().map(|e| e.unwrap().event.body).collect()
+}
+
+#[test]
+fn state_larger_than_state_bytes_fails_the_handler() {
+    let limits = Limits { state_bytes: 60, ..Limits::default() };
+    // Each spawned child adds its id to the state; a few push it past 60 bytes.
+    let events = run(limits, json!(vec![json!({"spawn": {"restart": 2, "init": {}}}); 12]));
+    let exit = events.iter().find_map(|e| match e {
+        EventBody::ActorExited { actor: 0, reason } => Some(reason.clone()),
+        _ => None,
+    });
+    match exit {
+        Some(ExitReason::Error(m)) => assert!(m.contains("exceeds the 60-byte limit"), "{m}"),
+        other => panic!("expected an error exit, got {other:?}"),
+    }
+}
+
+#[test]
+fn actors_total_caps_spawning() {
+    let limits = Limits { actors_total: 5, ..Limits::default() };
+    let events = run(limits, json!(["spawn_bomb"]));
+    let spawned = events.iter().filter(|e| matches!(e, EventBody::ActorSpawned { .. })).count();
+    assert_eq!(spawned, 5, "the top-level actor and 4 children");
+}
+
+#[test]
+fn log_lines_beyond_the_limit_are_counted_not_kept() {
+    let limits = Limits { log_lines_per_delivery: 10, ..Limits::default() };
+    let events = run(limits, json!(vec![json!({"log": {"message": "x"}}); 25]));
+    let logs = events
+        .iter()
+        .find_map(|e| match e {
+            EventBody::Outputs(o) if !o.logs.is_empty() => Some(o.logs.clone()),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(logs.len(), 11);
+    assert!(logs[10].message.starts_with("15 log lines dropped"), "{:?}", logs[10]);
+}
+
+#[test]
+fn random_bytes_are_capped_per_call() {
+    let limits = Limits { random_bytes_per_call: 100, ..Limits::default() };
+    let events = run(limits, json!([{"random": {"len": 5000}}]));
+    let len = events.iter().find_map(|e| match e {
+        EventBody::HostCall { response: Payload::Blob { len, .. }, .. } => Some(*len),
+        _ => None,
+    });
+    assert_eq!(len, Some(100));
+}
