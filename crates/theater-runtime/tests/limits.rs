@@ -9,17 +9,32 @@ use theater_runtime::Limits;
 use theater_trace::{EventBody, ExitReason, Payload, RestartPolicy, Trace};
 
 fn run(limits: Limits, cmds: serde_json::Value) -> Vec<EventBody> {
-    let spec = spec(&["chaos"], vec![actor("a", "chaos", json!({}), RestartPolicy::Temporary)], limits, 1);
+    let spec = spec(
+        &["chaos"],
+        vec![actor("a", "chaos", json!({}), RestartPolicy::Temporary)],
+        limits,
+        1,
+    );
     let (_, bytes) = record(&spec, &[(0, serde_json::to_vec(&cmds).unwrap())]);
     assert_replays(&bytes);
-    Trace::from_bytes(bytes).unwrap().events().map(|e| e.unwrap().event.body).collect()
+    Trace::from_bytes(bytes)
+        .unwrap()
+        .events()
+        .map(|e| e.unwrap().event.body)
+        .collect()
 }
 
 #[test]
 fn state_larger_than_state_bytes_fails_the_handler() {
-    let limits = Limits { state_bytes: 60, ..Limits::default() };
+    let limits = Limits {
+        state_bytes: 60,
+        ..Limits::default()
+    };
     // Each spawned child adds its id to the state; a few push it past 60 bytes.
-    let events = run(limits, json!(vec![json!({"spawn": {"restart": 2, "init": {}}}); 12]));
+    let events = run(
+        limits,
+        json!(vec![json!({"spawn": {"restart": 2, "init": {}}}); 12]),
+    );
     let exit = events.iter().find_map(|e| match e {
         EventBody::ActorExited { actor: 0, reason } => Some(reason.clone()),
         _ => None,
@@ -32,15 +47,24 @@ fn state_larger_than_state_bytes_fails_the_handler() {
 
 #[test]
 fn actors_total_caps_spawning() {
-    let limits = Limits { actors_total: 5, ..Limits::default() };
+    let limits = Limits {
+        actors_total: 5,
+        ..Limits::default()
+    };
     let events = run(limits, json!(["spawn_bomb"]));
-    let spawned = events.iter().filter(|e| matches!(e, EventBody::ActorSpawned { .. })).count();
+    let spawned = events
+        .iter()
+        .filter(|e| matches!(e, EventBody::ActorSpawned { .. }))
+        .count();
     assert_eq!(spawned, 5, "the top-level actor and 4 children");
 }
 
 #[test]
 fn log_lines_beyond_the_limit_are_counted_not_kept() {
-    let limits = Limits { log_lines_per_delivery: 10, ..Limits::default() };
+    let limits = Limits {
+        log_lines_per_delivery: 10,
+        ..Limits::default()
+    };
     let events = run(limits, json!(vec![json!({"log": {"message": "x"}}); 25]));
     let logs = events
         .iter()
@@ -50,15 +74,25 @@ fn log_lines_beyond_the_limit_are_counted_not_kept() {
         })
         .unwrap();
     assert_eq!(logs.len(), 11);
-    assert!(logs[10].message.starts_with("15 log lines dropped"), "{:?}", logs[10]);
+    assert!(
+        logs[10].message.starts_with("15 log lines dropped"),
+        "{:?}",
+        logs[10]
+    );
 }
 
 #[test]
 fn random_bytes_are_capped_per_call() {
-    let limits = Limits { random_bytes_per_call: 100, ..Limits::default() };
+    let limits = Limits {
+        random_bytes_per_call: 100,
+        ..Limits::default()
+    };
     let events = run(limits, json!([{"random": {"len": 5000}}]));
     let len = events.iter().find_map(|e| match e {
-        EventBody::HostCall { response: Payload::Blob { len, .. }, .. } => Some(*len),
+        EventBody::HostCall {
+            response: Payload::Blob { len, .. },
+            ..
+        } => Some(*len),
         _ => None,
     });
     assert_eq!(len, Some(100));

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! theater run <manifest.toml> [--record trace.bin] [--inputs inputs.jsonl | --inputs -]
-//!             [--max-deliveries N] [--seed N] [--force]
+//!             [--max-deliveries N] [--duration-ms N] [--seed N] [--force]
 //! ```
 //!
 //! Inputs are JSON lines `{"to": "<actor name or id>", "message": <any JSON>}` (the
@@ -49,6 +49,9 @@ enum Command {
         /// Stop after this many deliveries.
         #[arg(long, default_value_t = 10_000_000)]
         max_deliveries: u64,
+        /// Stop after this much wall-clock time (milliseconds).
+        #[arg(long)]
+        duration_ms: Option<u64>,
         /// Override the manifest's seed.
         #[arg(long)]
         seed: Option<u64>,
@@ -76,6 +79,27 @@ fn main() -> ExitCode {
     }
 }
 
+fn out_of_time(deadline: Option<std::time::Instant>) -> bool {
+    deadline.is_some_and(|d| std::time::Instant::now() >= d)
+}
+
+/// Runs until idle, the delivery budget is spent, or the deadline passes (checked every
+/// 1024 deliveries).
+fn drain(
+    system: &mut System,
+    budget: &mut u64,
+    deadline: Option<std::time::Instant>,
+) -> Result<()> {
+    while *budget > 0 && !out_of_time(deadline) {
+        let ran = system.run_until_idle((*budget).min(1024))?;
+        *budget -= ran;
+        if ran < 1024 {
+            break;
+        }
+    }
+    Ok(())
+}
+
 #[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Input {
@@ -91,8 +115,11 @@ fn run(command: Command) -> Result<()> {
         force,
         inputs,
         max_deliveries,
+        duration_ms,
         seed,
     } = command;
+    let deadline =
+        duration_ms.map(|ms| std::time::Instant::now() + std::time::Duration::from_millis(ms));
     let mut spec = manifest::load(&manifest)?;
     if let Some(seed) = seed {
         spec.seed = seed;
@@ -121,7 +148,7 @@ fn run(command: Command) -> Result<()> {
     };
     let mut system = System::new(&spec, sink)?;
     let mut budget = max_deliveries;
-    budget -= system.run_until_idle(budget)?;
+    drain(&mut system, &mut budget, deadline)?;
     let reader: Option<Box<dyn BufRead>> = match inputs.as_deref() {
         None => None,
         Some(p) if p.as_os_str() == "-" => Some(Box::new(std::io::stdin().lock())),
@@ -134,8 +161,11 @@ fn run(command: Command) -> Result<()> {
     if let Some(reader) = reader {
         for (n, line) in reader.lines().enumerate() {
             let line = line?;
-            if line.trim().is_empty() || budget == 0 {
+            if line.trim().is_empty() {
                 continue;
+            }
+            if budget == 0 || out_of_time(deadline) {
+                break;
             }
             let input: Input = serde_json::from_str(&line)
                 .with_context(|| format!("inputs line {}: not an input", n + 1))?;

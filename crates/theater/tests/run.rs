@@ -139,3 +139,28 @@ fn bad_manifests_and_inputs_are_clear_errors() {
         text(&out.stderr)
     );
 }
+
+#[test]
+fn delivery_limit_stops_an_endless_rally() {
+    let inputs = temp("endless.jsonl");
+    std::fs::write(
+        &inputs,
+        "{\"to\": \"ping\", \"message\": {\"ball\": 0, \"max\": 1000000000}}\n",
+    )
+    .unwrap();
+    let out = theater(&[
+        "run",
+        "fixtures/manifests/ping-pong.toml",
+        "--inputs",
+        inputs.to_str().unwrap(),
+        "--max-deliveries",
+        "5000",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("run ended: delivery limit reached"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("deliveries: 5000"), "{stdout}");
+}
