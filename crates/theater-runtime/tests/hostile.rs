@@ -224,3 +224,107 @@ fn external_flood_beyond_the_mailbox_is_recorded_as_refused() {
     assert_eq!(delivered_ok(&events, 0), 1 + accepted as usize);
     assert_replays(&bytes);
 }
+
+#[test]
+fn requests_to_failing_or_dead_actors_get_error_replies() {
+    let spec = spec(
+        &["chaos"],
+        vec![
+            actor("asker", "chaos", json!({}), RestartPolicy::Permanent),
+            actor("victim", "chaos", json!({}), RestartPolicy::Temporary),
+        ],
+        small_limits(),
+        1,
+    );
+    let inputs = vec![
+        // The victim traps while handling the request: a handler-failed reply.
+        (0, msg(json!([{"request": {"to": 1, "cmds": ["trap"]}}]))),
+        // The victim is gone (temporary, not restarted): the request cannot be sent.
+        (0, msg(json!([{"request": {"to": 1, "cmds": []}}]))),
+    ];
+    let (_, bytes) = record(&spec, &inputs);
+    assert_replays(&bytes);
+    let events: Vec<EventBody> = Trace::from_bytes(bytes)
+        .unwrap()
+        .events()
+        .map(|e| e.unwrap().event.body)
+        .collect();
+    let failed_replies: Vec<String> = events
+        .iter()
+        .filter_map(|e| match e {
+            EventBody::Delivered(d)
+                if d.to == 0
+                    && matches!(d.kind, theater_trace::MessageKind::Reply { ok: false, .. }) =>
+            {
+                match &d.payload {
+                    theater_trace::Payload::Inline(b) => {
+                        Some(String::from_utf8_lossy(&b.0).into_owned())
+                    }
+                    theater_trace::Payload::Blob { .. } => Some("(blob)".into()),
+                }
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(failed_replies.len(), 1, "{failed_replies:?}");
+    assert!(
+        failed_replies[0].contains("handler-failed") || failed_replies[0] == "(blob)",
+        "{failed_replies:?}"
+    );
+    assert_eq!(
+        exits(&events, 1),
+        vec![ExitReason::Trap(TrapCode::Unreachable)]
+    );
+    // The asker saw both outcomes and never hung: it is still running, nothing pending.
+    assert!(exits(&events, 0).is_empty());
+}
+
+#[test]
+fn queued_request_to_an_actor_that_exits_first_is_answered_target_exited() {
+    let spec = spec(
+        &["chaos"],
+        vec![
+            actor("asker", "chaos", json!({}), RestartPolicy::Permanent),
+            actor("slow", "chaos", json!({}), RestartPolicy::Temporary),
+        ],
+        small_limits(),
+        1,
+    );
+    // The asker requests, and in the same turn tells the slow actor to fail first: the
+    // failing message is queued before the request, so the target is dead when the
+    // request's turn comes.
+    let inputs = vec![(
+        0,
+        msg(json!([
+            {"send": {"to": 1, "cmds": [{"fail": {"message": "bye"}}]}},
+            {"request": {"to": 1, "cmds": []}}
+        ])),
+    )];
+    let (_, bytes) = record(&spec, &inputs);
+    assert_replays(&bytes);
+    let events: Vec<EventBody> = Trace::from_bytes(bytes)
+        .unwrap()
+        .events()
+        .map(|e| e.unwrap().event.body)
+        .collect();
+    let reply = events.iter().find_map(|e| match e {
+        EventBody::Delivered(d)
+            if d.to == 0 && matches!(d.kind, theater_trace::MessageKind::Reply { .. }) =>
+        {
+            Some(d.clone())
+        }
+        _ => None,
+    });
+    let reply = reply.expect("the asker got a reply");
+    assert_eq!(
+        reply.kind,
+        theater_trace::MessageKind::Reply {
+            correlation: 0,
+            ok: false
+        }
+    );
+    assert_eq!(
+        reply.payload,
+        theater_trace::Payload::Inline(b"\"target-exited\"".to_vec().into())
+    );
+}
