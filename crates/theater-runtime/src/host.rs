@@ -103,11 +103,11 @@ pub(crate) struct CallCtx {
 }
 
 impl HostState {
-    fn ctx(&mut self) -> &mut CallCtx {
-        // Host functions run only inside a handler call, which always installs a context.
-        self.call
-            .as_deref_mut()
-            .expect("host function called outside a delivery")
+    /// The current call's context. `None` only when guest code runs outside a delivery —
+    /// a start function during instantiation — where every import answers a fixed,
+    /// neutral value (so instantiation stays deterministic without being recorded).
+    fn ctx(&mut self) -> Option<&mut CallCtx> {
+        self.call.as_deref_mut()
     }
 }
 
@@ -174,7 +174,7 @@ impl types::Host for HostState {}
 
 impl runtime::Host for HostState {
     fn log(&mut self, level: runtime::Level, message: String) {
-        let ctx = self.ctx();
+        let Some(ctx) = self.ctx() else { return };
         if ctx.logs.len() as u32 >= ctx.world.limits.log_lines_per_delivery {
             ctx.logs_dropped += 1;
             return;
@@ -190,11 +190,12 @@ impl runtime::Host for HostState {
     }
 
     fn self_id(&mut self) -> types::ActorId {
-        self.ctx().actor
+        self.ctx().map_or(0, |c| c.actor)
     }
 
     fn now(&mut self) -> types::TimeNs {
-        let bytes = self.ctx().recorded(HostFunction::Now, Vec::new(), |w| {
+        let Some(ctx) = self.ctx() else { return 0 };
+        let bytes = ctx.recorded(HostFunction::Now, Vec::new(), |w| {
             let t = match w.mode {
                 RunMode::Simulated => w.time_ns,
                 RunMode::Live => std::time::SystemTime::now()
@@ -212,7 +213,9 @@ impl runtime::Host for HostState {
     }
 
     fn random_bytes(&mut self, len: u32) -> Vec<u8> {
-        let ctx = self.ctx();
+        let Some(ctx) = self.ctx() else {
+            return Vec::new();
+        };
         let len = len.min(ctx.world.limits.random_bytes_per_call);
         ctx.recorded(HostFunction::RandomBytes, len.to_le_bytes().to_vec(), |w| {
             let mut out = vec![0u8; len as usize];
@@ -227,7 +230,9 @@ impl runtime::Host for HostState {
 
 impl messaging::Host for HostState {
     fn send(&mut self, to: types::ActorId, payload: Vec<u8>) -> Result<(), messaging::SendError> {
-        let ctx = self.ctx();
+        let Some(ctx) = self.ctx() else {
+            return Err(messaging::SendError::NoSuchActor);
+        };
         ctx.check_send(to, payload.len())?;
         ctx.effects.push(Effect::Send { to, payload });
         Ok(())
@@ -238,7 +243,9 @@ impl messaging::Host for HostState {
         to: types::ActorId,
         payload: Vec<u8>,
     ) -> Result<u64, messaging::SendError> {
-        let ctx = self.ctx();
+        let Some(ctx) = self.ctx() else {
+            return Err(messaging::SendError::NoSuchActor);
+        };
         ctx.check_send(to, payload.len())?;
         let correlation = ctx.world.next_correlation;
         ctx.world.next_correlation += 1;
@@ -251,7 +258,9 @@ impl messaging::Host for HostState {
     }
 
     fn reply(&mut self, correlation: u64, payload: Vec<u8>) -> Result<(), messaging::SendError> {
-        let ctx = self.ctx();
+        let Some(ctx) = self.ctx() else {
+            return Err(messaging::SendError::NoSuchActor);
+        };
         let actor = ctx.actor;
         let open = ctx
             .world
@@ -278,7 +287,9 @@ impl messaging::Host for HostState {
 
 impl timers::Host for HostState {
     fn set_timer(&mut self, delay: types::TimeNs, payload: Vec<u8>) -> u64 {
-        let ctx = self.ctx();
+        let Some(ctx) = self.ctx() else {
+            return 0;
+        };
         let id = ctx.world.next_timer;
         ctx.world.next_timer += 1;
         ctx.effects.push(Effect::SetTimer {
@@ -290,7 +301,9 @@ impl timers::Host for HostState {
     }
 
     fn cancel_timer(&mut self, id: u64) -> bool {
-        let ctx = self.ctx();
+        let Some(ctx) = self.ctx() else {
+            return false;
+        };
         let actor = ctx.actor;
         let pending = ctx.world.timers.get(&id).is_some_and(|t| t.owner == actor)
             || ctx
@@ -306,14 +319,18 @@ impl timers::Host for HostState {
 
 impl supervision::Host for HostState {
     fn configure(&mut self, config: supervision::SupervisorConfig) {
-        self.ctx().effects.push(Effect::Configure(config));
+        if let Some(ctx) = self.ctx() {
+            ctx.effects.push(Effect::Configure(config));
+        }
     }
 
     fn spawn(
         &mut self,
         spec: supervision::ChildSpec,
     ) -> Result<types::ActorId, supervision::SupervisionError> {
-        let ctx = self.ctx();
+        let Some(ctx) = self.ctx() else {
+            return Err(supervision::SupervisionError::NotAChild);
+        };
         let actor = ctx.actor;
         if !ctx.world.components.contains(&spec.component) {
             return Err(supervision::SupervisionError::UnknownComponent);
@@ -341,7 +358,9 @@ impl supervision::Host for HostState {
     }
 
     fn stop(&mut self, child: types::ActorId) -> Result<(), supervision::SupervisionError> {
-        let ctx = self.ctx();
+        let Some(ctx) = self.ctx() else {
+            return Err(supervision::SupervisionError::NotAChild);
+        };
         if !ctx.world.is_child(ctx.actor, child) {
             return Err(supervision::SupervisionError::NotAChild);
         }
@@ -350,7 +369,9 @@ impl supervision::Host for HostState {
     }
 
     fn restart(&mut self, child: types::ActorId) -> Result<(), supervision::SupervisionError> {
-        let ctx = self.ctx();
+        let Some(ctx) = self.ctx() else {
+            return Err(supervision::SupervisionError::NotAChild);
+        };
         if !ctx.world.is_child(ctx.actor, child) {
             return Err(supervision::SupervisionError::NotAChild);
         }
@@ -359,7 +380,9 @@ impl supervision::Host for HostState {
     }
 
     fn list_children(&mut self) -> Vec<supervision::ChildInfo> {
-        let ctx = self.ctx();
+        let Some(ctx) = self.ctx() else {
+            return Vec::new();
+        };
         let Some(me) = ctx.world.actors.get(&ctx.actor) else {
             return Vec::new();
         };
@@ -383,7 +406,9 @@ impl supervision::Host for HostState {
 
 impl store::Host for HostState {
     fn get(&mut self, key: String) -> Option<Vec<u8>> {
-        let ctx = self.ctx();
+        let Some(ctx) = self.ctx() else {
+            return None;
+        };
         let actor = ctx.actor;
         let bytes = ctx.recorded(
             HostFunction::StoreGet,
@@ -400,7 +425,9 @@ impl store::Host for HostState {
     }
 
     fn set(&mut self, key: String, value: Vec<u8>) -> Result<(), store::StoreError> {
-        let ctx = self.ctx();
+        let Some(ctx) = self.ctx() else {
+            return Err(store::StoreError::QuotaExceeded);
+        };
         let actor = ctx.actor;
         let too_large = key.len() > 1024 || value.len() as u64 > ctx.world.limits.message_bytes;
         let mut request = (key.len() as u32).to_le_bytes().to_vec();
@@ -422,7 +449,9 @@ impl store::Host for HostState {
     }
 
     fn delete(&mut self, key: String) -> bool {
-        let ctx = self.ctx();
+        let Some(ctx) = self.ctx() else {
+            return false;
+        };
         let actor = ctx.actor;
         let result = ctx.recorded(HostFunction::StoreDelete, key.clone().into_bytes(), |w| {
             vec![u8::from(w.kv.remove(&(actor, key)).is_some())]
@@ -431,7 +460,9 @@ impl store::Host for HostState {
     }
 
     fn list_keys(&mut self, prefix: String) -> Vec<String> {
-        let ctx = self.ctx();
+        let Some(ctx) = self.ctx() else {
+            return Vec::new();
+        };
         let actor = ctx.actor;
         let result = ctx.recorded(
             HostFunction::StoreListKeys,
