@@ -406,9 +406,7 @@ impl supervision::Host for HostState {
 
 impl store::Host for HostState {
     fn get(&mut self, key: String) -> Option<Vec<u8>> {
-        let Some(ctx) = self.ctx() else {
-            return None;
-        };
+        let ctx = self.ctx()?;
         let actor = ctx.actor;
         let bytes = ctx.recorded(
             HostFunction::StoreGet,
