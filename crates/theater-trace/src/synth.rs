@@ -34,6 +34,33 @@ impl Rng {
     }
 }
 
+/// Runs `case` for `count` seeds, for seeded property tests. The seeds come from
+/// `THEATER_SEED` (one seed, to reproduce a failure) or from a base seed that changes
+/// every run, so the property meets new inputs over time. A failing case prints its
+/// seed (`THEATER_SEED=n`) before the panic continues.
+pub fn for_seeds(count: u64, case: impl Fn(u64)) {
+    let seeds: Vec<u64> = match std::env::var("THEATER_SEED") {
+        Ok(s) => match s.parse() {
+            Ok(seed) => vec![seed],
+            Err(_) => panic!("THEATER_SEED must be a u64, not {s:?}"),
+        },
+        Err(_) => {
+            let base = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos() as u64);
+            let mut rng = Rng::new(base);
+            (0..count).map(|_| rng.next_u64()).collect()
+        }
+    };
+    for seed in seeds {
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| case(seed)));
+        if let Err(panic) = result {
+            eprintln!("\n*** failing seed: THEATER_SEED={seed} ***\n");
+            std::panic::resume_unwind(panic);
+        }
+    }
+}
+
 /// A run header for synthetic runs.
 pub fn header(seed: u64) -> RunHeader {
     RunHeader {

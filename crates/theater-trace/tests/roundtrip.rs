@@ -77,15 +77,19 @@ fn random_streams_round_trip_exactly() {
     });
 }
 
-#[test]
-fn identical_payloads_are_stored_once() {
-    let mut w = TraceWriter::new(
+fn writer() -> TraceWriter<Vec<u8>> {
+    TraceWriter::new(
         Vec::new(),
         theater_trace::synth::header(1),
         b"m",
         WriterOptions::default(),
     )
-    .unwrap();
+    .unwrap()
+}
+
+#[test]
+fn identical_payloads_are_stored_once() {
+    let mut w = writer();
     let payload = vec![7u8; 1000];
     for seq in 0..1000 {
         let p = w.payload(&payload).unwrap();
@@ -116,13 +120,7 @@ fn identical_payloads_are_stored_once() {
 
 #[test]
 fn small_payloads_are_inline_and_large_ones_are_blobs() {
-    let mut w = TraceWriter::new(
-        Vec::new(),
-        theater_trace::synth::header(1),
-        b"m",
-        WriterOptions::default(),
-    )
-    .unwrap();
+    let mut w = writer();
     let at_limit = w.payload(&[1; INLINE_PAYLOAD_MAX_BYTES]).unwrap();
     let over = w.payload(&[1; INLINE_PAYLOAD_MAX_BYTES + 1]).unwrap();
     assert!(matches!(at_limit, Payload::Inline(_)));
@@ -135,13 +133,7 @@ fn small_payloads_are_inline_and_large_ones_are_blobs() {
 
 #[test]
 fn writer_refuses_event_referencing_unwritten_blob() {
-    let mut w = TraceWriter::new(
-        Vec::new(),
-        theater_trace::synth::header(1),
-        b"m",
-        WriterOptions::default(),
-    )
-    .unwrap();
+    let mut w = writer();
     let ghost = Digest::of(b"never written");
     let err = w
         .append(EventBody::ComponentRegistered {
@@ -192,13 +184,7 @@ fn trace_size_limit_refuses_the_frame_that_would_cross_it_and_keeps_the_rest() {
 
 #[test]
 fn run_header_cannot_be_appended() {
-    let mut w = TraceWriter::new(
-        Vec::new(),
-        theater_trace::synth::header(1),
-        b"m",
-        WriterOptions::default(),
-    )
-    .unwrap();
+    let mut w = writer();
     let err = w
         .append(EventBody::RunStarted(theater_trace::synth::header(2)))
         .unwrap_err();

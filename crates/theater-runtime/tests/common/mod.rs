@@ -1,10 +1,9 @@
 //! Helpers shared by the runtime's integration tests: fixture components, seeded
 //! generators of systems and inputs, and record/replay in memory.
 
-#![allow(dead_code, unreachable_pub)]
+#![allow(dead_code, unreachable_pub, unused_imports)]
 
 use std::collections::BTreeMap;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use serde_json::{json, Value};
 use std::cell::RefCell;
@@ -37,25 +36,7 @@ pub fn component(name: &str) -> Vec<u8> {
     std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
-/// Runs `case` for `count` seeds (or the one in `THEATER_SEED`), printing a failing seed.
-pub fn for_seeds(count: u64, case: impl Fn(u64)) {
-    let seeds: Vec<u64> = match std::env::var("THEATER_SEED") {
-        Ok(s) => vec![s.parse().expect("THEATER_SEED must be a u64")],
-        Err(_) => {
-            let base = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_nanos() as u64);
-            let mut rng = Rng::new(base);
-            (0..count).map(|_| rng.next_u64()).collect()
-        }
-    };
-    for seed in seeds {
-        if let Err(panic) = catch_unwind(AssertUnwindSafe(|| case(seed))) {
-            eprintln!("\n*** failing seed: THEATER_SEED={seed} ***\n");
-            std::panic::resume_unwind(panic);
-        }
-    }
-}
+pub use theater_trace::synth::for_seeds;
 
 pub fn actor(name: &str, component: &str, init: Value, restart: RestartPolicy) -> ActorSpec {
     ActorSpec {

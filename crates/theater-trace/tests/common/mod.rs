@@ -1,33 +1,11 @@
 //! Helpers shared by the trace store's integration tests.
 
-#![allow(dead_code, unreachable_pub)]
-
-use std::panic::{catch_unwind, AssertUnwindSafe};
+#![allow(dead_code, unreachable_pub, unused_imports)]
 
 use theater_trace::synth::{self, Rng};
 use theater_trace::{EventBody, TraceSummary, TraceWriter, WriterOptions};
 
-/// Runs `case` for `count` seeds. The seeds come from `THEATER_SEED` (one seed, to
-/// reproduce a failure) or from a base seed that changes every run, so the property is
-/// exercised on new inputs over time. A failing case names its seed.
-pub fn for_seeds(count: u64, case: impl Fn(u64)) {
-    let seeds: Vec<u64> = match std::env::var("THEATER_SEED") {
-        Ok(s) => vec![s.parse().expect("THEATER_SEED must be a u64")],
-        Err(_) => {
-            let base = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_nanos() as u64);
-            let mut rng = Rng::new(base);
-            (0..count).map(|_| rng.next_u64()).collect()
-        }
-    };
-    for seed in seeds {
-        if let Err(panic) = catch_unwind(AssertUnwindSafe(|| case(seed))) {
-            eprintln!("\n*** failing seed: THEATER_SEED={seed} ***\n");
-            std::panic::resume_unwind(panic);
-        }
-    }
-}
+pub use theater_trace::synth::for_seeds;
 
 /// A synthetic trace in memory: its bytes, the event bodies after the header, and the
 /// writer's summary.
