@@ -124,6 +124,8 @@ pub(crate) struct World {
     pub(crate) timers: BTreeMap<u64, TimerInfo>,
     pub(crate) rng: Rng,
     pub(crate) kv: BTreeMap<(ActorId, String), Vec<u8>>,
+    /// Restart times of top-level actors (their supervisor is the runtime).
+    root_restart_times: VecDeque<u64>,
     pub(crate) components: BTreeSet<String>,
 }
 
@@ -989,50 +991,69 @@ impl System {
             return Ok(());
         }
         self.kill_quietly_with(actor, reason.clone())?;
-        let parent = self.world.actors[&actor].parent;
-        let Some(parent) = parent.filter(|p| {
-            self.world
-                .actors
-                .get(p)
+        let alive = |w: &World, id: &ActorId| {
+            w.actors
+                .get(id)
                 .is_some_and(|m| m.status != ActorStatus::Exited)
-        }) else {
-            return Ok(());
         };
-        let payload = serde_json::to_vec(&reason).unwrap_or_default();
-        self.enqueue(
-            0,
-            Sender::Runtime,
-            parent,
-            MessageKind::ChildExit { child: actor },
-            payload,
-            Some(reason.clone()),
-        );
-        let policy = self.world.actors[&actor].restart;
-        let abnormal = reason != ExitReason::Normal;
-        let restart = match policy {
-            RestartPolicy::Permanent => true,
-            RestartPolicy::Transient => abnormal,
-            RestartPolicy::Temporary => false,
-        };
+        let parent = self.world.actors[&actor].parent;
+        if let Some(p) = parent {
+            if !alive(&self.world, &p) {
+                return Ok(());
+            }
+            let payload = serde_json::to_vec(&reason).unwrap_or_default();
+            self.enqueue(
+                0,
+                Sender::Runtime,
+                p,
+                MessageKind::ChildExit { child: actor },
+                payload,
+                Some(reason.clone()),
+            );
+        }
+        // A normal exit is a deliberate stop: never restarted. Otherwise the policy says.
+        let restart = reason != ExitReason::Normal
+            && self.world.actors[&actor].restart != RestartPolicy::Temporary;
         if !restart {
             return Ok(());
         }
-        // Restart intensity: at most R restarts within the window, else escalate.
+        // Restart intensity: at most R restarts within the window. Past it, a supervisor
+        // exits (escalating to its own parent); the root — the supervisor of top-level
+        // actors, with the default settings — leaves the actor exited.
         let now = self.world.time_ns;
-        let settings = self.world.actors[&parent].supervisor;
-        let p = self.world.actors.get_mut(&parent).expect("alive");
-        while p
-            .restart_times
+        let (settings, times, siblings) = match parent {
+            Some(p) => {
+                let m = self.world.actors.get_mut(&p).expect("alive");
+                (m.supervisor, &mut m.restart_times, m.children.clone())
+            }
+            None => {
+                let top: Vec<ActorId> = self
+                    .world
+                    .actors
+                    .iter()
+                    .filter(|(_, m)| m.parent.is_none())
+                    .map(|(id, _)| *id)
+                    .collect();
+                (
+                    SupervisorSettings::default(),
+                    &mut self.world.root_restart_times,
+                    top,
+                )
+            }
+        };
+        while times
             .front()
             .is_some_and(|&t| now.saturating_sub(t) > settings.window_ns)
         {
-            p.restart_times.pop_front();
+            times.pop_front();
         }
-        if p.restart_times.len() as u32 >= settings.max_restarts {
-            return self.exit(parent, ExitReason::Escalated);
+        if times.len() as u32 >= settings.max_restarts {
+            return match parent {
+                Some(p) => self.exit(p, ExitReason::Escalated),
+                None => Ok(()),
+            };
         }
-        p.restart_times.push_back(now);
-        let siblings: Vec<ActorId> = p.children.clone();
+        times.push_back(now);
         let position = siblings.iter().position(|&c| c == actor).unwrap_or(0);
         let also: Vec<ActorId> = match settings.strategy {
             supervision::Strategy::OneForOne => Vec::new(),
@@ -1041,14 +1062,8 @@ impl System {
             }
             supervision::Strategy::RestForOne => siblings[position + 1..].to_vec(),
         };
-        let also: Vec<ActorId> = also
-            .into_iter()
-            .filter(|c| {
-                self.world.actors.get(c).is_some_and(|m| {
-                    m.status != ActorStatus::Exited || m.restart != RestartPolicy::Temporary
-                })
-            })
-            .collect();
+        // Live siblings are stopped and restarted with it (temporary ones only stopped).
+        let also: Vec<ActorId> = also.into_iter().filter(|c| alive(&self.world, c)).collect();
         for &c in &also {
             self.kill_quietly_with(c, ExitReason::Killed)?;
         }
