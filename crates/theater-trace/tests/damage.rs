@@ -163,3 +163,35 @@ fn oversized_frame_length_is_refused_without_allocating_it() {
         t.recovery()
     );
 }
+
+#[test]
+fn random_multi_byte_damage_never_panics_and_never_verifies() {
+    let s = small_sample();
+    theater_trace::synth::for_seeds(300, |seed| {
+        let mut rng = theater_trace::synth::Rng::new(seed);
+        let mut bytes = s.bytes.clone();
+        for _ in 0..1 + rng.below(8) {
+            let at = rng.below(bytes.len() as u64) as usize;
+            bytes[at] = rng.next_u64() as u8;
+        }
+        if rng.below(3) == 0 {
+            bytes.truncate(rng.below(bytes.len() as u64) as usize);
+        }
+        let changed = bytes != s.bytes;
+        // Every entry point, on whatever opened: errors are fine, panics are not.
+        if let Ok(t) = Trace::from_bytes(bytes) {
+            let n = t.event_count();
+            let _ = t.events().count();
+            for k in [0, n / 2, n.saturating_sub(1), n, n + 5] {
+                let _ = t.event(k);
+            }
+            for e in t.events().flatten() {
+                e.event.body.for_each_blob_ref(|d| {
+                    let _ = t.blob(d);
+                });
+            }
+            let verified = t.verify();
+            assert!(!changed || verified.is_err(), "damage went unnoticed");
+        }
+    });
+}
