@@ -17,7 +17,7 @@ use anyhow::{bail, Context};
 use clap::{Parser, Subcommand, ValueEnum};
 use theater_runtime::replay::{replay, ReplayOptions};
 use theater_runtime::RuntimeError;
-use theater_trace::{event_to_json, export_json_lines, Trace, TraceError};
+use theater_trace::{event_to_json, export_json_lines, EventBody, Payload, Trace, TraceError};
 
 /// Exit code for a divergence or difference.
 const EXIT_DIFFERENCE: u8 = 1;
@@ -120,6 +120,36 @@ fn open(path: &Path) -> anyhow::Result<Trace> {
         );
     }
     Ok(trace)
+}
+
+/// Payloads in blobs up to this size are printed by `dump`.
+const PREVIEW_MAX_BYTES: u64 = 1024;
+
+/// A short blob payload as text (or hex when not UTF-8); `None` for inline payloads
+/// (the event line shows them) and long ones.
+fn blob_preview(trace: &Trace, payload: &Payload) -> anyhow::Result<Option<String>> {
+    let Payload::Blob { digest, len } = payload else {
+        return Ok(None);
+    };
+    if *len > PREVIEW_MAX_BYTES {
+        return Ok(None);
+    }
+    let Some(bytes) = trace.blob(digest)? else {
+        return Ok(None);
+    };
+    Ok(Some(match std::str::from_utf8(&bytes) {
+        Ok(text) => text
+            .chars()
+            .map(|c| {
+                if c.is_control() {
+                    c.escape_debug().to_string()
+                } else {
+                    c.to_string()
+                }
+            })
+            .collect(),
+        Err(_) => format!("0x{}", theater_trace::hex(&bytes)),
+    }))
 }
 
 fn run(command: Command) -> anyhow::Result<ExitCode> {
@@ -241,6 +271,12 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                         e.digest.short(),
                         e.event.body
                     )?;
+                    // Blob payloads are shown too, when short: they are the messages.
+                    if let EventBody::Input(d) | EventBody::Delivered(d) = &e.event.body {
+                        if let Some(text) = blob_preview(&trace, &d.payload)? {
+                            writeln!(out, "{:22}payload: {text}", "")?;
+                        }
+                    }
                 }
             }
         }
