@@ -59,9 +59,11 @@ fn record_then_replay_gives_the_same_chain_head() {
     let t = totals.into_inner();
     eprintln!("{} seeds: {t:?}", seeds.get());
     if seeds.get() >= 100 {
-        // The generator must exercise what the property is about.
+        // The generator must exercise what the property is about. Over 200 seeds the
+        // totals seen are about 400 failures, 250 restarts and 700 spawns; the bounds are
+        // far enough below that no seed draw comes near them.
         assert!(
-            t.failures > 50 && t.restarts > 20 && t.actors_spawned > 300,
+            t.failures > 150 && t.restarts > 80 && t.actors_spawned > 300,
             "{t:?}"
         );
     }
