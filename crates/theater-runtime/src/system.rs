@@ -422,7 +422,13 @@ impl System {
         restart: RestartPolicy,
         fuel: Option<u64>,
     ) -> Result<(), RuntimeError> {
-        let instance = self.instantiate(id, component)?;
+        // A top-level actor that cannot be instantiated is a load error; a spawned one
+        // exits with an error like any failing child.
+        let (instance, failure) = match self.instantiate(id, component) {
+            Ok(i) => (Some(i), None),
+            Err(e) if parent.is_none() => return Err(e),
+            Err(e) => (None, Some(e.to_string())),
+        };
         let digest = self.components[component].0;
         self.sink.append(EventBody::ActorSpawned {
             actor: id,
@@ -431,7 +437,9 @@ impl System {
             component: digest,
             restart,
         })?;
-        self.instances.insert(id, instance);
+        if let Some(instance) = instance {
+            self.instances.insert(id, instance);
+        }
         self.world.actors.insert(
             id,
             ActorMeta {
@@ -455,6 +463,9 @@ impl System {
         }
         self.world.live += 1;
         self.summary.actors_spawned += 1;
+        if let Some(why) = failure {
+            return self.exit(id, ExitReason::Error(format!("cannot instantiate: {why}")));
+        }
         self.enqueue(0, Sender::Runtime, id, MessageKind::Init, init_args, None);
         Ok(())
     }
@@ -681,12 +692,8 @@ impl System {
             Ok(Err(message)) => (Outcome::Error(message), state, None),
             Err(e) => (Outcome::Trap(trap_code(&e, memory_refused)), state, None),
         };
-        if matches!(outcome, Outcome::Trap(_)) {
-            // A trap poisons the instance: replace it (state lives in the host).
-            let component = self.world.actors[&to].component.clone();
-            let fresh = self.instantiate(to, &component)?;
-            self.instances.insert(to, fresh);
-        }
+        // A failed delivery (a trap poisons the instance) always ends in `exit` below,
+        // which drops the instance; a restart instantiates afresh.
         if self.sink.is_on() {
             for (function, request, response) in &host_calls {
                 let request = self.sink.payload(request)?;
@@ -1087,22 +1094,31 @@ impl System {
         actor: ActorId,
         reason: ExitReason,
     ) -> Result<(), RuntimeError> {
-        let Some(meta) = self.world.actors.get_mut(&actor) else {
-            return Ok(());
-        };
-        if meta.status == ActorStatus::Exited {
-            return Ok(());
+        // Depth-first over the subtree with an explicit stack: a deep chain of spawns
+        // must not overflow the host's stack.
+        let mut pending = vec![(actor, reason)];
+        while let Some((actor, reason)) = pending.pop() {
+            let Some(meta) = self.world.actors.get_mut(&actor) else {
+                continue;
+            };
+            if meta.status == ActorStatus::Exited {
+                continue;
+            }
+            meta.status = ActorStatus::Exited;
+            meta.mailbox = 0;
+            let children = meta.children.clone();
+            self.world.live = self.world.live.saturating_sub(1);
+            self.instances.remove(&actor);
+            self.sink.append(EventBody::ActorExited { actor, reason })?;
+            pending.extend(children.into_iter().rev().map(|c| (c, ExitReason::Killed)));
+            self.drop_pending(actor);
         }
-        meta.status = ActorStatus::Exited;
-        meta.mailbox = 0;
-        let children = meta.children.clone();
-        self.world.live = self.world.live.saturating_sub(1);
-        self.instances.remove(&actor);
-        self.sink.append(EventBody::ActorExited { actor, reason })?;
-        for c in children {
-            self.kill_quietly_with(c, ExitReason::Killed)?;
-        }
-        // Queued deliveries to the actor are dropped; requests among them fail.
+        Ok(())
+    }
+
+    /// Drops an exited actor's queued deliveries and timers; requests queued for it or
+    /// accepted by it fail with `target-exited`.
+    fn drop_pending(&mut self, actor: ActorId) {
         let doomed: Vec<(u64, u64)> = self
             .world
             .queue
@@ -1117,7 +1133,6 @@ impl System {
                 }
             }
         }
-        // Requests it accepted but did not answer fail too.
         let open: Vec<u64> = self
             .world
             .requests
@@ -1129,13 +1144,32 @@ impl System {
             self.fail_request(c, messaging::RequestError::TargetExited);
         }
         self.world.timers.retain(|_, t| t.owner != actor);
-        Ok(())
     }
 
     /// Restarts an exited actor from its init state, with the same id.
     fn restart(&mut self, actor: ActorId) -> Result<(), RuntimeError> {
         let component = self.world.actors[&actor].component.clone();
-        let instance = self.instantiate(actor, &component)?;
+        let instance = match self.instantiate(actor, &component) {
+            Ok(i) => i,
+            Err(e) => {
+                // Instantiation is deterministic: retrying cannot help. The actor stays
+                // exited and its parent is told, without another restart.
+                let reason = ExitReason::Error(format!("cannot instantiate: {e}"));
+                if let Some(p) = self.world.actors[&actor].parent {
+                    let payload = serde_json::to_vec(&reason).unwrap_or_default();
+                    self.enqueue(
+                        0,
+                        Sender::Runtime,
+                        p,
+                        MessageKind::ChildExit { child: actor },
+                        payload,
+                        Some(reason.clone()),
+                    );
+                }
+                self.sink.append(EventBody::ActorExited { actor, reason })?;
+                return Ok(());
+            }
+        };
         self.instances.insert(actor, instance);
         let meta = self.world.actors.get_mut(&actor).expect("known");
         meta.status = ActorStatus::Restarting;
