@@ -718,7 +718,7 @@ impl System {
         }
         let ok = outcome == Outcome::Ok;
         let sent = if ok {
-            self.sent_messages(to, &p, &effects, reply.as_deref())?
+            self.sent_messages(&p, &effects, reply.as_deref())?
         } else {
             Vec::new()
         };
@@ -763,7 +763,6 @@ impl System {
     /// The messages a successful delivery sends, for the outputs event.
     fn sent_messages(
         &mut self,
-        _from: ActorId,
         p: &Pending,
         effects: &[Effect],
         reply: Option<&[u8]>,
@@ -837,15 +836,10 @@ impl System {
         effects: Vec<Effect>,
         reply: Option<Vec<u8>>,
     ) -> Result<(), RuntimeError> {
-        if let MessageKind::Request { correlation } = p.kind {
-            match reply {
-                Some(bytes) => self.answer(correlation, bytes, true),
-                None => {
-                    if let Some(r) = self.world.requests.get_mut(&correlation) {
-                        r.target = actor;
-                    }
-                }
-            }
+        // A request answered from the handler gets its reply now; one answered later
+        // (`messaging.reply`) stays open until then, or fails if the actor exits first.
+        if let (MessageKind::Request { correlation }, Some(bytes)) = (&p.kind, reply) {
+            self.answer(*correlation, bytes, true);
         }
         if let MessageKind::Reply { correlation, .. } = p.kind {
             self.world.requests.remove(&correlation);
