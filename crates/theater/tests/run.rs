@@ -164,3 +164,35 @@ fn delivery_limit_stops_an_endless_rally() {
     );
     assert!(stdout.contains("deliveries: 5000"), "{stdout}");
 }
+
+#[test]
+fn demo_inputs_trip_the_bank_fee_bug() {
+    let path = temp("bank-bug.trace");
+    let out = theater(&[
+        "run",
+        "fixtures/manifests/bank.toml",
+        "--inputs",
+        "fixtures/manifests/bank-inputs.jsonl",
+        "--record",
+        path.to_str().unwrap(),
+        "--force",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let states: Vec<theater_trace::Digest> = theater_trace::Trace::open(&path)
+        .unwrap()
+        .events()
+        .filter_map(|e| match e.unwrap().event.body {
+            theater_trace::EventBody::Outputs(o) => Some(o.state),
+            _ => None,
+        })
+        .collect();
+    let state = |v: serde_json::Value| theater_trace::Digest::of(&serde_json::to_vec(&v).unwrap());
+    // After the 7th input (a transfer of 125 that empties alice): the fee leaves -1.
+    let overdrawn =
+        state(serde_json::json!({"accounts": {"alice": -1, "bob": 165}, "transfers": 3}));
+    assert_eq!(
+        states.iter().position(|s| *s == overdrawn),
+        Some(7),
+        "init is output 0"
+    );
+}
