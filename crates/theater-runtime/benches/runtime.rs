@@ -8,7 +8,8 @@
 use std::time::{Duration, Instant};
 
 use theater_runtime::{
-    run_header, ActorSpec, ComponentCache, ComponentSpec, Limits, Sink, System, SystemSpec,
+    run_header, ActorSpec, ComponentCache, ComponentSpec, Limits, Recorder, Sink, System,
+    SystemSpec,
 };
 use theater_trace::{Bytes, RestartPolicy, RunMode, TraceWriter, WriterOptions};
 
@@ -48,6 +49,7 @@ enum Mode {
     Off,
     Memory,
     File,
+    Background,
 }
 
 /// Deliveries per second of one ping-pong rally of `BALLS` hits.
@@ -75,6 +77,16 @@ fn rally(mode: Mode, cache: &mut ComponentCache) -> (Duration, u64) {
             )
             .unwrap(),
         )),
+        Mode::Background => {
+            let writer = TraceWriter::create(
+                &path,
+                run_header(&spec),
+                &spec.manifest_bytes(),
+                WriterOptions::default(),
+            )
+            .unwrap();
+            Sink::Background(Box::new(Recorder::spawn(writer, 100).unwrap()))
+        }
     };
     let mut system = System::with_cache(&spec, sink, cache).unwrap();
     system.run_until_idle(10).unwrap();
@@ -86,6 +98,7 @@ fn rally(mode: Mode, cache: &mut ComponentCache) -> (Duration, u64) {
     match sink {
         Sink::Memory(w) => drop(w.finish().unwrap()),
         Sink::File(w) => drop(w.finish().unwrap()),
+        Sink::Background(r) => drop(r.finish().unwrap()),
         _ => {}
     }
     let t = start.elapsed();
@@ -101,10 +114,10 @@ fn median(mut v: Vec<Duration>) -> Duration {
 fn main() {
     let mut cache = ComponentCache::new(&Limits::default()).unwrap();
     println!("theater-runtime benchmark: ping-pong rally of {BALLS} hits (16-byte JSON balls), median of {RUNS}, runs interleaved");
-    let mut times = [Vec::new(), Vec::new(), Vec::new()];
+    let mut times = [Vec::new(), Vec::new(), Vec::new(), Vec::new()];
     let mut deliveries = 0;
     for _ in 0..RUNS {
-        for (i, mode) in [Mode::Off, Mode::Memory, Mode::File]
+        for (i, mode) in [Mode::Off, Mode::Memory, Mode::File, Mode::Background]
             .into_iter()
             .enumerate()
         {
@@ -113,7 +126,7 @@ fn main() {
             deliveries = n;
         }
     }
-    let [off, mem, file] = times.map(median);
+    let [off, mem, file, background] = times.map(median);
     let rate = |t: Duration| deliveries as f64 / t.as_secs_f64();
     println!(
         "recording off:       {:>9.0} deliveries/s ({:.2} us each)",
@@ -131,9 +144,19 @@ fn main() {
         file.as_secs_f64() * 1e6 / deliveries as f64
     );
     println!(
-        "cost of recording to file: {:+.1}% time per delivery (on/off ratio {:.3})",
+        "recording to file on the recorder thread: {:>9.0} deliveries/s ({:.2} us each)",
+        rate(background),
+        background.as_secs_f64() * 1e6 / deliveries as f64
+    );
+    println!(
+        "cost of recording to file inline: {:+.1}% time per delivery (on/off ratio {:.3})",
         (file.as_secs_f64() / off.as_secs_f64() - 1.0) * 100.0,
         rate(file) / rate(off)
+    );
+    println!(
+        "cost of recording on the recorder thread (`theater run --record`): {:+.1}% time per delivery (on/off ratio {:.3})",
+        (background.as_secs_f64() / off.as_secs_f64() - 1.0) * 100.0,
+        rate(background) / rate(off)
     );
 
     let ping = component("ping-pong");
@@ -156,8 +179,9 @@ fn main() {
     let raw_rate = n as f64 / raw.as_secs_f64();
     println!("raw call rate (same component, handle-message in a loop): {raw_rate:.0} calls/s ({:.2} us each)", raw.as_secs_f64() * 1e6 / n as f64);
     println!(
-        "recorded throughput / raw call rate: {:.3}",
-        rate(file) / raw_rate
+        "recorded throughput / raw call rate: {:.3} inline, {:.3} on the recorder thread",
+        rate(file) / raw_rate,
+        rate(background) / raw_rate
     );
 
     // Spawn latency: a supervisor spawning 200 workers (instantiate + init delivery each).

@@ -26,6 +26,9 @@ pub enum Sink {
     File(Box<TraceWriter<File>>),
     /// Record to memory (tests).
     Memory(Box<TraceWriter<Vec<u8>>>),
+    /// Record to a trace file on a background thread (see `Recorder`). The chain head
+    /// is known once `Recorder::finish` returns.
+    Background(Box<crate::recorder::Recorder>),
     /// Compare with a recorded trace.
     Replay(Box<Replayer>),
 }
@@ -40,6 +43,7 @@ impl Sink {
         Ok(match self {
             Sink::File(w) => w.blob(bytes)?,
             Sink::Memory(w) => w.blob(bytes)?,
+            Sink::Background(r) => r.blob(bytes)?,
             Sink::Off | Sink::Replay(_) => Digest::of(bytes),
         })
     }
@@ -48,6 +52,7 @@ impl Sink {
         Ok(match self {
             Sink::File(w) => w.payload(bytes)?,
             Sink::Memory(w) => w.payload(bytes)?,
+            Sink::Background(r) => r.payload(bytes)?,
             Sink::Off | Sink::Replay(_) => {
                 if bytes.len() <= INLINE_PAYLOAD_MAX_BYTES {
                     Payload::Inline(bytes.into())
@@ -66,6 +71,7 @@ impl Sink {
             Sink::Off => Ok(()),
             Sink::File(w) => w.append(body).map(drop).map_err(Into::into),
             Sink::Memory(w) => w.append(body).map(drop).map_err(Into::into),
+            Sink::Background(r) => r.append(body),
             Sink::Replay(r) => r.expect(&body),
         }
     }
@@ -80,10 +86,11 @@ impl Sink {
         }
     }
 
-    /// The chain head so far (record modes), or of the trace being replayed.
+    /// The chain head so far (record modes), or of the trace being replayed. Zero for
+    /// `Off`, and for `Background` until its recorder is finished.
     pub fn head(&self) -> Digest {
         match self {
-            Sink::Off => Digest::ZERO,
+            Sink::Off | Sink::Background(_) => Digest::ZERO,
             Sink::File(w) => w.head(),
             Sink::Memory(w) => w.head(),
             Sink::Replay(r) => r.last_digest,
@@ -96,6 +103,7 @@ impl Sink {
             Sink::Off => 0,
             Sink::File(w) => w.event_count(),
             Sink::Memory(w) => w.event_count(),
+            Sink::Background(r) => r.events(),
             Sink::Replay(r) => r.next,
         }
     }
@@ -108,11 +116,24 @@ impl Sink {
         }
     }
 
+    /// Makes everything recorded so far durable as far as the flush policy allows: a
+    /// recorder calls it before waiting for input.
+    pub fn flush(&mut self) -> Result<(), RuntimeError> {
+        match self {
+            Sink::File(w) => w.flush()?,
+            Sink::Memory(w) => w.flush()?,
+            Sink::Background(r) => r.send_batch()?,
+            Sink::Off | Sink::Replay(_) => {}
+        }
+        Ok(())
+    }
+
     /// Flushes a recording if its flush interval has passed.
     pub(crate) fn flush_if_due(&mut self) -> Result<(), RuntimeError> {
         match self {
             Sink::File(w) => w.flush_if_due()?,
             Sink::Memory(w) => w.flush_if_due()?,
+            Sink::Background(r) => r.send_if_due()?,
             Sink::Off | Sink::Replay(_) => {}
         }
         Ok(())

@@ -18,7 +18,7 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
-use theater_runtime::{run_header, Sink, System};
+use theater_runtime::{run_header, Recorder, Sink, System};
 use theater_trace::{TraceWriter, WriterOptions};
 
 #[derive(Parser)]
@@ -97,6 +97,8 @@ fn drain(
             break;
         }
     }
+    // Idle (or stopped): hand what is recorded to the writer before waiting for input.
+    system.sink_mut().flush()?;
     Ok(())
 }
 
@@ -131,19 +133,17 @@ fn run(command: Command) -> Result<()> {
                 std::fs::remove_file(path)
                     .with_context(|| format!("cannot replace {}", path.display()))?;
             }
-            let writer = TraceWriter::create(
-                path,
-                run_header(&spec),
-                &spec.manifest_bytes(),
-                WriterOptions::default(),
-            )
-            .with_context(|| {
-                format!(
-                    "cannot record to {} (use --force to replace it)",
-                    path.display()
-                )
-            })?;
-            Sink::File(Box::new(writer))
+            let options = WriterOptions::default();
+            let flush_ms = options.flush_interval_ms;
+            let writer =
+                TraceWriter::create(path, run_header(&spec), &spec.manifest_bytes(), options)
+                    .with_context(|| {
+                        format!(
+                            "cannot record to {} (use --force to replace it)",
+                            path.display()
+                        )
+                    })?;
+            Sink::Background(Box::new(Recorder::spawn(writer, flush_ms)?))
         }
     };
     let mut system = System::new(&spec, sink)?;
@@ -214,8 +214,8 @@ fn run(command: Command) -> Result<()> {
         )?;
     }
     writeln!(out, "virtual time: {} ns", summary.time_ns)?;
-    if let Sink::File(writer) = sink {
-        let (t, _) = writer.finish()?;
+    if let Sink::Background(recorder) = sink {
+        let t = recorder.finish()?;
         writeln!(
             out,
             "trace: {} ({} events, {} bytes), chain head {}",
