@@ -1,12 +1,15 @@
-//! Recording on a background thread: the scheduler hands each event to a bounded channel
-//! and goes on; the recorder thread encodes, hash-chains, frames and writes it.
+//! Recording on a background thread: the scheduler hands events over in batches through
+//! a bounded channel and goes on; the recorder thread encodes, hash-chains, frames and
+//! writes them.
 //!
 //! Determinism is unaffected: the channel is FIFO, so the trace holds the events in the
 //! order the scheduler produced them, and nothing flows back. Blobs are deduplicated on
 //! the scheduler's side (it must name them by digest in the events) and sent before the
 //! first event that references them. The recorder thread also flushes on the writer's
-//! interval when the run is idle. Crash safety is the writer's: what was flushed
-//! survives; events still in the channel are lost like unflushed ones.
+//! interval when the run is idle; the scheduler hands over a partial batch when the
+//! interval has passed and before it waits for input. Crash safety is the writer's:
+//! what was flushed survives; events still in a batch or the channel are lost like
+//! unflushed ones.
 
 use std::collections::BTreeSet;
 use std::fs::File;
