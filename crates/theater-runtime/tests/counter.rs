@@ -92,3 +92,55 @@ fn background_recording_writes_the_same_bytes_as_inline_recording() {
     assert_eq!(background, inline);
     assert_eq!(summary.head, Trace::from_bytes(inline).unwrap().head());
 }
+
+#[test]
+fn recorder_thread_reports_a_full_trace_instead_of_hanging() {
+    let spec = counter_spec();
+    let path = std::env::temp_dir().join(format!("theater-bg-full-{}.trace", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    let options = theater_trace::WriterOptions {
+        trace_max_bytes: 300_000,
+        ..theater_trace::WriterOptions::default()
+    };
+    let writer = theater_trace::TraceWriter::create(
+        &path,
+        theater_runtime::run_header(&spec),
+        &spec.manifest_bytes(),
+        options,
+    )
+    .unwrap();
+    let recorder = theater_runtime::Recorder::spawn(writer, 100).unwrap();
+    let mut system = System::new(&spec, Sink::Background(Box::new(recorder))).unwrap();
+    let mut error = None;
+    for i in 0..20_000u32 {
+        let step = system
+            .inject(0, format!("{i}").into_bytes())
+            .and_then(|_| system.run_until_idle(10));
+        if let Err(e) = step {
+            error = Some(e);
+            break;
+        }
+    }
+    let error = match error {
+        Some(e) => e,
+        None => {
+            let (_, sink) = system.finish("done").unwrap();
+            let Sink::Background(r) = sink else {
+                unreachable!()
+            };
+            r.finish()
+                .expect_err("the trace cannot hold 20,000 deliveries")
+        }
+    };
+    assert!(
+        matches!(
+            error,
+            theater_runtime::RuntimeError::Trace(theater_trace::TraceError::LimitExceeded {
+                limit: "trace_max_bytes",
+                ..
+            })
+        ),
+        "{error}"
+    );
+    let _ = std::fs::remove_file(&path);
+}
