@@ -19,9 +19,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use theater_trace::{
-    Digest, EventBody, Payload, TraceError, TraceSummary, TraceWriter, INLINE_PAYLOAD_MAX_BYTES,
-};
+use theater_trace::{Digest, EventBody, Payload, TraceError, TraceSummary, TraceWriter};
 
 use crate::error::RuntimeError;
 
@@ -153,14 +151,13 @@ impl Recorder {
     }
 
     pub(crate) fn payload(&mut self, bytes: &[u8]) -> Result<Payload, RuntimeError> {
-        if bytes.len() <= INLINE_PAYLOAD_MAX_BYTES {
-            return Ok(Payload::Inline(bytes.into()));
+        let payload = Payload::of(bytes);
+        if let Payload::Blob { digest, .. } = &payload {
+            if self.blobs.insert(*digest) {
+                self.send(Msg::Blob(bytes.to_vec()))?;
+            }
         }
-        let digest = self.blob(bytes)?;
-        Ok(Payload::Blob {
-            digest,
-            len: bytes.len() as u64,
-        })
+        Ok(payload)
     }
 
     pub(crate) fn append(&mut self, body: EventBody) -> Result<(), RuntimeError> {

@@ -4,10 +4,7 @@
 use std::collections::VecDeque;
 use std::fs::File;
 
-use theater_trace::{
-    Digest, EventBody, HostFunction, Payload, RecordedEvent, Trace, TraceWriter,
-    INLINE_PAYLOAD_MAX_BYTES,
-};
+use theater_trace::{Digest, EventBody, HostFunction, Payload, RecordedEvent, Trace, TraceWriter};
 
 use crate::error::{Divergence, RuntimeError};
 
@@ -53,16 +50,7 @@ impl Sink {
             Sink::File(w) => w.payload(bytes)?,
             Sink::Memory(w) => w.payload(bytes)?,
             Sink::Background(r) => r.payload(bytes)?,
-            Sink::Off | Sink::Replay(_) => {
-                if bytes.len() <= INLINE_PAYLOAD_MAX_BYTES {
-                    Payload::Inline(bytes.into())
-                } else {
-                    Payload::Blob {
-                        digest: Digest::of(bytes),
-                        len: bytes.len() as u64,
-                    }
-                }
-            }
+            Sink::Off | Sink::Replay(_) => Payload::of(bytes),
         })
     }
 

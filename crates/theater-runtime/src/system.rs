@@ -1002,15 +1002,7 @@ impl System {
             if !alive(&self.world, &p) {
                 return Ok(());
             }
-            let payload = serde_json::to_vec(&reason).unwrap_or_default();
-            self.enqueue(
-                0,
-                Sender::Runtime,
-                p,
-                MessageKind::ChildExit { child: actor },
-                payload,
-                Some(reason.clone()),
-            );
+            self.notify_parent(p, actor, &reason);
         }
         // A normal exit is a deliberate stop: never restarted. Otherwise the policy says.
         let restart = reason != ExitReason::Normal
@@ -1075,6 +1067,20 @@ impl System {
             }
         }
         Ok(())
+    }
+
+    /// Queues the child-exit delivery that tells `parent` why `child` exited (the reason
+    /// is also the delivery's recorded payload, as JSON).
+    fn notify_parent(&mut self, parent: ActorId, child: ActorId, reason: &ExitReason) {
+        let payload = serde_json::to_vec(reason).unwrap_or_default();
+        self.enqueue(
+            0,
+            Sender::Runtime,
+            parent,
+            MessageKind::ChildExit { child },
+            payload,
+            Some(reason.clone()),
+        );
     }
 
     fn kill_quietly(&mut self, actor: ActorId) -> Result<(), RuntimeError> {
@@ -1150,15 +1156,7 @@ impl System {
                 // exited and its parent is told, without another restart.
                 let reason = ExitReason::Error(format!("cannot instantiate: {e}"));
                 if let Some(p) = self.world.actors[&actor].parent {
-                    let payload = serde_json::to_vec(&reason).unwrap_or_default();
-                    self.enqueue(
-                        0,
-                        Sender::Runtime,
-                        p,
-                        MessageKind::ChildExit { child: actor },
-                        payload,
-                        Some(reason.clone()),
-                    );
+                    self.notify_parent(p, actor, &reason);
                 }
                 self.sink.append(EventBody::ActorExited { actor, reason })?;
                 return Ok(());

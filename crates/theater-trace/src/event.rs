@@ -235,6 +235,20 @@ pub enum Payload {
 }
 
 impl Payload {
+    /// How `bytes` are referenced from an event: inline when at most
+    /// [`INLINE_PAYLOAD_MAX_BYTES`], else by digest (the blob itself must be stored
+    /// before the event that references it, e.g. with `TraceWriter::payload`).
+    pub fn of(bytes: &[u8]) -> Payload {
+        if bytes.len() <= INLINE_PAYLOAD_MAX_BYTES {
+            Payload::Inline(bytes.into())
+        } else {
+            Payload::Blob {
+                digest: Digest::of(bytes),
+                len: bytes.len() as u64,
+            }
+        }
+    }
+
     /// The payload's length in bytes.
     pub fn len(&self) -> u64 {
         match self {

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use crate::codec::{encode_event, event_digest};
 use crate::digest::Digest;
 use crate::error::TraceError;
-use crate::event::{Event, EventBody, Payload, RunHeader, INLINE_PAYLOAD_MAX_BYTES};
+use crate::event::{Event, EventBody, Payload, RunHeader};
 use crate::format::{
     file_header, push_frame, Footer, FrameKind, IndexRecord, FRAME_HEADER_LEN,
     FRAME_PAYLOAD_MAX_BYTES, HEADER_LEN,
@@ -172,8 +172,24 @@ impl<W: TraceSink> TraceWriter<W> {
     /// returns the digest.
     pub fn blob(&mut self, bytes: &[u8]) -> Result<Digest, TraceError> {
         let digest = Digest::of(bytes);
+        self.store_blob(digest, bytes)?;
+        Ok(digest)
+    }
+
+    /// A payload for an event: inline when at most [`INLINE_PAYLOAD_MAX_BYTES`], else a
+    /// blob (stored once however often it is used).
+    pub fn payload(&mut self, bytes: &[u8]) -> Result<Payload, TraceError> {
+        let payload = Payload::of(bytes);
+        if let Payload::Blob { digest, .. } = &payload {
+            self.store_blob(*digest, bytes)?;
+        }
+        Ok(payload)
+    }
+
+    /// Writes the blob frame for `bytes` (whose digest is `digest`) unless it is stored.
+    fn store_blob(&mut self, digest: Digest, bytes: &[u8]) -> Result<(), TraceError> {
         if self.blobs.contains_key(&digest) {
-            return Ok(digest);
+            return Ok(());
         }
         let payload_len = 32 + bytes.len() as u64;
         if payload_len > FRAME_PAYLOAD_MAX_BYTES {
@@ -187,21 +203,7 @@ impl<W: TraceSink> TraceWriter<W> {
         push_frame(&mut self.buf, FrameKind::Blob, &[&digest.0, bytes]);
         self.blobs.insert(digest, (self.offset, bytes.len() as u64));
         self.offset += FRAME_HEADER_LEN + payload_len;
-        self.flush_if_buffer_full()?;
-        Ok(digest)
-    }
-
-    /// A payload for an event: inline when at most [`INLINE_PAYLOAD_MAX_BYTES`], else a
-    /// blob (stored once however often it is used).
-    pub fn payload(&mut self, bytes: &[u8]) -> Result<Payload, TraceError> {
-        if bytes.len() <= INLINE_PAYLOAD_MAX_BYTES {
-            return Ok(Payload::Inline(bytes.into()));
-        }
-        let digest = self.blob(bytes)?;
-        Ok(Payload::Blob {
-            digest,
-            len: bytes.len() as u64,
-        })
+        self.flush_if_buffer_full()
     }
 
     /// Appends an event; returns its digest, the new chain head. Every blob the event
