@@ -250,3 +250,21 @@ fn verify_with_a_swapped_component_reports_the_divergence_and_exits_1() {
         "{stderr}"
     );
 }
+
+#[test]
+fn verify_of_a_trace_that_cannot_be_replayed_exits_2_after_its_integrity_check() {
+    // Synthetic traces have a manifest that is not a system spec.
+    let t = TempTrace::new("unreplayable");
+    let out = bin(&["verify", t.arg()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stdout).contains("integrity ok"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert!(
+        text(&out.stderr).contains("cannot replay"),
+        "{}",
+        text(&out.stderr)
+    );
+}

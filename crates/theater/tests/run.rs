@@ -196,3 +196,30 @@ fn demo_inputs_trip_the_bank_fee_bug() {
         "init is output 0"
     );
 }
+
+#[test]
+fn inputs_can_come_from_stdin() {
+    use std::io::Write as _;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_theater"))
+        .current_dir(repo())
+        .args(["run", "fixtures/manifests/bank.toml", "--inputs", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin
+        .write_all(b"{\"to\": \"bank\", \"message\": {\"open\": {\"name\": \"zoe\", \"amount\": 1}}}\n\n{\"to\": 0, \"text\": \"not json\"}\n")
+        .unwrap();
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    // The init, the two inputs (the blank line is skipped), and — since text that is not
+    // JSON makes the bank's handler fail — the init of its restart by the root supervisor.
+    assert!(
+        text(&out.stdout).contains("deliveries: 4  failures: 1  restarts: 1"),
+        "{}",
+        text(&out.stdout)
+    );
+}
