@@ -526,11 +526,14 @@ impl System {
             }
             return Ok(false);
         }
+        let recorded = if self.sink.is_on() {
+            Some(self.sink.payload(&payload)?)
+        } else {
+            None
+        };
         let (time_ns, seq) =
             self.enqueue(0, Sender::External, to, MessageKind::OneWay, payload, None);
-        if self.sink.is_on() {
-            let p = &self.world.queue[&(time_ns, seq)].payload;
-            let payload = self.sink.payload(&p.clone())?;
+        if let Some(payload) = recorded {
             self.sink.append(EventBody::Input(Delivery {
                 seq,
                 from: Sender::External,
