@@ -41,13 +41,7 @@ fn case(child_init: Value, hostile: Value) -> Vec<EventBody> {
         ),
         (BYSTANDER, msg(json!([{"add": {"n": 1}}]))),
     ];
-    let (_, bytes) = record(&spec, &inputs);
-    assert_replays(&bytes);
-    Trace::from_bytes(bytes)
-        .unwrap()
-        .events()
-        .map(|e| e.unwrap().event.body)
-        .collect()
+    record_events(&spec, &inputs)
 }
 
 fn exits(events: &[EventBody], actor: u64) -> Vec<ExitReason> {
@@ -242,13 +236,7 @@ fn requests_to_failing_or_dead_actors_get_error_replies() {
         // The victim is gone (temporary, not restarted): the request cannot be sent.
         (0, msg(json!([{"request": {"to": 1, "cmds": []}}]))),
     ];
-    let (_, bytes) = record(&spec, &inputs);
-    assert_replays(&bytes);
-    let events: Vec<EventBody> = Trace::from_bytes(bytes)
-        .unwrap()
-        .events()
-        .map(|e| e.unwrap().event.body)
-        .collect();
+    let events: Vec<EventBody> = record_events(&spec, &inputs);
     let failed_replies: Vec<String> = events
         .iter()
         .filter_map(|e| match e {
@@ -300,13 +288,7 @@ fn queued_request_to_an_actor_that_exits_first_is_answered_target_exited() {
             {"request": {"to": 1, "cmds": []}}
         ])),
     )];
-    let (_, bytes) = record(&spec, &inputs);
-    assert_replays(&bytes);
-    let events: Vec<EventBody> = Trace::from_bytes(bytes)
-        .unwrap()
-        .events()
-        .map(|e| e.unwrap().event.body)
-        .collect();
+    let events: Vec<EventBody> = record_events(&spec, &inputs);
     let reply = events.iter().find_map(|e| match e {
         EventBody::Delivered(d)
             if d.to == 0 && matches!(d.kind, theater_trace::MessageKind::Reply { .. }) =>

@@ -6,7 +6,7 @@ mod common;
 use common::*;
 use serde_json::json;
 use theater_runtime::Limits;
-use theater_trace::{EventBody, ExitReason, Payload, RestartPolicy, Trace};
+use theater_trace::{EventBody, ExitReason, Payload, RestartPolicy};
 
 fn run(limits: Limits, cmds: serde_json::Value) -> Vec<EventBody> {
     let spec = spec(
@@ -15,13 +15,7 @@ fn run(limits: Limits, cmds: serde_json::Value) -> Vec<EventBody> {
         limits,
         1,
     );
-    let (_, bytes) = record(&spec, &[(0, serde_json::to_vec(&cmds).unwrap())]);
-    assert_replays(&bytes);
-    Trace::from_bytes(bytes)
-        .unwrap()
-        .events()
-        .map(|e| e.unwrap().event.body)
-        .collect()
+    record_events(&spec, &[(0, serde_json::to_vec(&cmds).unwrap())])
 }
 
 #[test]

@@ -4,7 +4,7 @@ mod common;
 
 use common::*;
 use serde_json::{json, Value};
-use theater_trace::{EventBody, ExitReason, RestartPolicy, Trace, TrapCode};
+use theater_trace::{EventBody, ExitReason, RestartPolicy, TrapCode};
 
 fn msg(v: Value) -> Vec<u8> {
     serde_json::to_vec(&v).unwrap()
@@ -17,13 +17,7 @@ fn events(inputs: Vec<(u64, Vec<u8>)>) -> Vec<EventBody> {
         small_limits(),
         1,
     );
-    let (_, bytes) = record(&spec, &inputs);
-    assert_replays(&bytes);
-    Trace::from_bytes(bytes)
-        .unwrap()
-        .events()
-        .map(|e| e.unwrap().event.body)
-        .collect()
+    record_events(&spec, &inputs)
 }
 
 fn exits(events: &[EventBody]) -> Vec<(u64, ExitReason)> {

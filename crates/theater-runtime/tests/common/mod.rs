@@ -82,6 +82,21 @@ pub fn record(spec: &SystemSpec, inputs: &[(u64, Vec<u8>)]) -> (RunSummary, Vec<
     (summary, writer.finish().unwrap().1)
 }
 
+/// Records `spec` with `inputs`, checks the trace replays to the same head, and
+/// returns the recorded event bodies.
+pub fn record_events(
+    spec: &SystemSpec,
+    inputs: &[(u64, Vec<u8>)],
+) -> Vec<theater_trace::EventBody> {
+    let (_, bytes) = record(spec, inputs);
+    assert_replays(&bytes);
+    Trace::from_bytes(bytes)
+        .unwrap()
+        .events()
+        .map(|e| e.unwrap().event.body)
+        .collect()
+}
+
 /// Replays a recorded trace and checks it reaches the recorded chain head.
 pub fn assert_replays(bytes: &[u8]) {
     let trace = Trace::from_bytes(bytes.to_vec()).unwrap();
