@@ -91,3 +91,25 @@ fn random_bytes_are_capped_per_call() {
     });
     assert_eq!(len, Some(100));
 }
+
+#[test]
+fn a_top_level_actor_whose_initial_memory_exceeds_the_limit_is_a_load_error() {
+    // Rust guests start with more than 64 KiB of linear memory (their shadow stack).
+    let limits = Limits {
+        memory_per_actor_bytes: 64 << 10,
+        ..Limits::default()
+    };
+    let spec = spec(
+        &["chaos"],
+        vec![actor("a", "chaos", json!({}), RestartPolicy::Permanent)],
+        limits,
+        1,
+    );
+    match theater_runtime::System::new(&spec, theater_runtime::Sink::Off) {
+        Err(theater_runtime::RuntimeError::Component { name, message }) => {
+            assert_eq!(name, "chaos");
+            assert!(message.contains("actor 0"), "{message}");
+        }
+        other => panic!("expected a component error, got {other:?}"),
+    }
+}
