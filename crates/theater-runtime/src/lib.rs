@@ -25,7 +25,7 @@ pub use limits::Limits;
 pub use recorder::{Recorder, RECORDER_BATCH_EVENTS, RECORDER_CHANNEL_BATCHES};
 pub use sink::Sink;
 pub use spec::{ActorSpec, ComponentSpec, SystemSpec};
-pub use system::{ActorStatus, ComponentCache, RunSummary, System};
+pub use system::{ActorStatus, Checkpoint, ComponentCache, RunSummary, System};
 
 /// The run header for recording `spec` (the writer fills in the manifest digest).
 pub fn run_header(spec: &SystemSpec) -> theater_trace::RunHeader {

@@ -17,7 +17,7 @@ use theater_trace::{Digest, EventBody, Payload, Trace};
 use crate::error::RuntimeError;
 use crate::sink::{Replayer, Sink};
 use crate::spec::SystemSpec;
-use crate::system::{ComponentCache, System};
+use crate::system::{Checkpoint, ComponentCache, System};
 
 /// How to replay.
 #[derive(Clone, Debug, Default)]
@@ -99,55 +99,182 @@ pub fn replay_cached(
     options: &ReplayOptions,
     cache: &mut ComponentCache,
 ) -> Result<ReplayReport, RuntimeError> {
-    let (spec, aliases) = spec_from_trace(&trace, &options.swaps)?;
-    let mut deliveries = 0u64;
-    let mut replayer = Replayer::new(trace, 1);
-    replayer.aliases = aliases;
-    let mut system = System::with_cache(&spec, Sink::Replay(Box::new(replayer)), cache)?;
+    let mut driver = ReplayDriver::new(trace, options, cache)?;
     loop {
-        let Some(next) = system.sink_mut().peek_recorded()? else {
-            // The recording stops here (its writer was cut off): all of it matched.
-            let sink = system.sink_mut();
-            return Ok(ReplayReport {
-                events: sink.events(),
-                head: sink.head(),
-                finished: false,
-            });
+        match driver.step()? {
+            Step::Input | Step::Delivery => {}
+            Step::Ended | Step::Cut => {
+                return Ok(ReplayReport {
+                    events: driver.events(),
+                    head: driver.head(),
+                    finished: driver.finished(),
+                })
+            }
+        }
+    }
+}
+
+/// What one [`ReplayDriver::step`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Step {
+    /// Re-injected an external input (accepted or refused, as recorded).
+    Input,
+    /// Ran one delivery: its `Delivered`, host calls, `Outputs` and whatever the
+    /// delivery caused (exits, restarts, spawns) all matched.
+    Delivery,
+    /// Matched the recorded `RunEnded`: the whole trace is replayed.
+    Ended,
+    /// The recording stops here without `RunEnded` (its writer was cut off); everything
+    /// before matched.
+    Cut,
+}
+
+/// A replay that advances one step at a time: the building block of the debugger.
+///
+/// Each step consumes one or more recorded events (an input, or a whole delivery, which
+/// is atomic). [`ReplayDriver::checkpoint`] and [`ReplayDriver::restore`] move it back
+/// to an earlier step boundary.
+#[derive(Debug)]
+pub struct ReplayDriver {
+    system: System,
+    deliveries: u64,
+    restore_every: Option<u64>,
+    ended: bool,
+}
+
+/// A [`ReplayDriver`] position (see [`Checkpoint`]).
+#[derive(Clone, Debug)]
+pub struct DriverCheckpoint {
+    system: Checkpoint,
+    deliveries: u64,
+    ended: bool,
+}
+
+impl DriverCheckpoint {
+    /// Events matched at the checkpoint (the number of the next event).
+    pub fn events(&self) -> u64 {
+        self.system.events()
+    }
+
+    /// The scheduler state held by the checkpoint.
+    pub fn system(&self) -> &Checkpoint {
+        &self.system
+    }
+}
+
+impl ReplayDriver {
+    /// Builds the recorded system from `trace` (with `options.swaps` applied), positioned
+    /// after its setup events, before the first step.
+    pub fn new(
+        trace: Trace,
+        options: &ReplayOptions,
+        cache: &mut ComponentCache,
+    ) -> Result<ReplayDriver, RuntimeError> {
+        let (spec, aliases) = spec_from_trace(&trace, &options.swaps)?;
+        let mut replayer = Replayer::new(trace, 1);
+        replayer.aliases = aliases;
+        let system = System::with_cache(&spec, Sink::Replay(Box::new(replayer)), cache)?;
+        Ok(ReplayDriver {
+            system,
+            deliveries: 0,
+            restore_every: options.checkpoint_every,
+            ended: false,
+        })
+    }
+
+    /// Replays the next step. After [`Step::Ended`] or [`Step::Cut`] every further call
+    /// returns the same.
+    pub fn step(&mut self) -> Result<Step, RuntimeError> {
+        if self.ended {
+            return Ok(Step::Ended);
+        }
+        let Some(next) = self.system.sink_mut().peek_recorded()? else {
+            return Ok(Step::Cut);
         };
         match next {
             EventBody::Input(d) => {
-                let bytes = payload_bytes(&mut system, &d.payload)?;
-                system.inject(d.to, bytes)?;
+                let bytes = payload_bytes(&mut self.system, &d.payload)?;
+                self.system.inject(d.to, bytes)?;
+                Ok(Step::Input)
             }
             EventBody::Refused { to, payload, .. } => {
-                let bytes = payload_bytes(&mut system, &payload)?;
-                system.inject(to, bytes)?;
+                let bytes = payload_bytes(&mut self.system, &payload)?;
+                self.system.inject(to, bytes)?;
+                Ok(Step::Input)
             }
             EventBody::RunEnded { reason, .. } => {
-                let (_, sink) = system.finish(&reason)?;
-                return Ok(ReplayReport {
-                    events: sink.events(),
-                    head: sink.head(),
-                    finished: true,
-                });
+                self.system.end(&reason)?;
+                self.ended = true;
+                Ok(Step::Ended)
             }
             other => {
-                if let Some(k) = options.checkpoint_every {
-                    if deliveries > 0 && deliveries.is_multiple_of(k.max(1)) {
-                        system.restore_instances()?;
+                if let Some(k) = self.restore_every {
+                    if self.deliveries > 0 && self.deliveries.is_multiple_of(k.max(1)) {
+                        self.system.restore_instances()?;
                     }
                 }
-                deliveries += 1;
-                if !system.step()? {
+                self.deliveries += 1;
+                if !self.system.step()? {
                     return Err(RuntimeError::Divergence(Box::new(crate::Divergence {
-                        event: system.sink_mut().events(),
+                        event: self.system.sink().events(),
                         actor: other.actor(),
                         expected: other.to_string(),
                         actual: "(nothing: the replayed system is idle)".into(),
                     })));
                 }
+                Ok(Step::Delivery)
             }
         }
+    }
+
+    /// Events matched so far: the number of the next recorded event.
+    pub fn events(&self) -> u64 {
+        self.system.sink().events()
+    }
+
+    /// Digest of the last event matched.
+    pub fn head(&self) -> Digest {
+        self.system.sink().head()
+    }
+
+    /// Whether the recorded `RunEnded` was matched.
+    pub fn finished(&self) -> bool {
+        self.ended
+    }
+
+    /// Deliveries replayed so far.
+    pub fn deliveries(&self) -> u64 {
+        self.deliveries
+    }
+
+    /// The replayed system (actors, states, clock).
+    pub fn system(&self) -> &System {
+        &self.system
+    }
+
+    /// The trace being replayed.
+    pub fn trace(&self) -> &Trace {
+        match self.system.sink() {
+            Sink::Replay(r) => r.trace(),
+            _ => unreachable!("a replay driver always holds a replay sink"),
+        }
+    }
+
+    /// A snapshot of the replay at the current step boundary.
+    pub fn checkpoint(&self) -> DriverCheckpoint {
+        DriverCheckpoint {
+            system: self.system.checkpoint(),
+            deliveries: self.deliveries,
+            ended: self.ended,
+        }
+    }
+
+    /// Returns to `checkpoint` (taken from this driver).
+    pub fn restore(&mut self, checkpoint: &DriverCheckpoint) -> Result<(), RuntimeError> {
+        self.system.restore(&checkpoint.system)?;
+        self.deliveries = checkpoint.deliveries;
+        self.ended = checkpoint.ended;
+        Ok(())
     }
 }
 

@@ -162,6 +162,13 @@ impl Replayer {
         }
     }
 
+    /// Resumes comparing at event `next`, whose parent is `last_digest`.
+    pub(crate) fn seek(&mut self, next: u64, last_digest: Digest) {
+        self.next = next;
+        self.last_digest = last_digest;
+        self.buffer.clear();
+    }
+
     /// The trace being replayed.
     pub fn trace(&self) -> &Trace {
         &self.trace

@@ -53,7 +53,7 @@ impl Default for SupervisorSettings {
 }
 
 /// What the scheduler knows about an actor (its instance lives in `System::instances`).
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct ActorMeta {
     pub(crate) name: String,
     pub(crate) component: String,
@@ -81,7 +81,7 @@ impl ActorMeta {
 }
 
 /// An open request.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct RequestInfo {
     pub(crate) requester: ActorId,
     pub(crate) target: ActorId,
@@ -89,14 +89,14 @@ pub(crate) struct RequestInfo {
 }
 
 /// A pending timer.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct TimerInfo {
     pub(crate) owner: ActorId,
     key: (u64, u64),
 }
 
 /// A queued delivery.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 struct Pending {
     from: Sender,
     to: ActorId,
@@ -107,7 +107,7 @@ struct Pending {
 }
 
 /// Everything host functions may read or change; moved into the store for each call.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub(crate) struct World {
     pub(crate) mode: RunMode,
     pub(crate) limits: Limits,
@@ -263,6 +263,35 @@ pub struct RunSummary {
     pub events: u64,
     pub head: Digest,
     pub time_ns: u64,
+}
+
+/// Everything a [`System`] holds but its WebAssembly instances: the queue, the clock,
+/// the generator, every actor's host-held state, open requests and timers, and (when
+/// replaying) the position in the trace. [`System::restore`] rebuilds the instances
+/// fresh, so an actor that keeps hidden state in linear memory diverges after a restore
+/// — which is how such an actor is caught.
+#[derive(Clone, Debug)]
+pub struct Checkpoint {
+    world: World,
+    summary: RunSummary,
+    instances: Vec<ActorId>,
+    /// Replay position: next event to compare and the digest of the last one matched.
+    position: Option<(u64, Digest)>,
+}
+
+impl Checkpoint {
+    /// Events emitted (or matched, in replay) when the checkpoint was taken.
+    pub fn events(&self) -> u64 {
+        self.position.map_or(self.summary.events, |(next, _)| next)
+    }
+
+    /// Each actor's id, status and host-held state at the checkpoint.
+    pub fn states(&self) -> impl Iterator<Item = (ActorId, ActorStatus, &[u8])> {
+        self.world
+            .actors
+            .iter()
+            .map(|(id, m)| (*id, m.status, m.state.as_slice()))
+    }
 }
 
 /// A running system of actors.
@@ -1190,21 +1219,51 @@ impl System {
     /// Replaces every live actor's instance with a fresh one, keeping the host-held
     /// state: what resuming from a checkpoint does.
     pub fn restore_instances(&mut self) -> Result<(), RuntimeError> {
-        let live: Vec<(ActorId, String)> = self
-            .instances
-            .keys()
-            .map(|id| (*id, self.world.actors[id].component.clone()))
-            .collect();
-        for (id, component) in live {
-            let fresh = self.instantiate(id, &component)?;
-            self.instances.insert(id, fresh);
+        let live: Vec<ActorId> = self.instances.keys().copied().collect();
+        self.fresh_instances(&live)
+    }
+
+    /// Replaces the instances with fresh ones for exactly `ids`.
+    fn fresh_instances(&mut self, ids: &[ActorId]) -> Result<(), RuntimeError> {
+        self.instances.clear();
+        for id in ids {
+            let component = self.world.actors[id].component.clone();
+            let fresh = self.instantiate(*id, &component)?;
+            self.instances.insert(*id, fresh);
         }
         Ok(())
     }
 
-    /// Ends the run: records the end, and returns the summary and the sink (finish a
-    /// trace writer with `TraceWriter::finish`).
-    pub fn finish(mut self, reason: &str) -> Result<(RunSummary, Sink), RuntimeError> {
+    /// A snapshot of the scheduler's state (see [`Checkpoint`]).
+    pub fn checkpoint(&self) -> Checkpoint {
+        let mut summary = self.summary.clone();
+        summary.events = self.sink.events();
+        Checkpoint {
+            world: self.world.clone(),
+            summary,
+            instances: self.instances.keys().copied().collect(),
+            position: match &self.sink {
+                Sink::Replay(r) => Some((r.next, r.last_digest)),
+                _ => None,
+            },
+        }
+    }
+
+    /// Returns to `checkpoint`, taken from this system (or one built from the same spec
+    /// and trace): the scheduler state is copied back, every instance is made fresh,
+    /// and a replay resumes comparing at the checkpoint's event.
+    pub fn restore(&mut self, checkpoint: &Checkpoint) -> Result<(), RuntimeError> {
+        self.world = checkpoint.world.clone();
+        self.summary = checkpoint.summary.clone();
+        self.fresh_instances(&checkpoint.instances)?;
+        if let (Sink::Replay(r), Some((next, digest))) = (&mut self.sink, checkpoint.position) {
+            r.seek(next, digest);
+        }
+        Ok(())
+    }
+
+    /// Records the end of the run (`RunEnded`); nothing may run after it.
+    pub fn end(&mut self, reason: &str) -> Result<(), RuntimeError> {
         self.sink.append(EventBody::RunEnded {
             time_ns: self.world.time_ns,
             reason: reason.into(),
@@ -1212,7 +1271,19 @@ impl System {
         self.summary.events = self.sink.events();
         self.summary.head = self.sink.head();
         self.summary.time_ns = self.world.time_ns;
+        Ok(())
+    }
+
+    /// Ends the run: records the end, and returns the summary and the sink (finish a
+    /// trace writer with `TraceWriter::finish`).
+    pub fn finish(mut self, reason: &str) -> Result<(RunSummary, Sink), RuntimeError> {
+        self.end(reason)?;
         Ok((self.summary, self.sink))
+    }
+
+    /// The sink, read-only.
+    pub fn sink(&self) -> &Sink {
+        &self.sink
     }
 
     /// The sink, e.g. to ask a replay what it expects next.

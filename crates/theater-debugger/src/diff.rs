@@ -1,0 +1,180 @@
+//! Diff of two traces, aligned per actor.
+//!
+//! Each trace is split into one stream per actor (events that name no actor, such as the
+//! run header and component registrations, form a stream of their own). Streams are
+//! compared event by event (bodies, not digests: a digest differs after any earlier
+//! difference anywhere in the run). The first divergence is the earliest, by event
+//! number, of the per-actor first differences; it is shown with three events of context
+//! on each side, in each trace. A summary follows: actors only in one run, event counts
+//! and final states that differ, failures.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use theater_trace::{ActorId, Digest, EventBody, Outcome, RecordedEvent, Trace};
+
+use crate::inspect::describe;
+use crate::DebugError;
+
+/// Events of context shown on each side of the first divergence.
+pub const DIFF_CONTEXT_EVENTS: usize = 3;
+
+/// One side of the first divergence.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Side {
+    /// The first differing event (`None`: this trace's stream ended first).
+    pub event: Option<u64>,
+    /// Lines of context: (event number, text, whether it is the differing event).
+    pub context: Vec<(u64, String, bool)>,
+}
+
+/// Where two traces first differ.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FirstDivergence {
+    /// The stream: an actor (id and name), or `None` for run-level events.
+    pub actor: Option<(ActorId, String)>,
+    /// Index of the differing event within the actor's stream.
+    pub index: usize,
+    pub a: Side,
+    pub b: Side,
+}
+
+/// What differs for one actor.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ActorSummary {
+    pub name: String,
+    pub events: (u64, u64),
+    pub deliveries: (u64, u64),
+    pub failures: (u64, u64),
+    pub final_state: (Option<Digest>, Option<Digest>),
+}
+
+/// The result of a diff.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TraceDiff {
+    /// `None` when the traces record the same run.
+    pub first: Option<FirstDivergence>,
+    pub events: (u64, u64),
+    pub heads: (Digest, Digest),
+    /// Actors present in only one run: (id, name, in a).
+    pub only_in_one: Vec<(ActorId, String, bool)>,
+    /// Actors present in both whose streams differ.
+    pub differing: BTreeMap<ActorId, ActorSummary>,
+}
+
+impl TraceDiff {
+    /// Whether the two traces record the same run.
+    pub fn same(&self) -> bool {
+        self.first.is_none()
+    }
+}
+
+struct Streams {
+    by_actor: BTreeMap<Option<ActorId>, Vec<RecordedEvent>>,
+    names: BTreeMap<ActorId, String>,
+}
+
+fn streams(trace: &Trace) -> Result<Streams, DebugError> {
+    let mut by_actor: BTreeMap<Option<ActorId>, Vec<RecordedEvent>> = BTreeMap::new();
+    let mut names = BTreeMap::new();
+    for e in trace.events() {
+        let e = e?;
+        if let EventBody::ActorSpawned { actor, name, .. } = &e.event.body {
+            names.insert(*actor, name.clone());
+        }
+        by_actor.entry(e.event.body.actor()).or_default().push(e);
+    }
+    Ok(Streams { by_actor, names })
+}
+
+fn summary(events: &[RecordedEvent]) -> (u64, u64, u64, Option<Digest>) {
+    let (mut deliveries, mut failures, mut state) = (0, 0, None);
+    for e in events {
+        match &e.event.body {
+            EventBody::Delivered(_) => deliveries += 1,
+            EventBody::Outputs(o) => {
+                state = Some(o.state);
+                if !matches!(o.outcome, Outcome::Ok) {
+                    failures += 1;
+                }
+            }
+            _ => {}
+        }
+    }
+    (events.len() as u64, deliveries, failures, state)
+}
+
+fn context(trace: &Trace, stream: &[RecordedEvent], at: usize) -> Side {
+    let lo = at.saturating_sub(DIFF_CONTEXT_EVENTS);
+    let hi = (at + DIFF_CONTEXT_EVENTS + 1).min(stream.len());
+    Side {
+        event: stream.get(at).map(|e| e.number),
+        context: stream[lo.min(hi)..hi]
+            .iter()
+            .enumerate()
+            .map(|(i, e)| (e.number, describe(trace, e), lo + i == at))
+            .collect(),
+    }
+}
+
+/// Compares two traces.
+pub fn diff(a: &Trace, b: &Trace) -> Result<TraceDiff, DebugError> {
+    let sa = streams(a)?;
+    let sb = streams(b)?;
+    let keys: BTreeSet<Option<ActorId>> = sa.by_actor.keys().chain(sb.by_actor.keys()).copied().collect();
+    let empty = Vec::new();
+    // (event number where it shows first, key, index in the stream)
+    let mut firsts: Vec<(u64, Option<ActorId>, usize)> = Vec::new();
+    let mut only_in_one = Vec::new();
+    let mut differing = BTreeMap::new();
+    for key in keys {
+        let ea = sa.by_actor.get(&key).unwrap_or(&empty);
+        let eb = sb.by_actor.get(&key).unwrap_or(&empty);
+        let Some(i) = (0..ea.len().max(eb.len()))
+            .find(|&i| ea.get(i).map(|e| &e.event.body) != eb.get(i).map(|e| &e.event.body))
+        else {
+            continue;
+        };
+        let at = ea.get(i).or(eb.get(i)).map_or(u64::MAX, |e| e.number);
+        let at = at.min(eb.get(i).map_or(u64::MAX, |e| e.number));
+        firsts.push((at, key, i));
+        if let Some(id) = key {
+            if ea.is_empty() || eb.is_empty() {
+                let name = sa.names.get(&id).or(sb.names.get(&id)).cloned().unwrap_or_default();
+                only_in_one.push((id, name, eb.is_empty()));
+            } else {
+                let name = sa.names.get(&id).cloned().unwrap_or_default();
+                let (xa, da, fa, sa_) = summary(ea);
+                let (xb, db, fb, sb_) = summary(eb);
+                differing.insert(
+                    id,
+                    ActorSummary {
+                        name,
+                        events: (xa, xb),
+                        deliveries: (da, db),
+                        failures: (fa, fb),
+                        final_state: (sa_, sb_),
+                    },
+                );
+            }
+        }
+    }
+    let first = firsts.iter().min().map(|&(_, key, i)| {
+        let ea = sa.by_actor.get(&key).unwrap_or(&empty);
+        let eb = sb.by_actor.get(&key).unwrap_or(&empty);
+        FirstDivergence {
+            actor: key.map(|id| {
+                (id, sa.names.get(&id).or(sb.names.get(&id)).cloned().unwrap_or_default())
+            }),
+            index: i,
+            a: context(a, ea, i),
+            b: context(b, eb, i),
+        }
+    });
+    Ok(TraceDiff {
+        first,
+        events: (a.event_count(), b.event_count()),
+        heads: (a.head(), b.head()),
+        only_in_one,
+        differing,
+    })
+}

@@ -1,0 +1,32 @@
+//! Theater's debugger as a library: everything `theater-replay` does, without a terminal.
+//!
+//! - [`Session`]: a cursor over a trace that steps forward and back (with checkpoints),
+//!   stops at [`Breakpoint`]s, and shows actor states at any position.
+//! - [`diff()`]: two traces aligned per actor, with the first divergence in context.
+//! - [`bisect()`]: the first step at which a [`Predicate`] holds, with its cause and the
+//!   state before and after; [`bisect_inputs`] for two runs with different inputs.
+//! - [`minimize()`]: the fewest external inputs that still make a predicate hold, as a
+//!   new trace.
+//! - [`regression`]: replay captured traces in `cargo test`.
+
+mod bisect;
+pub mod command;
+mod breakpoint;
+mod diff;
+mod error;
+pub mod inspect;
+mod minimize;
+mod predicate;
+pub mod regression;
+pub mod rerun;
+mod session;
+
+pub use bisect::{bisect, bisect_inputs, BisectReport, InputBisect, Method, CAUSE_CHAIN_MAX};
+pub use breakpoint::{Breakpoint, BREAKPOINT_SYNTAX, EVENT_KINDS};
+pub use diff::{diff, ActorSummary, FirstDivergence, Side, TraceDiff, DIFF_CONTEXT_EVENTS};
+pub use error::DebugError;
+pub use minimize::{minimize, Minimized};
+pub use predicate::{ActorRef, Cmp, Predicate, PREDICATE_SYNTAX};
+pub use session::{
+    ActorInfo, Position, ProgressFn, Session, SessionOptions, Stop, CHECKPOINT_EVERY_EVENTS_DEFAULT,
+};
