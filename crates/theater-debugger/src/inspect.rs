@@ -121,7 +121,16 @@ pub fn payload_preview(trace: &Trace, payload: &Payload) -> Option<String> {
     }
     let bytes = payload_bytes(trace, payload).ok()?;
     Some(match std::str::from_utf8(&bytes) {
-        Ok(text) => text.chars().flat_map(char::escape_debug).collect(),
+        Ok(text) => text
+            .chars()
+            .map(|c| {
+                if c.is_control() {
+                    c.escape_debug().to_string()
+                } else {
+                    c.to_string()
+                }
+            })
+            .collect(),
         Err(_) => format!("0x{}", theater_trace::hex(&bytes)),
     })
 }

@@ -4,7 +4,9 @@
 use std::collections::VecDeque;
 use std::fs::File;
 
-use theater_trace::{Digest, EventBody, HostFunction, Payload, RecordedEvent, Trace, TraceWriter};
+use theater_trace::{
+    ActorId, Digest, EventBody, HostFunction, Payload, RecordedEvent, Trace, TraceWriter,
+};
 
 use crate::error::{Divergence, RuntimeError};
 
@@ -139,6 +141,10 @@ pub struct Replayer {
     pub(crate) last_digest: Digest,
     /// Swapped components: digest of the replacement → digest in the recording.
     pub(crate) aliases: std::collections::BTreeMap<Digest, Digest>,
+    /// Actors whose fuel is not compared: their instance was replaced by a fresh one
+    /// after it had run handlers (a checkpoint restore), so fuel may differ while
+    /// everything else must match.
+    pub(crate) fuel_exempt: std::collections::BTreeSet<ActorId>,
 }
 
 impl Replayer {
@@ -159,6 +165,7 @@ impl Replayer {
             buffer: VecDeque::new(),
             last_digest,
             aliases: std::collections::BTreeMap::new(),
+            fuel_exempt: std::collections::BTreeSet::new(),
         }
     }
 
@@ -201,6 +208,19 @@ impl Replayer {
         };
         let Some(recorded) = self.buffer.front() else {
             return Err(self.divergence(body.actor(), "(end of trace)".into(), body.to_string()));
+        };
+        let refueled;
+        let body = match (body, &recorded.event.body) {
+            (EventBody::Outputs(o), EventBody::Outputs(r))
+                if o.fuel_used != r.fuel_used && self.fuel_exempt.contains(&o.actor) =>
+            {
+                refueled = EventBody::Outputs(theater_trace::DeliveryOutputs {
+                    fuel_used: r.fuel_used,
+                    ..o.clone()
+                });
+                &refueled
+            }
+            _ => body,
         };
         if recorded.event.body != *body {
             let expected = recorded.event.body.to_string();

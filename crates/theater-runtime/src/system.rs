@@ -251,6 +251,8 @@ impl ComponentCache {
 struct Instance {
     store: Store<HostState>,
     bindings: ActorBindings,
+    /// Whether any handler has run in it (its linear memory has a history).
+    used: bool,
 }
 
 /// What a finished run did.
@@ -275,6 +277,8 @@ pub struct Checkpoint {
     world: World,
     summary: RunSummary,
     instances: Vec<ActorId>,
+    /// Instances in which a handler had run (see [`System::restore`]).
+    used: Vec<ActorId>,
     /// Replay position: next event to compare and the digest of the last one matched.
     position: Option<(u64, Digest)>,
 }
@@ -437,7 +441,11 @@ impl System {
         let bindings = pre
             .instantiate(&mut store)
             .map_err(|e| component_error(component, format!("actor {actor}: {e:#}")))?;
-        Ok(Instance { store, bindings })
+        Ok(Instance {
+            store,
+            bindings,
+            used: false,
+        })
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -669,6 +677,7 @@ impl System {
         let state = std::mem::take(&mut self.world.actors.get_mut(&to).expect("alive").state);
         let world = std::mem::take(&mut self.world);
         let instance = self.instances.get_mut(&to).expect("alive");
+        instance.used = true;
         instance.store.data_mut().limiter.refused = false;
         instance.store.data_mut().call = Some(Box::new(CallCtx {
             actor: to,
@@ -1220,11 +1229,27 @@ impl System {
     /// state: what resuming from a checkpoint does.
     pub fn restore_instances(&mut self) -> Result<(), RuntimeError> {
         let live: Vec<ActorId> = self.instances.keys().copied().collect();
-        self.fresh_instances(&live)
+        let used: Vec<ActorId> = self.used_instances();
+        self.fresh_instances(&live, &used)
     }
 
-    /// Replaces the instances with fresh ones for exactly `ids`.
-    fn fresh_instances(&mut self, ids: &[ActorId]) -> Result<(), RuntimeError> {
+    fn used_instances(&self) -> Vec<ActorId> {
+        self.instances
+            .iter()
+            .filter(|(_, i)| i.used)
+            .map(|(id, _)| *id)
+            .collect()
+    }
+
+    /// Replaces the instances with fresh ones for exactly `ids`. In replay, the fuel of
+    /// actors in `used` is no longer compared: their recorded instances had a history
+    /// (allocator state in linear memory) that a fresh one lacks, so the same handler
+    /// on the same state may burn a different amount of fuel. Their state, messages,
+    /// logs and outcomes are still compared.
+    fn fresh_instances(&mut self, ids: &[ActorId], used: &[ActorId]) -> Result<(), RuntimeError> {
+        if let Sink::Replay(r) = &mut self.sink {
+            r.fuel_exempt.extend(used.iter().copied());
+        }
         self.instances.clear();
         for id in ids {
             let component = self.world.actors[id].component.clone();
@@ -1242,6 +1267,7 @@ impl System {
             world: self.world.clone(),
             summary,
             instances: self.instances.keys().copied().collect(),
+            used: self.used_instances(),
             position: match &self.sink {
                 Sink::Replay(r) => Some((r.next, r.last_digest)),
                 _ => None,
@@ -1255,7 +1281,10 @@ impl System {
     pub fn restore(&mut self, checkpoint: &Checkpoint) -> Result<(), RuntimeError> {
         self.world = checkpoint.world.clone();
         self.summary = checkpoint.summary.clone();
-        self.fresh_instances(&checkpoint.instances)?;
+        if let Sink::Replay(r) = &mut self.sink {
+            r.fuel_exempt.clear();
+        }
+        self.fresh_instances(&checkpoint.instances, &checkpoint.used)?;
         if let (Sink::Replay(r), Some((next, digest))) = (&mut self.sink, checkpoint.position) {
             r.seek(next, digest);
         }
