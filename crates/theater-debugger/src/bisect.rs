@@ -64,7 +64,10 @@ impl BisectReport {
 }
 
 /// Finds the first step at which `predicate` holds; `None` if it never does.
-pub fn bisect(session: &mut Session, predicate: &Predicate) -> Result<Option<BisectReport>, DebugError> {
+pub fn bisect(
+    session: &mut Session,
+    predicate: &Predicate,
+) -> Result<Option<BisectReport>, DebugError> {
     let start = session.events_reexecuted();
     let mut probes = 0u32;
     let (step, method) = if predicate.is_event_predicate() {
@@ -131,7 +134,11 @@ pub fn bisect(session: &mut Session, predicate: &Predicate) -> Result<Option<Bis
     };
     let (actor, before, after) = match actor_id {
         Some(id) => {
-            let before = if step > 0 { session.state_at(id, step - 1)? } else { None };
+            let before = if step > 0 {
+                session.state_at(id, step - 1)?
+            } else {
+                None
+            };
             let after = session.state_at(id, step)?;
             session.goto_step(step)?;
             let name = session
@@ -169,7 +176,9 @@ fn cause_chain(session: &Session, step: usize) -> Result<Vec<RecordedEvent>, Deb
         let events = session.step_events(p)?;
         let Some(first) = events.first() else { break };
         chain.push(first.clone());
-        let EventBody::Delivered(d) = &first.event.body else { break };
+        let EventBody::Delivered(d) = &first.event.body else {
+            break;
+        };
         match d.from {
             Sender::External => {
                 // The input with the same sequence number, earlier in the trace.
@@ -237,7 +246,11 @@ pub struct InputBisect {
 /// inputs up to `i` followed by the good run's inputs from `i` on makes the predicate
 /// hold — the first input difference that changes the outcome. Binary search over such
 /// hybrid input sequences: O(log n) reruns.
-pub fn bisect_inputs(good: &Trace, bad: &Trace, predicate: &Predicate) -> Result<InputBisect, DebugError> {
+pub fn bisect_inputs(
+    good: &Trace,
+    bad: &Trace,
+    predicate: &Predicate,
+) -> Result<InputBisect, DebugError> {
     let (hg, hb) = (good.header(), bad.header());
     if hg.map(|h| h.manifest) != hb.map(|h| h.manifest) {
         return Err(DebugError::Usage(

@@ -57,7 +57,8 @@ impl Breakpoint {
         let args = args.trim();
         let (what, rest) = args.split_once(char::is_whitespace).unwrap_or((args, ""));
         let rest = rest.trim();
-        let usage = |why: String| DebugError::Usage(format!("{why}; expected break {BREAKPOINT_SYNTAX}"));
+        let usage =
+            |why: String| DebugError::Usage(format!("{why}; expected break {BREAKPOINT_SYNTAX}"));
         match what {
             "actor" => Ok(Breakpoint::Actor(rest.parse()?)),
             "kind" if EVENT_KINDS.contains(&rest) => Ok(Breakpoint::Kind(rest.to_string())),
@@ -93,7 +94,9 @@ impl Breakpoint {
             Breakpoint::Kind(k) => events.iter().any(|e| e.event.body.kind_name() == k),
             Breakpoint::Failure => {
                 let failed = Predicate::Failed(None);
-                events.iter().any(|e| failed.matches_event(&e.event.body, is))
+                events
+                    .iter()
+                    .any(|e| failed.matches_event(&e.event.body, is))
             }
             Breakpoint::Payload(_) | Breakpoint::PayloadRegex(_) => {
                 let mut hit = false;
@@ -136,11 +139,20 @@ mod tests {
 
     #[test]
     fn parses_and_prints_back() {
-        for s in ["actor bank", "kind outputs", "failure", "payload alice", "payload /al+ice/"] {
+        for s in [
+            "actor bank",
+            "kind outputs",
+            "failure",
+            "payload alice",
+            "payload /al+ice/",
+        ] {
             assert_eq!(Breakpoint::parse(s).unwrap().to_string(), s);
         }
         for bad in ["", "kind nothing", "payload", "payload /(/", "everything"] {
-            assert!(matches!(Breakpoint::parse(bad), Err(DebugError::Usage(_))), "{bad}");
+            assert!(
+                matches!(Breakpoint::parse(bad), Err(DebugError::Usage(_))),
+                "{bad}"
+            );
         }
     }
 }

@@ -102,13 +102,15 @@ fn edit_distance(a: &str, b: &str) -> usize {
     for (i, row) in d.iter_mut().enumerate() {
         row[0] = i;
     }
-    for j in 0..=b.len() {
-        d[0][j] = j;
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
     }
     for i in 1..=a.len() {
         for j in 1..=b.len() {
             let cost = usize::from(a[i - 1] != b[j - 1]);
-            let mut v = (d[i - 1][j] + 1).min(d[i][j - 1] + 1).min(d[i - 1][j - 1] + cost);
+            let mut v = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
             if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
                 v = v.min(d[i - 2][j - 2] + 1);
             }
@@ -178,8 +180,7 @@ pub fn parse_command(line: &str) -> Result<Option<Command>, DebugError> {
         "continue" => no_args(Command::Continue)?,
         "reverse-continue" => no_args(Command::ReverseContinue)?,
         "break" => Command::Break(
-            Breakpoint::parse(rest)
-                .map_err(|e| DebugError::Usage(format!("break: {e}")))?,
+            Breakpoint::parse(rest).map_err(|e| DebugError::Usage(format!("break: {e}")))?,
         ),
         "watch" if rest.is_empty() => return Err(usage(c, "which actor?")),
         "watch" => Command::Watch(rest.parse()?),
@@ -202,8 +203,14 @@ pub fn parse_command(line: &str) -> Result<Option<Command>, DebugError> {
         "state-diff" => {
             let words: Vec<&str> = rest.split_whitespace().collect();
             match words.as_slice() {
-                [] => Command::StateDiff { actor: None, between: None },
-                [a] => Command::StateDiff { actor: Some(a.parse()?), between: None },
+                [] => Command::StateDiff {
+                    actor: None,
+                    between: None,
+                },
+                [a] => Command::StateDiff {
+                    actor: Some(a.parse()?),
+                    between: None,
+                },
                 [x, y] => Command::StateDiff {
                     actor: None,
                     between: Some((event_number(c, x)?, event_number(c, y)?)),
@@ -221,7 +228,10 @@ pub fn parse_command(line: &str) -> Result<Option<Command>, DebugError> {
         "diff" if rest.is_empty() => return Err(usage(c, "which trace to compare with?")),
         "diff" => Command::Diff(PathBuf::from(rest)),
         "bisect" if rest.is_empty() => {
-            return Err(usage(c, format!("a predicate is needed ({PREDICATE_SYNTAX})")))
+            return Err(usage(
+                c,
+                format!("a predicate is needed ({PREDICATE_SYNTAX})"),
+            ))
         }
         "bisect" => Command::Bisect(rest.parse()?),
         "export" if rest.is_empty() => return Err(usage(c, "a file to write is needed")),
@@ -245,14 +255,19 @@ pub fn help(topic: Option<&str>) -> Result<String, DebugError> {
                 } else {
                     format!(" ({})", c.aliases.join(", "))
                 };
-                out.push_str(&format!("  {:<20} {}\n", format!("{}{aliases}", c.name), c.usage));
+                out.push_str(&format!(
+                    "  {:<20} {}\n",
+                    format!("{}{aliases}", c.name),
+                    c.usage
+                ));
             }
             out.push_str("Type `help COMMAND` for details.");
             Ok(out)
         }
         Some(word) => {
             let c = lookup(word).ok_or_else(|| {
-                let hint = suggest(word).map_or(String::new(), |s| format!(" (did you mean `{s}`?)"));
+                let hint =
+                    suggest(word).map_or(String::new(), |s| format!(" (did you mean `{s}`?)"));
                 DebugError::Usage(format!("no command `{word}`{hint}"))
             })?;
             let mut out = format!("{}\n  {}", c.usage, c.help);
@@ -273,29 +288,56 @@ mod tests {
 
     #[test]
     fn parses_commands_and_aliases() {
-        assert!(matches!(parse_command("step").unwrap(), Some(Command::Step(1))));
-        assert!(matches!(parse_command("s 5").unwrap(), Some(Command::Step(5))));
-        assert!(matches!(parse_command("goto #12").unwrap(), Some(Command::Goto(12))));
-        assert!(matches!(parse_command("rc").unwrap(), Some(Command::ReverseContinue)));
-        assert!(matches!(parse_command("  ").unwrap(), None));
+        assert!(matches!(
+            parse_command("step").unwrap(),
+            Some(Command::Step(1))
+        ));
+        assert!(matches!(
+            parse_command("s 5").unwrap(),
+            Some(Command::Step(5))
+        ));
+        assert!(matches!(
+            parse_command("goto #12").unwrap(),
+            Some(Command::Goto(12))
+        ));
+        assert!(matches!(
+            parse_command("rc").unwrap(),
+            Some(Command::ReverseContinue)
+        ));
+        assert!(parse_command("  ").unwrap().is_none());
         assert!(matches!(
             parse_command("state-diff bank 3 9").unwrap(),
-            Some(Command::StateDiff { actor: Some(_), between: Some((3, 9)) })
+            Some(Command::StateDiff {
+                actor: Some(_),
+                between: Some((3, 9))
+            })
         ));
-        assert!(matches!(parse_command("bisect bank:/accounts/alice < 0").unwrap(), Some(Command::Bisect(_))));
+        assert!(matches!(
+            parse_command("bisect bank:/accounts/alice < 0").unwrap(),
+            Some(Command::Bisect(_))
+        ));
     }
 
     #[test]
     fn bad_lines_say_what_is_wrong() {
         let e = parse_command("stpe").unwrap_err().to_string();
-        assert!(e.contains("unknown command `stpe`") && e.contains("did you mean `step`"), "{e}");
+        assert!(
+            e.contains("unknown command `stpe`") && e.contains("did you mean `step`"),
+            "{e}"
+        );
         let e = parse_command("step zero").unwrap_err().to_string();
-        assert!(e.contains("not a positive count") && e.contains("usage: step [N]"), "{e}");
+        assert!(
+            e.contains("not a positive count") && e.contains("usage: step [N]"),
+            "{e}"
+        );
         assert!(parse_command("goto").is_err());
         assert!(parse_command("break kind nothing").is_err());
         assert!(parse_command("next now").is_err());
         assert!(parse_command("state-diff a 1 2 3").is_err());
-        assert!(help(Some("stpe")).unwrap_err().to_string().contains("did you mean `step`"));
+        assert!(help(Some("stpe"))
+            .unwrap_err()
+            .to_string()
+            .contains("did you mean `step`"));
     }
 
     #[test]

@@ -120,7 +120,12 @@ fn context(trace: &Trace, stream: &[RecordedEvent], at: usize) -> Side {
 pub fn diff(a: &Trace, b: &Trace) -> Result<TraceDiff, DebugError> {
     let sa = streams(a)?;
     let sb = streams(b)?;
-    let keys: BTreeSet<Option<ActorId>> = sa.by_actor.keys().chain(sb.by_actor.keys()).copied().collect();
+    let keys: BTreeSet<Option<ActorId>> = sa
+        .by_actor
+        .keys()
+        .chain(sb.by_actor.keys())
+        .copied()
+        .collect();
     let empty = Vec::new();
     // (event number where it shows first, key, index in the stream)
     let mut firsts: Vec<(u64, Option<ActorId>, usize)> = Vec::new();
@@ -139,7 +144,12 @@ pub fn diff(a: &Trace, b: &Trace) -> Result<TraceDiff, DebugError> {
         firsts.push((at, key, i));
         if let Some(id) = key {
             if ea.is_empty() || eb.is_empty() {
-                let name = sa.names.get(&id).or(sb.names.get(&id)).cloned().unwrap_or_default();
+                let name = sa
+                    .names
+                    .get(&id)
+                    .or(sb.names.get(&id))
+                    .cloned()
+                    .unwrap_or_default();
                 only_in_one.push((id, name, eb.is_empty()));
             } else {
                 let name = sa.names.get(&id).cloned().unwrap_or_default();
@@ -163,7 +173,14 @@ pub fn diff(a: &Trace, b: &Trace) -> Result<TraceDiff, DebugError> {
         let eb = sb.by_actor.get(&key).unwrap_or(&empty);
         FirstDivergence {
             actor: key.map(|id| {
-                (id, sa.names.get(&id).or(sb.names.get(&id)).cloned().unwrap_or_default())
+                (
+                    id,
+                    sa.names
+                        .get(&id)
+                        .or(sb.names.get(&id))
+                        .cloned()
+                        .unwrap_or_default(),
+                )
             }),
             index: i,
             a: context(a, ea, i),

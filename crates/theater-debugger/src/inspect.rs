@@ -119,8 +119,12 @@ pub fn payload_preview(trace: &Trace, payload: &Payload) -> Option<String> {
     if payload.len() > PREVIEW_MAX_BYTES {
         return None;
     }
-    let bytes = payload_bytes(trace, payload).ok()?;
-    Some(match std::str::from_utf8(&bytes) {
+    payload_bytes(trace, payload).ok().map(|b| text_preview(&b))
+}
+
+/// Bytes as one line: UTF-8 with control characters escaped, else `0x` and hex.
+pub fn text_preview(bytes: &[u8]) -> String {
+    match std::str::from_utf8(bytes) {
         Ok(text) => text
             .chars()
             .map(|c| {
@@ -131,8 +135,8 @@ pub fn payload_preview(trace: &Trace, payload: &Payload) -> Option<String> {
                 }
             })
             .collect(),
-        Err(_) => format!("0x{}", theater_trace::hex(&bytes)),
-    })
+        Err(_) => format!("0x{}", theater_trace::hex(bytes)),
+    }
 }
 
 /// The payload an event carries (a message, an input), if any.

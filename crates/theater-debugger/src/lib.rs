@@ -10,8 +10,8 @@
 //! - [`regression`]: replay captured traces in `cargo test`.
 
 mod bisect;
-pub mod command;
 mod breakpoint;
+pub mod command;
 mod diff;
 mod error;
 pub mod inspect;

@@ -86,7 +86,10 @@ impl Cmp {
             (serde_json::Value::Number(a), serde_json::Value::Number(b)) => {
                 match (a.as_i64(), b.as_i64()) {
                     (Some(a), Some(b)) => Some(a.cmp(&b)),
-                    _ => a.as_f64().zip(b.as_f64()).and_then(|(a, b)| a.partial_cmp(&b)),
+                    _ => a
+                        .as_f64()
+                        .zip(b.as_f64())
+                        .and_then(|(a, b)| a.partial_cmp(&b)),
                 }
             }
             (serde_json::Value::String(a), serde_json::Value::String(b)) => Some(a.cmp(b)),
@@ -144,7 +147,11 @@ impl FromStr for Predicate {
     type Err = DebugError;
     fn from_str(s: &str) -> Result<Predicate, DebugError> {
         let s = s.trim();
-        let bad = |why: &str| DebugError::Usage(format!("bad predicate {s:?}: {why}; expected {PREDICATE_SYNTAX}"));
+        let bad = |why: &str| {
+            DebugError::Usage(format!(
+                "bad predicate {s:?}: {why}; expected {PREDICATE_SYNTAX}"
+            ))
+        };
         if s == "failed" {
             return Ok(Predicate::Failed(None));
         }
@@ -196,7 +203,8 @@ impl Predicate {
                 let failed = match body {
                     EventBody::Outputs(o) => (!matches!(o.outcome, Outcome::Ok)).then_some(o.actor),
                     EventBody::ActorExited { actor, reason } => {
-                        matches!(reason, ExitReason::Error(_) | ExitReason::Trap(_)).then_some(*actor)
+                        matches!(reason, ExitReason::Error(_) | ExitReason::Trap(_))
+                            .then_some(*actor)
                     }
                     _ => None,
                 };
@@ -215,7 +223,10 @@ impl Predicate {
     /// satisfy it.
     pub fn holds_on_state(&self, state: &[u8]) -> bool {
         let Predicate::State {
-            pointer, cmp, value, ..
+            pointer,
+            cmp,
+            value,
+            ..
         } = self
         else {
             return false;
@@ -241,12 +252,18 @@ mod tests {
 
     #[test]
     fn parses_every_form() {
-        assert!(matches!("failed".parse::<Predicate>().unwrap(), Predicate::Failed(None)));
+        assert!(matches!(
+            "failed".parse::<Predicate>().unwrap(),
+            Predicate::Failed(None)
+        ));
         assert!(matches!(
             "failed:bank".parse::<Predicate>().unwrap(),
             Predicate::Failed(Some(ActorRef::Name(n))) if n == "bank"
         ));
-        assert!(matches!("log:ref.sed".parse::<Predicate>().unwrap(), Predicate::Log(_)));
+        assert!(matches!(
+            "log:ref.sed".parse::<Predicate>().unwrap(),
+            Predicate::Log(_)
+        ));
         let p: Predicate = "bank:/accounts/alice < 0".parse().unwrap();
         assert_eq!(p.to_string(), "bank:/accounts/alice < 0");
         assert!(p.holds_on_state(br#"{"accounts":{"alice":-1}}"#));
@@ -254,7 +271,14 @@ mod tests {
         assert!(!p.holds_on_state(br#"{"accounts":{}}"#));
         assert!(!p.holds_on_state(b"\xff not json"));
         let p: Predicate = "3:/a<=2".parse().unwrap();
-        assert!(matches!(&p, Predicate::State { actor: ActorRef::Id(3), cmp: Cmp::Le, .. }));
+        assert!(matches!(
+            &p,
+            Predicate::State {
+                actor: ActorRef::Id(3),
+                cmp: Cmp::Le,
+                ..
+            }
+        ));
         let p: Predicate = "x:/owner == alice".parse().unwrap();
         assert!(p.holds_on_state(br#"{"owner":"alice"}"#));
     }

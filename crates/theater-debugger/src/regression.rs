@@ -61,8 +61,16 @@ pub fn assert_traces_replay(dir: impl AsRef<Path>) -> Vec<PathBuf> {
     assert!(!paths.is_empty(), "no *.bin traces in {}", dir.display());
     let failures: Vec<String> = paths
         .iter()
-        .filter_map(|p| check_trace(p, &BTreeMap::new()).err().map(|e| format!("{}: {e}", p.display())))
+        .filter_map(|p| {
+            check_trace(p, &BTreeMap::new())
+                .err()
+                .map(|e| format!("{}: {e}", p.display()))
+        })
         .collect();
-    assert!(failures.is_empty(), "traces that do not replay:\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "traces that do not replay:\n{}",
+        failures.join("\n")
+    );
     paths
 }

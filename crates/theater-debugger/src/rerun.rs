@@ -85,28 +85,37 @@ impl Rerun {
 
     /// Runs the system with `inputs`, recording it, and tells whether `predicate` held at
     /// any step.
-    pub fn run(&mut self, inputs: &[&Input], predicate: &Predicate) -> Result<RerunOutcome, DebugError> {
+    pub fn run(
+        &mut self,
+        inputs: &[&Input],
+        predicate: &Predicate,
+    ) -> Result<RerunOutcome, DebugError> {
         self.runs += 1;
         let mut system = System::with_cache(&self.spec, memory_sink(&self.spec)?, &mut self.cache)?;
         let mut holds = false;
         let mut budget = RERUN_DELIVERIES_MAX;
         let watch = predicate.state_actor().cloned();
-        let run = |system: &mut System, budget: &mut u64, holds: &mut bool| -> Result<(), DebugError> {
-            while *budget > 0 && system.step()? {
-                *budget -= 1;
-                if let (Some(a), false) = (&watch, *holds) {
-                    *holds = state_holds(system, a, predicate);
+        let run =
+            |system: &mut System, budget: &mut u64, holds: &mut bool| -> Result<(), DebugError> {
+                while *budget > 0 && system.step()? {
+                    *budget -= 1;
+                    if let (Some(a), false) = (&watch, *holds) {
+                        *holds = state_holds(system, a, predicate);
+                    }
                 }
-            }
-            Ok(())
-        };
+                Ok(())
+            };
         run(&mut system, &mut budget, &mut holds)?;
         for input in inputs {
             system.inject(input.to, input.payload.clone())?;
             run(&mut system, &mut budget, &mut holds)?;
         }
         let deliveries = system.summary().deliveries;
-        let (_, sink) = system.finish(if budget == 0 { "delivery limit reached" } else { "idle" })?;
+        let (_, sink) = system.finish(if budget == 0 {
+            "delivery limit reached"
+        } else {
+            "idle"
+        })?;
         let Sink::Memory(writer) = sink else {
             unreachable!("reruns record to memory")
         };
@@ -126,20 +135,19 @@ impl Rerun {
 fn state_holds(system: &System, a: &ActorRef, predicate: &Predicate) -> bool {
     let id = match a {
         ActorRef::Id(id) => Some(*id),
-        ActorRef::Name(n) => system.actor_id(n).or_else(|| {
-            system
-                .actors()
-                .into_iter()
-                .find(|x| &x.2 == n)
-                .map(|x| x.0)
-        }),
+        ActorRef::Name(n) => system
+            .actor_id(n)
+            .or_else(|| system.actors().into_iter().find(|x| &x.2 == n).map(|x| x.0)),
     };
     id.and_then(|id| system.actor(id))
         .is_some_and(|(_, _, state)| predicate.holds_on_state(state))
 }
 
 /// The first event of `trace` at which an event predicate holds.
-pub fn first_event_matching(trace: &Trace, predicate: &Predicate) -> Result<Option<u64>, DebugError> {
+pub fn first_event_matching(
+    trace: &Trace,
+    predicate: &Predicate,
+) -> Result<Option<u64>, DebugError> {
     let mut names = std::collections::BTreeMap::new();
     for e in trace.events() {
         let e = e?;

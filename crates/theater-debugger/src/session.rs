@@ -274,10 +274,13 @@ impl Session {
     /// An actor's name from its `spawned` event (for actors not spawned yet at the driver's
     /// position).
     fn spawned_name(&self, id: ActorId) -> Option<String> {
-        self.trace().events().filter_map(Result::ok).find_map(|e| match e.event.body {
-            EventBody::ActorSpawned { actor, name, .. } if actor == id => Some(name),
-            _ => None,
-        })
+        self.trace()
+            .events()
+            .filter_map(Result::ok)
+            .find_map(|e| match e.event.body {
+                EventBody::ActorSpawned { actor, name, .. } if actor == id => Some(name),
+                _ => None,
+            })
     }
 
     fn step_first_event(&self, p: usize) -> Option<RecordedEvent> {
@@ -333,9 +336,14 @@ impl Session {
         }
         self.driver_at += 1;
         self.reexecuted += got - from;
-        let (last, _) = self.checkpoints.last().map(|(p, c)| (*p, c.events())).unwrap_or((0, 0));
+        let (last, _) = self
+            .checkpoints
+            .last()
+            .map(|(p, c)| (*p, c.events()))
+            .unwrap_or((0, 0));
         if self.driver_at > last && got - self.ends[last] >= self.every {
-            self.checkpoints.push((self.driver_at, self.driver.checkpoint()));
+            self.checkpoints
+                .push((self.driver_at, self.driver.checkpoint()));
         }
         let total = self.trace().event_count();
         if let Some(f) = self.progress.as_mut() {
@@ -445,7 +453,7 @@ impl Session {
     }
 
     /// Forward to the next step of the actor of the current step (or a breakpoint).
-    pub fn next(&mut self) -> Result<Stop, DebugError> {
+    pub fn next_same_actor(&mut self) -> Result<Stop, DebugError> {
         let actor = self
             .step_first_event(self.cursor)
             .and_then(|e| e.event.body.actor());
@@ -589,7 +597,11 @@ impl Session {
         for (id, bp) in &self.breakpoints {
             if let Breakpoint::Watch(_) = bp {
                 for (bp_id, actor, old) in before.iter().filter(|(b, ..)| b == id) {
-                    let new = self.driver.system().actor(*actor).map(|(_, _, s)| Digest::of(s));
+                    let new = self
+                        .driver
+                        .system()
+                        .actor(*actor)
+                        .map(|(_, _, s)| Digest::of(s));
                     if new != Some(*old) {
                         return Ok(Some((
                             *bp_id,
@@ -626,11 +638,18 @@ impl Session {
                 .max_by_key(|x| (x.3 != ActorStatus::Exited, std::cmp::Reverse(x.0))),
         };
         found.map(|x| x.0).ok_or_else(|| {
-            let names: Vec<String> = actors.iter().map(|x| format!("{} ({})", x.2, x.0)).collect();
+            let names: Vec<String> = actors
+                .iter()
+                .map(|x| format!("{} ({})", x.2, x.0))
+                .collect();
             DebugError::NotFound(format!(
                 "no actor {a} at step {} (actors: {})",
                 self.cursor,
-                if names.is_empty() { "none".into() } else { names.join(", ") }
+                if names.is_empty() {
+                    "none".into()
+                } else {
+                    names.join(", ")
+                }
             ))
         })
     }

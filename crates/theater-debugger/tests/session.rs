@@ -12,7 +12,9 @@ use theater_debugger::{
 use theater_trace::{Digest, EventBody, Trace};
 
 fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/traces").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../fixtures/traces")
+        .join(name)
 }
 
 fn open(name: &str, every: u64) -> Session {
@@ -36,7 +38,10 @@ fn steps_forward_and_back_through_the_bank_run() {
     // Step 1 is bank's init delivery; then each input is one step and its delivery one.
     assert_eq!(s.step(1).unwrap(), Stop::Moved);
     assert_eq!(s.position().actor, Some((0, "bank".to_string())));
-    assert_eq!(bank_state(&mut s), serde_json::json!({"accounts": {}, "transfers": 0}));
+    assert_eq!(
+        bank_state(&mut s),
+        serde_json::json!({"accounts": {}, "transfers": 0})
+    );
     s.goto_event(25).unwrap();
     assert_eq!(s.position().event, 25);
     assert_eq!(bank_state(&mut s)["accounts"]["alice"], -1);
@@ -104,7 +109,12 @@ fn random_seeks_match_a_straight_pass() {
             .actors()
             .unwrap()
             .iter()
-            .map(|a| (a.id, Digest::of(&straight.state(&ActorRef::Id(a.id)).unwrap().1)))
+            .map(|a| {
+                (
+                    a.id,
+                    Digest::of(&straight.state(&ActorRef::Id(a.id)).unwrap().1),
+                )
+            })
             .collect();
         expected.push(states);
     }
@@ -152,14 +162,21 @@ fn bisect_names_the_transfer_that_overdraws() {
     // The deposit after the bug brings alice back to 2: the condition comes and goes, so
     // it is searched step by step.
     assert_eq!(r.method, Method::Linear);
-    assert_eq!(r.events[0].number, 24, "the culprit is the delivery at event 24");
+    assert_eq!(
+        r.events[0].number, 24,
+        "the culprit is the delivery at event 24"
+    );
     assert!(matches!(r.events[0].event.body, EventBody::Delivered(_)));
     assert_eq!(r.input().map(|e| e.number), Some(23));
     let before = decode(r.before.as_ref().unwrap()).json().cloned().unwrap();
     let after = decode(r.after.as_ref().unwrap()).json().cloned().unwrap();
     assert_eq!(before["accounts"]["alice"], 125);
     assert_eq!(after["accounts"]["alice"], -1);
-    assert_eq!(s.position().event, 25, "bisect leaves the cursor on the culprit");
+    assert_eq!(
+        s.position().event,
+        25,
+        "bisect leaves the cursor on the culprit"
+    );
 
     // A condition that stays true is bisected in O(log n) probes.
     let mut s = open("bank-bug.bin", 4);
@@ -167,7 +184,11 @@ fn bisect_names_the_transfer_that_overdraws() {
     let r = bisect(&mut s, &p).unwrap().unwrap();
     assert_eq!(r.method, Method::Binary);
     assert_eq!(r.events[0].number, 24);
-    assert!(r.probes <= 2 + (s.steps() as f64).log2().ceil() as u32, "{} probes", r.probes);
+    assert!(
+        r.probes <= 2 + (s.steps() as f64).log2().ceil() as u32,
+        "{} probes",
+        r.probes
+    );
 
     // Never true: none.
     let p: Predicate = "bank:/accounts/bob < 0".parse().unwrap();
@@ -210,15 +231,26 @@ fn diff_reports_the_one_input_that_differs() {
     let mut inputs = inputs_of(&a).unwrap();
     inputs[2].payload = br#"{"transfer":{"amount":41,"from":"alice","to":"bob"}}"#.to_vec();
     let refs: Vec<_> = inputs.iter().collect();
-    let bytes = Rerun::new(&a).unwrap().run(&refs, &"failed".parse().unwrap()).unwrap().trace;
+    let bytes = Rerun::new(&a)
+        .unwrap()
+        .run(&refs, &"failed".parse().unwrap())
+        .unwrap()
+        .trace;
     let b = Trace::from_bytes(bytes).unwrap();
     let d = diff(&a, &b).unwrap();
     let first = d.first.expect("they differ");
     assert_eq!(first.actor, Some((0, "bank".to_string())));
-    assert_eq!(first.a.event, Some(11), "the input event of the changed transfer");
+    assert_eq!(
+        first.a.event,
+        Some(11),
+        "the input event of the changed transfer"
+    );
     assert_eq!(first.b.event, Some(11));
     let line = &first.a.context.iter().find(|c| c.2).unwrap().1;
-    assert!(line.contains("input") && line.contains("\"amount\":40"), "{line}");
+    assert!(
+        line.contains("input") && line.contains("\"amount\":40"),
+        "{line}"
+    );
     assert!(first.a.context.len() <= 7 && first.a.context.len() >= 4);
     assert!(d.differing.contains_key(&0));
 }

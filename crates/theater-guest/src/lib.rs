@@ -4,7 +4,7 @@
 //! the host as JSON bytes between calls) and handlers for messages, requests, replies
 //! and child exits. [`actor!`] exports it as the `theater:actor/actor` world:
 //!
-//! ```ignore
+//! ```text
 //! use theater_guest::{actor, Actor, Sender};
 //!
 //! struct Counter;

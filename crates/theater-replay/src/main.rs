@@ -1,13 +1,17 @@
-//! `theater-replay`: inspect, check and export Theater traces.
+//! `theater-replay`: the debugger for Theater traces.
 //!
-//! `info`, `dump` and `export` read the trace; `verify` checks its integrity (every
-//! frame, digest, chain link and blob) and then re-executes it against the recorded
-//! components (or swapped builds), reporting the first divergence. The REPL, diff and
-//! bisect come next.
+//! `theater-replay TRACE` opens the interactive debugger (see `repl`). The subcommands
+//! are for scripts and CI: `info`, `dump` and `export` read the trace; `verify` checks
+//! its integrity (every frame, digest, chain link and blob) and re-executes it against
+//! the recorded components (or swapped builds); `diff` compares two runs; `bisect` finds
+//! the first step at which a predicate holds; `minimize` shrinks a failing run's inputs.
 //!
-//! Exit codes are stable for scripts: 0 success, 1 reserved for a divergence or
-//! difference, 2 unusable input (missing, corrupt, truncated or tampered trace, bad
-//! arguments).
+//! Exit codes are stable for scripts: 0 success, 1 a divergence, a difference, or a
+//! predicate that never holds, 2 unusable input (missing, corrupt, truncated or tampered
+//! trace, bad arguments).
+
+mod render;
+mod repl;
 
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -15,9 +19,16 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand, ValueEnum};
-use theater_runtime::replay::{replay, ReplayOptions};
-use theater_runtime::RuntimeError;
-use theater_trace::{event_to_json, export_json_lines, EventBody, Payload, Trace, TraceError};
+use std::collections::BTreeMap;
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use theater_debugger::inspect::{describe, text_preview};
+use theater_debugger::{
+    bisect, bisect_inputs, diff, minimize, DebugError, Predicate, Session, SessionOptions,
+};
+use theater_runtime::replay::{ReplayDriver, ReplayOptions, ReplayReport, Step};
+use theater_runtime::{ComponentCache, Limits, RuntimeError};
+use theater_trace::{event_to_json, export_json_lines, Trace, TraceError};
 
 /// Exit code for a divergence or difference.
 const EXIT_DIFFERENCE: u8 = 1;
@@ -28,7 +39,8 @@ const EXIT_UNUSABLE: u8 = 2;
 #[command(
     name = "theater-replay",
     version,
-    about = "Inspect, verify and export Theater traces"
+    about = "Debug Theater traces: step, go back, break, inspect, verify, diff, bisect, minimize",
+    after_help = "`theater-replay TRACE` is short for `theater-replay repl TRACE`."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -37,6 +49,20 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// The interactive debugger (also: `theater-replay TRACE`).
+    Repl {
+        trace: PathBuf,
+        /// History file (default: ~/.theater-replay-history).
+        #[arg(long)]
+        history: Option<PathBuf>,
+        /// Keep a checkpoint every this many events (going back re-executes at most this
+        /// many past the nearest one).
+        #[arg(long, default_value_t = theater_debugger::CHECKPOINT_EVERY_EVENTS_DEFAULT)]
+        checkpoint_every: u64,
+        /// Replay with a component replaced: `NAME=path/to/new.wasm` (repeatable).
+        #[arg(long = "swap", value_name = "NAME=WASM")]
+        swaps: Vec<String>,
+    },
     /// Summary of a trace: run header, events, blobs, chain head, damage.
     Info { trace: PathBuf },
     /// Check every frame checksum, event digest, chain link and blob digest, then
@@ -54,6 +80,37 @@ enum Command {
         /// same state): exposes actors that hide state in linear memory.
         #[arg(long, value_name = "K")]
         checkpoint_every: Option<u64>,
+    },
+    /// Compare two traces per actor; show the first divergence with context and a
+    /// summary. Exit 0 if they record the same run, 1 if they differ.
+    Diff { a: PathBuf, b: PathBuf },
+    /// Find the first step at which a predicate holds (exit 1 if it never does), or with
+    /// --good/--bad the first input difference between two runs that makes it hold.
+    Bisect {
+        trace: Option<PathBuf>,
+        /// failed | failed:ACTOR | log:REGEX | ACTOR:/json/pointer OP VALUE
+        #[arg(long)]
+        until: Option<String>,
+        /// A run in which the predicate does not hold.
+        #[arg(long, requires = "bad", conflicts_with = "trace")]
+        good: Option<PathBuf>,
+        /// A run of the same system, with other inputs, in which it holds.
+        #[arg(long, requires = "good")]
+        bad: Option<PathBuf>,
+    },
+    /// Shrink a failing trace's external inputs to the fewest that still make the
+    /// predicate hold, and write that run as a new trace.
+    Minimize {
+        trace: PathBuf,
+        /// failed | failed:ACTOR | log:REGEX | ACTOR:/json/pointer OP VALUE
+        #[arg(long)]
+        until: String,
+        /// Where to write the minimized trace.
+        #[arg(long, short)]
+        output: PathBuf,
+        /// Replace an existing output file.
+        #[arg(long)]
+        force: bool,
     },
     /// Print events, one per line.
     Dump {
@@ -85,8 +142,26 @@ enum ExportFormat {
     Json,
 }
 
+/// The arguments, with `repl` inserted when the first one is an existing file that is not
+/// a subcommand's name (`theater-replay trace.bin`). A mistyped subcommand is no file, so
+/// clap still suggests the right one.
+fn arguments() -> Vec<std::ffi::OsString> {
+    let mut args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if let Some(first) = args.get(1) {
+        let word = first.to_string_lossy();
+        let known = <Cli as clap::CommandFactory>::command()
+            .get_subcommands()
+            .any(|c| c.get_name() == word)
+            || word == "help";
+        if !known && !word.starts_with('-') && Path::new(first).is_file() {
+            args.insert(1, "repl".into());
+        }
+    }
+    args
+}
+
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let cli = match Cli::try_parse_from(arguments()) {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
@@ -97,7 +172,16 @@ fn main() -> ExitCode {
             };
         }
     };
-    match run(cli.command) {
+    let result = match cli.command {
+        Command::Repl {
+            trace,
+            history,
+            checkpoint_every,
+            swaps,
+        } => interactive(&trace, history, checkpoint_every, &swaps),
+        command => run(command),
+    };
+    match result {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -122,34 +206,53 @@ fn open(path: &Path) -> anyhow::Result<Trace> {
     Ok(trace)
 }
 
-/// Payloads in blobs up to this size are printed by `dump`.
-const PREVIEW_MAX_BYTES: u64 = 1024;
-
-/// A short blob payload as text (or hex when not UTF-8); `None` for inline payloads
-/// (the event line shows them) and long ones.
-fn blob_preview(trace: &Trace, payload: &Payload) -> anyhow::Result<Option<String>> {
-    let Payload::Blob { digest, len } = payload else {
-        return Ok(None);
-    };
-    if *len > PREVIEW_MAX_BYTES {
-        return Ok(None);
+fn swaps(list: &[String]) -> anyhow::Result<BTreeMap<String, Vec<u8>>> {
+    let mut out = BTreeMap::new();
+    for swap in list {
+        let (name, file) = swap
+            .split_once('=')
+            .with_context(|| format!("--swap {swap:?}: expected NAME=path.wasm"))?;
+        let bytes = std::fs::read(file).with_context(|| format!("cannot read {file}"))?;
+        out.insert(name.to_string(), bytes);
     }
-    let Some(bytes) = trace.blob(digest)? else {
-        return Ok(None);
+    Ok(out)
+}
+
+/// A progress bar on standard error, drawn only when it is a terminal.
+fn progress(total: u64, what: &str) -> ProgressBar {
+    let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
+    bar.set_style(
+        ProgressStyle::with_template("{msg:10} [{bar:40}] {pos}/{len} {per_sec} eta {eta}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    bar.set_message(what.to_string());
+    bar
+}
+
+fn session_progress(bar: &ProgressBar) -> theater_debugger::ProgressFn {
+    let bar = bar.clone();
+    Box::new(move |done, total| {
+        bar.set_length(total);
+        bar.set_position(done);
+    })
+}
+
+fn interactive(
+    path: &Path,
+    history: Option<PathBuf>,
+    checkpoint_every: u64,
+    swap_list: &[String],
+) -> anyhow::Result<ExitCode> {
+    let trace = open(path)?;
+    let options = SessionOptions {
+        checkpoint_every,
+        swaps: swaps(swap_list)?,
     };
-    Ok(Some(match std::str::from_utf8(&bytes) {
-        Ok(text) => text
-            .chars()
-            .map(|c| {
-                if c.is_control() {
-                    c.escape_debug().to_string()
-                } else {
-                    c.to_string()
-                }
-            })
-            .collect(),
-        Err(_) => format!("0x{}", theater_trace::hex(&bytes)),
-    }))
+    let session = Session::new(trace, &options)
+        .with_context(|| format!("cannot replay {}", path.display()))?;
+    repl::run(session, path, history.or_else(repl::default_history))?;
+    Ok(ExitCode::SUCCESS)
 }
 
 fn run(command: Command) -> anyhow::Result<ExitCode> {
@@ -193,7 +296,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Verify {
             trace: path,
             integrity_only,
-            swaps,
+            swaps: swaps_list,
             checkpoint_every,
         } => {
             let trace = open(&path)?;
@@ -211,21 +314,16 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                 Err(e) => return Err(e.into()),
             }
             if !integrity_only {
-                let mut options = ReplayOptions {
+                let options = ReplayOptions {
                     checkpoint_every,
-                    ..ReplayOptions::default()
+                    swaps: swaps(&swaps_list)?,
                 };
-                for swap in swaps {
-                    let (name, file) = swap
-                        .split_once('=')
-                        .with_context(|| format!("--swap {swap:?}: expected NAME=path.wasm"))?;
-                    let bytes =
-                        std::fs::read(file).with_context(|| format!("cannot read {file}"))?;
-                    options.swaps.insert(name.to_string(), bytes);
-                }
                 let head = trace.head();
                 out.flush()?;
-                match replay(trace, &options) {
+                let bar = progress(trace.event_count(), "verify");
+                let result = replay_with_progress(trace, &options, &bar);
+                bar.finish_and_clear();
+                match result {
                     Ok(report) if report.head == head => writeln!(
                         out,
                         "replay ok: {} events re-executed, same chain head",
@@ -264,22 +362,120 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                 if json {
                     writeln!(out, "{}", event_to_json(&e))?;
                 } else {
-                    writeln!(
-                        out,
-                        "#{:<6} {}  {}",
-                        e.number,
-                        e.digest.short(),
-                        e.event.body
-                    )?;
                     // Blob payloads are shown too, when short: they are the messages.
-                    if let EventBody::Input(d) | EventBody::Delivered(d) = &e.event.body {
-                        if let Some(text) = blob_preview(&trace, &d.payload)? {
-                            writeln!(out, "{:22}payload: {text}", "")?;
-                        }
-                    }
+                    writeln!(out, "{}", describe(&trace, &e))?;
                 }
             }
         }
+        Command::Diff { a, b } => {
+            let (ta, tb) = (open(&a)?, open(&b)?);
+            let d = diff(&ta, &tb)?;
+            writeln!(
+                out,
+                "{}",
+                render::diff(&d, &a.display().to_string(), &b.display().to_string())
+            )?;
+            out.flush()?;
+            return Ok(if d.same() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(EXIT_DIFFERENCE)
+            });
+        }
+        Command::Bisect {
+            trace,
+            until,
+            good,
+            bad,
+        } => {
+            if let (Some(good), Some(bad)) = (good, bad) {
+                let predicate: Predicate = until.as_deref().unwrap_or("failed").parse()?;
+                let (tg, tb) = (open(&good)?, open(&bad)?);
+                let r = bisect_inputs(&tg, &tb, &predicate)?;
+                let show = |i: &Option<theater_debugger::rerun::Input>| {
+                    i.as_ref().map_or("(none)".to_string(), |i| {
+                        format!("to actor {}: {}", i.to, text_preview(&i.payload))
+                    })
+                };
+                writeln!(
+                    out,
+                    "the first input that makes `{predicate}` hold is input {} ({} reruns)",
+                    r.index + 1,
+                    r.runs
+                )?;
+                writeln!(out, "  in {}: {}", bad.display(), show(&r.bad))?;
+                writeln!(out, "  in {}: {}", good.display(), show(&r.good))?;
+                out.flush()?;
+                return Ok(ExitCode::SUCCESS);
+            }
+            let path = trace.context("bisect needs a trace (or --good and --bad)")?;
+            let until = until.context("bisect needs --until PREDICATE")?;
+            let predicate: Predicate = until.parse()?;
+            let mut session = Session::new(open(&path)?, &SessionOptions::default())?;
+            let bar = progress(session.trace().event_count(), "bisect");
+            session.set_progress(Some(session_progress(&bar)));
+            let found = bisect(&mut session, &predicate);
+            bar.finish_and_clear();
+            match found? {
+                Some(r) => writeln!(out, "{}", render::bisect(&session, &until, &r))?,
+                None => {
+                    writeln!(out, "`{predicate}` never holds in {}", path.display())?;
+                    out.flush()?;
+                    return Ok(ExitCode::from(EXIT_DIFFERENCE));
+                }
+            }
+        }
+        Command::Minimize {
+            trace,
+            until,
+            output,
+            force,
+        } => {
+            let predicate: Predicate = until.parse()?;
+            if output.exists() && !force {
+                bail!("{} exists (use --force to replace it)", output.display());
+            }
+            let t = open(&trace)?;
+            let bar = progress(0, "minimize");
+            bar.set_style(
+                ProgressStyle::with_template("{msg:10} {pos} reruns, {prefix} inputs left")
+                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+            );
+            let m = minimize(&t, &predicate, |runs, left| {
+                bar.set_position(runs);
+                bar.set_prefix(left.to_string());
+            });
+            bar.finish_and_clear();
+            let m = match m {
+                Ok(m) => m,
+                Err(e @ DebugError::NotFound(_)) => {
+                    writeln!(out, "{e}")?;
+                    out.flush()?;
+                    return Ok(ExitCode::from(EXIT_DIFFERENCE));
+                }
+                Err(e) => return Err(e.into()),
+            };
+            std::fs::write(&output, &m.trace)
+                .with_context(|| format!("cannot write {}", output.display()))?;
+            writeln!(
+                out,
+                "kept {} of {} inputs ({} reruns); wrote {}",
+                m.kept.len(),
+                m.original.len(),
+                m.runs,
+                output.display()
+            )?;
+            for i in &m.kept {
+                writeln!(
+                    out,
+                    "  input (was event #{}) to actor {}: {}",
+                    i.event,
+                    i.to,
+                    text_preview(&i.payload)
+                )?;
+            }
+        }
+        Command::Repl { .. } => unreachable!("handled in main"),
         Command::Export {
             trace: path,
             format: ExportFormat::Json,
@@ -302,4 +498,26 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
     }
     out.flush()?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// `replay`, step by step, moving a progress bar.
+fn replay_with_progress(
+    trace: Trace,
+    options: &ReplayOptions,
+    bar: &ProgressBar,
+) -> Result<ReplayReport, RuntimeError> {
+    let mut cache = ComponentCache::new(&Limits::default())?;
+    let mut driver = ReplayDriver::new(trace, options, &mut cache)?;
+    loop {
+        match driver.step()? {
+            Step::Input | Step::Delivery => bar.set_position(driver.events()),
+            Step::Ended | Step::Cut => {
+                return Ok(ReplayReport {
+                    events: driver.events(),
+                    head: driver.head(),
+                    finished: driver.finished(),
+                })
+            }
+        }
+    }
 }

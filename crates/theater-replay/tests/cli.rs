@@ -176,6 +176,18 @@ fn unusable_input_exits_2_with_a_message() {
 
 /// Records the bank example in-process (the same code `theater run` uses).
 fn record_bank(name: &str) -> PathBuf {
+    record_bank_with(
+        name,
+        &[
+            r#"{"open": {"name": "alice", "amount": 150}}"#,
+            r#"{"open": {"name": "bob", "amount": 1}}"#,
+            r#"{"transfer": {"from": "alice", "to": "bob", "amount": 150}}"#,
+        ],
+    )
+}
+
+/// Records the bank example with these inputs.
+fn record_bank_with(name: &str, ops: &[&str]) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("theater-cli-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join(format!("{name}.trace"));
@@ -207,11 +219,7 @@ fn record_bank(name: &str) -> PathBuf {
     let mut system =
         theater_runtime::System::new(&spec, theater_runtime::Sink::File(Box::new(writer))).unwrap();
     system.run_until_idle(100).unwrap();
-    for op in [
-        r#"{"open": {"name": "alice", "amount": 150}}"#,
-        r#"{"open": {"name": "bob", "amount": 1}}"#,
-        r#"{"transfer": {"from": "alice", "to": "bob", "amount": 150}}"#,
-    ] {
+    for op in ops {
         system.inject(0, op.as_bytes().to_vec()).unwrap();
         system.run_until_idle(100).unwrap();
     }
@@ -267,4 +275,172 @@ fn verify_of_a_trace_that_cannot_be_replayed_exits_2_after_its_integrity_check()
         "{}",
         text(&out.stderr)
     );
+}
+
+fn fixture(name: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../fixtures/traces")
+        .join(name)
+        .display()
+        .to_string()
+}
+
+const OPEN_ALICE: &str = r#"{"open": {"name": "alice", "amount": 150}}"#;
+const OPEN_BOB: &str = r#"{"open": {"name": "bob", "amount": 1}}"#;
+
+#[test]
+fn diff_exits_0_for_the_same_run_and_1_naming_the_input_that_differs() {
+    let bank = fixture("bank-bug.bin");
+    let same = bin(&["diff", &bank, &bank]);
+    assert_eq!(same.status.code(), Some(0), "{}", text(&same.stderr));
+    assert!(
+        text(&same.stdout).starts_with("same run"),
+        "{}",
+        text(&same.stdout)
+    );
+
+    let a = record_bank_with(
+        "diff-a",
+        &[
+            OPEN_ALICE,
+            OPEN_BOB,
+            r#"{"deposit": {"name": "bob", "amount": 5}}"#,
+        ],
+    );
+    let b = record_bank_with(
+        "diff-b",
+        &[
+            OPEN_ALICE,
+            OPEN_BOB,
+            r#"{"deposit": {"name": "bob", "amount": 6}}"#,
+        ],
+    );
+    let out = bin(&["diff", a.to_str().unwrap(), b.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let report = text(&out.stdout);
+    // Setup is events 0-2, init 3-4, then each input is an input, a delivery and outputs:
+    // the third input is event 11.
+    assert!(
+        report.starts_with("first divergence: actor bank #0"),
+        "{report}"
+    );
+    let marked: Vec<&str> = report.lines().filter(|l| l.starts_with("> ")).collect();
+    assert_eq!(marked.len(), 2, "{report}");
+    assert!(
+        marked[0].contains("#11 ") && marked[0].contains("input"),
+        "{report}"
+    );
+    assert!(
+        report.contains(r#"{"deposit": {"name": "bob", "amount": 5}}"#),
+        "{report}"
+    );
+    assert!(
+        report.contains(r#"{"deposit": {"name": "bob", "amount": 6}}"#),
+        "{report}"
+    );
+    assert!(
+        report.contains("summary:") && report.contains("final state"),
+        "{report}"
+    );
+}
+
+#[test]
+fn bisect_names_the_culprit_and_exits_1_when_the_predicate_never_holds() {
+    let bank = fixture("bank-bug.bin");
+    let out = bin(&["bisect", &bank, "--until", "bank:/accounts/alice < 0"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let report = text(&out.stdout);
+    assert!(report.contains("first holds after event #24"), "{report}");
+    assert!(report.contains("caused by input:\n  #23 "), "{report}");
+    assert!(report.contains(r#"+    "alice": -1,"#), "{report}");
+
+    let never = bin(&["bisect", &bank, "--until", "failed"]);
+    assert_eq!(never.status.code(), Some(1), "{}", text(&never.stderr));
+    assert!(text(&never.stdout).contains("never holds"));
+
+    let bad = bin(&["bisect", &bank, "--until", "bank:/accounts/alice <"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(
+        text(&bad.stderr).contains("bad predicate"),
+        "{}",
+        text(&bad.stderr)
+    );
+}
+
+#[test]
+fn bisect_good_bad_finds_the_first_input_that_changes_the_outcome() {
+    let good = record_bank_with(
+        "good",
+        &[
+            OPEN_ALICE,
+            OPEN_BOB,
+            r#"{"transfer": {"from": "alice", "to": "bob", "amount": 100}}"#,
+        ],
+    );
+    let bad = record_bank_with(
+        "bad",
+        &[
+            OPEN_ALICE,
+            OPEN_BOB,
+            r#"{"transfer": {"from": "alice", "to": "bob", "amount": 150}}"#,
+        ],
+    );
+    let out = bin(&[
+        "bisect",
+        "--good",
+        good.to_str().unwrap(),
+        "--bad",
+        bad.to_str().unwrap(),
+        "--until",
+        "bank:/accounts/alice < 0",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let report = text(&out.stdout);
+    assert!(report.contains("is input 3"), "{report}");
+    assert!(
+        report.contains(r#""amount": 150"#) && report.contains(r#""amount": 100"#),
+        "{report}"
+    );
+}
+
+#[test]
+fn minimize_writes_a_smaller_trace_that_still_fails_and_verifies() {
+    let dir = std::env::temp_dir().join(format!("theater-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let out_path = dir.join("minimized.bin");
+    let _ = std::fs::remove_file(&out_path);
+    let out = bin(&[
+        "minimize",
+        &fixture("bank-bug.bin"),
+        "--until",
+        "bank:/accounts/alice < 0",
+        "-o",
+        out_path.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("kept 5 of 8 inputs"),
+        "{}",
+        text(&out.stdout)
+    );
+    let verify = bin(&["verify", out_path.to_str().unwrap()]);
+    assert_eq!(verify.status.code(), Some(0), "{}", text(&verify.stdout));
+    let still = bin(&[
+        "bisect",
+        out_path.to_str().unwrap(),
+        "--until",
+        "bank:/accounts/alice < 0",
+    ]);
+    assert_eq!(still.status.code(), Some(0));
+    // An existing output is not replaced without --force.
+    let again = bin(&[
+        "minimize",
+        &fixture("bank-bug.bin"),
+        "--until",
+        "failed",
+        "-o",
+        out_path.to_str().unwrap(),
+    ]);
+    assert_eq!(again.status.code(), Some(2));
+    assert!(text(&again.stderr).contains("--force"));
 }
