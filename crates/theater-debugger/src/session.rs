@@ -353,8 +353,11 @@ impl Session {
     }
 
     fn seek_once(&mut self, target: usize) -> Result<(), DebugError> {
-        if !self.driver_clean || target < self.driver_at {
-            let i = self.checkpoints.partition_point(|(p, _)| *p <= target) - 1;
+        let i = self.checkpoints.partition_point(|(p, _)| *p <= target) - 1;
+        let nearest = self.checkpoints[i].0;
+        // Restore when the driver cannot get there by going forward, or when a checkpoint
+        // is closer to the target than the driver is.
+        if !self.driver_clean || target < self.driver_at || nearest > self.driver_at {
             let (p, checkpoint) = &self.checkpoints[i];
             self.driver.restore(checkpoint)?;
             self.driver_at = *p;

@@ -98,7 +98,7 @@ fn breakpoints_and_watchpoints_stop_forward_and_backward() {
 fn random_seeks_match_a_straight_pass() {
     let seeds: Vec<u64> = match std::env::var("THEATER_SEED") {
         Ok(s) => vec![s.parse().unwrap()],
-        Err(_) => (0..12).collect(),
+        Err(_) => (0..24).collect(),
     };
     let mut straight = open("supervisor.bin", u64::MAX);
     let steps = straight.steps();
@@ -138,13 +138,15 @@ fn random_seeks_match_a_straight_pass() {
 
 #[test]
 fn hidden_state_turns_checkpoints_off_and_stays_faithful() {
-    let mut s = open("hidden-state.bin", 1);
+    let mut s = open("hidden-state.bin", 4);
     assert_eq!(s.step(1000).unwrap(), Stop::Moved);
     assert_eq!(s.verify_rest().unwrap(), s.trace().head());
-    // Back to the middle: restoring a checkpoint loses the counter in linear memory, the
-    // replay from it diverges, and the session falls back to re-executing from the start.
-    s.goto_event(20).unwrap();
-    assert_eq!(s.step(1000).unwrap(), Stop::Moved);
+    // Back to the middle: restoring a checkpoint loses the counter in linear memory, so
+    // stepping on from it diverges, and the session falls back to re-executing from the
+    // start.
+    s.goto_event(12).unwrap();
+    while s.step(1).unwrap() == Stop::Moved {}
+    assert_eq!(s.position().event, 29);
     assert_eq!(s.notes().len(), 1, "{:?}", s.notes());
     assert!(s.notes()[0].contains("hidden state"), "{}", s.notes()[0]);
     assert_eq!(s.checkpoint_count(), 1);
@@ -259,4 +261,40 @@ fn diff_reports_the_one_input_that_differs() {
 fn committed_traces_replay() {
     let checked = regression::assert_traces_replay(fixture(""));
     assert!(checked.len() >= 4, "{checked:?}");
+}
+
+/// Any seek re-executes at most one checkpoint interval (plus the step that crosses it)
+/// past the nearest checkpoint: counted in events, not timed.
+#[test]
+fn a_seek_re_executes_at_most_one_checkpoint_interval() {
+    const K: u64 = 64;
+    let mut s = open("ping-pong.bin", K);
+    let steps = s.steps();
+    let longest = (1..=steps)
+        .map(|p| s.step_events(p).unwrap().len() as u64)
+        .max()
+        .unwrap();
+    s.goto_step(steps).unwrap();
+    let mut rng = theater_trace::synth::Rng::new(7);
+    for _ in 0..50 {
+        let target = rng.below(steps as u64 + 1) as usize;
+        let before = s.events_reexecuted();
+        s.goto_step(target).unwrap();
+        let cost = s.events_reexecuted() - before;
+        assert!(
+            cost <= K + longest,
+            "seek to step {target} re-executed {cost} events (K = {K}, longest step {longest})"
+        );
+    }
+    assert!(s.notes().is_empty(), "{:?}", s.notes());
+}
+
+/// The minimized bank trace committed as a regression fixture still shows the bug.
+#[test]
+fn the_minimized_bank_trace_still_fails() {
+    let mut s = open("bank-bug-min.bin", 4);
+    let p: Predicate = "bank:/accounts/alice < 0".parse().unwrap();
+    let r = bisect(&mut s, &p).unwrap().expect("still overdraws");
+    assert!(r.input().is_some());
+    assert_eq!(inputs_of(s.trace()).unwrap().len(), 5);
 }

@@ -251,7 +251,9 @@ impl ComponentCache {
 struct Instance {
     store: Store<HostState>,
     bindings: ActorBindings,
-    /// Whether any handler has run in it (its linear memory has a history).
+    /// Whether the instance this one stands for has run a handler (its linear memory
+    /// has a history): set when a handler runs, and kept across a checkpoint restore,
+    /// whose fresh instance stands for the recorded one.
     used: bool,
 }
 
@@ -1253,7 +1255,8 @@ impl System {
         self.instances.clear();
         for id in ids {
             let component = self.world.actors[id].component.clone();
-            let fresh = self.instantiate(*id, &component)?;
+            let mut fresh = self.instantiate(*id, &component)?;
+            fresh.used = used.contains(id);
             self.instances.insert(*id, fresh);
         }
         Ok(())
