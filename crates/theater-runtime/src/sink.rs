@@ -10,8 +10,11 @@ use theater_trace::{
 
 use crate::error::{Divergence, RuntimeError};
 
-/// Events read ahead from a trace during replay.
+/// Events read ahead from a trace during replay, at most…
 const REPLAY_BATCH_EVENTS: usize = 4096;
+/// …and at first, and after a seek: a seek is usually followed by a few steps only, and
+/// decoding a full batch would cost more than they do. The batch doubles on each read.
+const REPLAY_FIRST_BATCH_EVENTS: usize = 32;
 
 /// A recorded host call: function, request, response.
 pub(crate) type HostCallRecord = (HostFunction, Vec<u8>, Vec<u8>);
@@ -137,6 +140,8 @@ pub struct Replayer {
     /// Number of the next event to compare.
     pub(crate) next: u64,
     buffer: VecDeque<RecordedEvent>,
+    /// Events to read on the next refill.
+    batch: usize,
     /// Digest of the last event matched.
     pub(crate) last_digest: Digest,
     /// Swapped components: digest of the replacement → digest in the recording.
@@ -163,6 +168,7 @@ impl Replayer {
             trace,
             next: start,
             buffer: VecDeque::new(),
+            batch: REPLAY_FIRST_BATCH_EVENTS,
             last_digest,
             aliases: std::collections::BTreeMap::new(),
             fuel_exempt: std::collections::BTreeSet::new(),
@@ -174,6 +180,7 @@ impl Replayer {
         self.next = next;
         self.last_digest = last_digest;
         self.buffer.clear();
+        self.batch = REPLAY_FIRST_BATCH_EVENTS;
     }
 
     /// The trace being replayed.
@@ -184,9 +191,10 @@ impl Replayer {
     fn fill(&mut self) -> Result<(), RuntimeError> {
         if self.buffer.is_empty() {
             let from = self.next;
-            for e in self.trace.events_from(from).take(REPLAY_BATCH_EVENTS) {
+            for e in self.trace.events_from(from).take(self.batch) {
                 self.buffer.push_back(e?);
             }
+            self.batch = (self.batch * 2).min(REPLAY_BATCH_EVENTS);
         }
         Ok(())
     }
@@ -256,9 +264,10 @@ impl Replayer {
                 // Read further ahead without losing what is buffered.
                 let from = self.next + self.buffer.len() as u64;
                 let before = self.buffer.len();
-                for e in self.trace.events_from(from).take(REPLAY_BATCH_EVENTS) {
+                for e in self.trace.events_from(from).take(self.batch) {
                     self.buffer.push_back(e?);
                 }
+                self.batch = (self.batch * 2).min(REPLAY_BATCH_EVENTS);
                 if self.buffer.len() == before {
                     break;
                 }
