@@ -134,8 +134,20 @@ pub enum Problem {
     UndecodableEvent(String),
     /// An event that decodes but is not in canonical form.
     NonCanonicalEvent(&'static str),
-    /// The event's parent is not the digest of the event before it.
+    /// The event's parent is not the digest of the event before it, and the event's own
+    /// digest does not match what the next event records either: this event was altered
+    /// or moved.
     BrokenChain { expected: Digest, found: Digest },
+    /// The next event's parent is not this event's digest, but the next event's own
+    /// link onwards is intact: this event was altered after the fact, or events were
+    /// removed or inserted right after it. (The hash chain cannot tell these apart; the
+    /// report names this event as the first that is not what was recorded.)
+    AlteredEvent {
+        /// What the next event records as its parent.
+        recorded: Digest,
+        /// What this event's bytes hash to.
+        actual: Digest,
+    },
     /// A blob whose bytes do not hash to its digest.
     BlobDigest { stored: Digest, computed: Digest },
     /// A blob stored a second time.
@@ -196,7 +208,11 @@ impl fmt::Display for Problem {
             Problem::NonCanonicalEvent(why) => write!(f, "event is not canonical: {why}"),
             Problem::BrokenChain { expected, found } => write!(
                 f,
-                "hash chain broken: parent is {found}, the previous event's digest is {expected}"
+                "hash chain broken: parent is {found}, the previous event's digest is {expected} (this event was altered or moved)"
+            ),
+            Problem::AlteredEvent { recorded, actual } => write!(
+                f,
+                "this event hashes to {actual}, but the next event records its parent as {recorded}, and the chain after it is intact: this event was altered, or events were removed or inserted right after it"
             ),
             Problem::BlobDigest { stored, computed } => write!(
                 f,

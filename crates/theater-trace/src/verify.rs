@@ -38,6 +38,8 @@ impl Trace {
     ) -> Result<VerifyReport, TraceError> {
         let mut check = Checker::default();
         let total = self.frames_end;
+        // Offset and digest of the last event checked.
+        let mut previous: Option<(u64, Digest)> = None;
         for frame in self.frames() {
             let frame = frame.map_err(|e| match e {
                 TraceError::Corrupt(mut c) => {
@@ -60,9 +62,13 @@ impl Trace {
                     .map_err(|p| corrupt(None, p))?,
                 FrameKind::Event => {
                     let n = check.events;
-                    check
-                        .event(&frame.payload, frame.offset, self.every)
-                        .map_err(|p| corrupt(Some(n), p))?
+                    match check.event(&frame.payload, frame.offset, self.every) {
+                        Ok(()) => previous = Some((frame.offset, check.head)),
+                        Err(Problem::BrokenChain { expected, found }) => {
+                            return Err(self.locate_break(n, previous, &frame, expected, found))
+                        }
+                        Err(p) => return Err(corrupt(Some(n), p)),
+                    }
                 }
                 FrameKind::Index | FrameKind::Footer => {
                     return Err(corrupt(
@@ -95,6 +101,44 @@ impl Trace {
             file_bytes: self.file_len,
             head: check.head,
         })
+    }
+
+    /// Event `n` (in `frame`) does not name the previous event's digest as its parent.
+    /// Either the previous event was altered (or events went missing after it), or this
+    /// one was altered or moved. When this event's own digest is what the next event (or
+    /// the footer, for the last one) records, the chain from here on is intact, so the
+    /// previous event is named; otherwise this one.
+    fn locate_break(
+        &self,
+        n: u64,
+        previous: Option<(u64, Digest)>,
+        frame: &crate::reader::RawFrame,
+        expected: Digest,
+        found: Digest,
+    ) -> TraceError {
+        let own = event_digest(&frame.payload);
+        let next_parent = match self.event(n + 1) {
+            Ok(next) => Some(next.event.parent),
+            Err(_) if n + 1 == self.event_count && self.recovery.is_none() => Some(self.head),
+            Err(_) => None,
+        };
+        match previous {
+            Some((offset, actual)) if next_parent == Some(own) => Corruption {
+                offset,
+                event: Some(n - 1),
+                problem: Problem::AlteredEvent {
+                    recorded: found,
+                    actual,
+                },
+            }
+            .into(),
+            _ => Corruption {
+                offset: frame.offset,
+                event: Some(n),
+                problem: Problem::BrokenChain { expected, found },
+            }
+            .into(),
+        }
     }
 
     fn check_index(&self, check: &Checker) -> Result<(), TraceError> {
