@@ -66,7 +66,7 @@ fn main() {
     let targets: Vec<usize> = (0..SEEKS)
         .map(|_| rng.below(with.steps() as u64 + 1) as usize)
         .collect();
-    let mut measure = |s: &mut Session| {
+    let measure = |s: &mut Session| {
         let before = s.events_reexecuted();
         let t = Instant::now();
         for &p in &targets {
