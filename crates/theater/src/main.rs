@@ -10,8 +10,6 @@
 //! is injected, then the system runs until idle. Exit code 0 on success, 2 on unusable
 //! input (manifest, inputs, trace file).
 
-mod manifest;
-
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -122,7 +120,7 @@ fn run(command: Command) -> Result<()> {
     } = command;
     let deadline =
         duration_ms.map(|ms| std::time::Instant::now() + std::time::Duration::from_millis(ms));
-    let mut spec = manifest::load(&manifest)?;
+    let mut spec = theater::manifest::load(&manifest)?;
     if let Some(seed) = seed {
         spec.seed = seed;
     }

@@ -19,12 +19,60 @@
 //! fuel_per_delivery = 500000         # optional
 //! ```
 
-use std::path::Path;
+use std::fmt;
+use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context, Result};
 use serde::Deserialize;
-use theater_runtime::{ActorSpec, ComponentSpec, Limits, SystemSpec};
+use theater_runtime::{ActorSpec, ComponentSpec, Limits, RuntimeError, SystemSpec};
 use theater_trace::{Bytes, RestartPolicy, RunMode};
+
+/// Why a manifest cannot be used.
+#[derive(Debug)]
+pub enum ManifestError {
+    /// The manifest file cannot be read.
+    Read(PathBuf, std::io::Error),
+    /// Not valid TOML, or not the manifest's shape (unknown field, wrong type…).
+    Syntax(String),
+    /// A value that is not allowed (a mode, a restart policy…).
+    Invalid(String),
+    /// A component file cannot be read.
+    Component {
+        name: String,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// The system it describes is inconsistent (an actor of an unknown component…).
+    Spec(RuntimeError),
+    /// Wraps any of the above with the manifest's path.
+    In(PathBuf, Box<ManifestError>),
+}
+
+impl fmt::Display for ManifestError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ManifestError::Read(path, e) => write!(f, "cannot read manifest {}: {e}", path.display()),
+            ManifestError::Syntax(m) | ManifestError::Invalid(m) => f.write_str(m),
+            ManifestError::Component { name, path, source } => {
+                write!(f, "component {name:?}: cannot read {}: {source}", path.display())
+            }
+            ManifestError::Spec(e) => write!(f, "{e}"),
+            ManifestError::In(path, e) => write!(f, "invalid manifest {}: {e}", path.display()),
+        }
+    }
+}
+
+impl std::error::Error for ManifestError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ManifestError::Read(_, e) | ManifestError::Component { source: e, .. } => Some(e),
+            ManifestError::Spec(e) => Some(e),
+            ManifestError::In(_, e) => Some(&**e),
+            _ => None,
+        }
+    }
+}
+
+type Result<T> = std::result::Result<T, ManifestError>;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -68,29 +116,55 @@ fn default_restart() -> String {
     "permanent".into()
 }
 
+/// The largest manifest file read: a manifest is a few lines; anything bigger is a
+/// mistake (or hostile).
+pub const MANIFEST_MAX_BYTES: u64 = 1 << 20;
+
 /// Reads and checks a manifest; component paths are relative to its directory.
-pub(crate) fn load(path: &Path) -> Result<SystemSpec> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read manifest {}", path.display()))?;
-    parse(&text, path.parent().unwrap_or(Path::new(".")))
-        .with_context(|| format!("invalid manifest {}", path.display()))
+pub fn load(path: &Path) -> Result<SystemSpec> {
+    let size = std::fs::metadata(path)
+        .map_err(|e| ManifestError::Read(path.into(), e))?
+        .len();
+    if size > MANIFEST_MAX_BYTES {
+        return Err(ManifestError::In(
+            path.into(),
+            Box::new(ManifestError::Invalid(format!(
+                "{size} bytes, more than the {MANIFEST_MAX_BYTES}-byte limit for a manifest"
+            ))),
+        ));
+    }
+    let text = std::fs::read_to_string(path).map_err(|e| ManifestError::Read(path.into(), e))?;
+    let base = path.parent().unwrap_or(Path::new("."));
+    parse_with(&text, base, &mut |p| std::fs::read(p))
+        .map_err(|e| ManifestError::In(path.into(), Box::new(e)))
 }
 
-/// Parses manifest text; `base` resolves component paths.
-pub(crate) fn parse(text: &str, base: &Path) -> Result<SystemSpec> {
-    let m: Manifest = toml::from_str(text)?;
+/// Parses manifest text; `base` resolves component paths, and `read` reads component
+/// files (tests and fuzzing pass their own).
+pub fn parse_with(
+    text: &str,
+    base: &Path,
+    read: &mut dyn FnMut(&Path) -> std::io::Result<Vec<u8>>,
+) -> Result<SystemSpec> {
+    let m: Manifest = toml::from_str(text).map_err(|e| ManifestError::Syntax(e.to_string()))?;
     let mode = match m.mode.as_str() {
         "simulated" => RunMode::Simulated,
         "live" => RunMode::Live,
-        other => bail!("mode must be \"simulated\" or \"live\", not {other:?}"),
+        other => {
+            return Err(ManifestError::Invalid(format!(
+                "mode must be \"simulated\" or \"live\", not {other:?}"
+            )))
+        }
     };
     let components = m
         .components
         .iter()
         .map(|c| {
             let path = base.join(&c.path);
-            let bytes = std::fs::read(&path).with_context(|| {
-                format!("component {:?}: cannot read {}", c.name, path.display())
+            let bytes = read(&path).map_err(|source| ManifestError::Component {
+                name: c.name.clone(),
+                path: path.clone(),
+                source,
             })?;
             Ok(ComponentSpec {
                 name: c.name.clone(),
@@ -106,14 +180,18 @@ pub(crate) fn parse(text: &str, base: &Path) -> Result<SystemSpec> {
                 "permanent" => RestartPolicy::Permanent,
                 "transient" => RestartPolicy::Transient,
                 "temporary" => RestartPolicy::Temporary,
-                other => bail!(
-                    "actor {:?}: restart must be permanent, transient or temporary, not {other:?}",
-                    a.name
-                ),
+                other => {
+                    return Err(ManifestError::Invalid(format!(
+                        "actor {:?}: restart must be permanent, transient or temporary, not {other:?}",
+                        a.name
+                    )))
+                }
             };
             let init = match &a.init {
                 None => Vec::new(),
-                Some(v) => serde_json::to_vec(v)?,
+                Some(v) => serde_json::to_vec(v).map_err(|e| {
+                    ManifestError::Invalid(format!("actor {:?}: init: {e}", a.name))
+                })?,
             };
             Ok(ActorSpec {
                 name: a.name.clone(),
@@ -131,6 +209,6 @@ pub(crate) fn parse(text: &str, base: &Path) -> Result<SystemSpec> {
         components,
         actors,
     };
-    spec.check()?;
+    spec.check().map_err(ManifestError::Spec)?;
     Ok(spec)
 }
