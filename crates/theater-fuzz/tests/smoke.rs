@@ -14,7 +14,9 @@ use theater_trace::synth::Rng;
 const GENERATED: usize = 1_500;
 
 fn corpus(target: &str) -> Vec<Vec<u8>> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus").join(target);
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../fuzz/corpus")
+        .join(target);
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
         .map(|e| e.unwrap().path())
@@ -54,13 +56,18 @@ fn mutate(rng: &mut Rng, seeds: &[Vec<u8>]) -> Vec<u8> {
             5 => {
                 let other = &seeds[rng.below(seeds.len() as u64) as usize];
                 let cut = at(rng).min(data.len());
-                let from = if other.is_empty() { 0 } else { rng.below(other.len() as u64) as usize };
+                let from = if other.is_empty() {
+                    0
+                } else {
+                    rng.below(other.len() as u64) as usize
+                };
                 data.truncate(cut);
                 data.extend_from_slice(&other[from..]);
             }
             6 if len >= 4 => {
                 let i = at(rng).min(data.len() - 4);
-                let v: u32 = [0, 1, 0x7f, 0xff, 0xffff, 0x7fff_ffff, u32::MAX, 64 << 20][rng.below(8) as usize];
+                let v: u32 = [0, 1, 0x7f, 0xff, 0xffff, 0x7fff_ffff, u32::MAX, 64 << 20]
+                    [rng.below(8) as usize];
                 data[i..i + 4].copy_from_slice(&v.to_le_bytes());
             }
             _ => {
@@ -87,7 +94,8 @@ fn run(target: &str, f: fn(&[u8])) {
             let input = mutate(&mut rng, &seeds);
             let result = std::panic::catch_unwind(|| f(&input));
             if result.is_err() {
-                let dump = std::env::temp_dir().join(format!("theater-fuzz-{target}-{seed}-{n}.bin"));
+                let dump =
+                    std::env::temp_dir().join(format!("theater-fuzz-{target}-{seed}-{n}.bin"));
                 std::fs::write(&dump, &input).unwrap();
                 panic!(
                     "{target} panicked on generated input {n} of THEATER_SEED={seed} (written to {})",
@@ -118,7 +126,13 @@ fn every_target_has_a_cargo_fuzz_entry() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz");
     let manifest = std::fs::read_to_string(root.join("Cargo.toml")).unwrap();
     for target in ["trace_reader", "manifest", "repl_command"] {
-        assert!(root.join(format!("fuzz_targets/{target}.rs")).exists(), "{target}");
-        assert!(manifest.contains(&format!("name = \"{target}\"")), "{target}");
+        assert!(
+            root.join(format!("fuzz_targets/{target}.rs")).exists(),
+            "{target}"
+        );
+        assert!(
+            manifest.contains(&format!("name = \"{target}\"")),
+            "{target}"
+        );
     }
 }

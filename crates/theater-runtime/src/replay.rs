@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use theater_trace::{Digest, EventBody, Payload, Trace};
 
 use crate::error::RuntimeError;
-use crate::sink::{Replayer, Sink};
+use crate::sink::{Replayer, Sink, END_OF_TRACE};
 use crate::spec::SystemSpec;
 use crate::system::{Checkpoint, ComponentCache, System};
 
@@ -89,8 +89,12 @@ pub fn spec_from_trace(
 /// Replays `trace` to its end (or to where a crashed recording was cut). Returns the
 /// first divergence as an error.
 pub fn replay(trace: Trace, options: &ReplayOptions) -> Result<ReplayReport, RuntimeError> {
-    let (spec, _) = spec_from_trace(&trace, &options.swaps)?;
-    replay_cached(trace, options, &mut ComponentCache::new(&spec.limits)?)
+    // The cache is rebuilt for the recorded stack limit if it differs from the default.
+    replay_cached(
+        trace,
+        options,
+        &mut ComponentCache::new(&crate::Limits::default())?,
+    )
 }
 
 /// [`replay`], reusing compiled components.
@@ -99,7 +103,24 @@ pub fn replay_cached(
     options: &ReplayOptions,
     cache: &mut ComponentCache,
 ) -> Result<ReplayReport, RuntimeError> {
-    let mut driver = ReplayDriver::new(trace, options, cache)?;
+    let (cut_short, events, head) = (
+        trace.recovery().is_some(),
+        trace.event_count(),
+        trace.head(),
+    );
+    let mut driver = match ReplayDriver::new(trace, options, cache) {
+        Ok(d) => d,
+        // A recording cut off during its setup (components, top-level actors) has nothing
+        // to re-execute: what is there matched the header checks.
+        Err(RuntimeError::Unreplayable(_)) | Err(RuntimeError::Divergence(_)) if cut_short => {
+            return Ok(ReplayReport {
+                events,
+                head,
+                finished: false,
+            })
+        }
+        Err(e) => return Err(e),
+    };
     loop {
         match driver.step()? {
             Step::Input | Step::Delivery => {}
@@ -140,6 +161,8 @@ pub struct ReplayDriver {
     deliveries: u64,
     restore_every: Option<u64>,
     ended: bool,
+    /// The recording was cut off inside the last step (a crashed writer).
+    cut: bool,
 }
 
 /// A [`ReplayDriver`] position (see [`Checkpoint`]).
@@ -179,6 +202,7 @@ impl ReplayDriver {
             deliveries: 0,
             restore_every: options.checkpoint_every,
             ended: false,
+            cut: false,
         })
     }
 
@@ -187,6 +211,9 @@ impl ReplayDriver {
     pub fn step(&mut self) -> Result<Step, RuntimeError> {
         if self.ended {
             return Ok(Step::Ended);
+        }
+        if self.cut {
+            return Ok(Step::Cut);
         }
         let Some(next) = self.system.sink_mut().peek_recorded()? else {
             return Ok(Step::Cut);
@@ -214,7 +241,19 @@ impl ReplayDriver {
                     }
                 }
                 self.deliveries += 1;
-                if !self.system.step()? {
+                let stepped = match self.system.step() {
+                    // A recording cut off by a crash can end inside a delivery: its first
+                    // events matched and the rest were never written. That is the end of
+                    // the recording, not a divergence.
+                    Err(RuntimeError::Divergence(d))
+                        if d.expected == END_OF_TRACE && self.trace().recovery().is_some() =>
+                    {
+                        self.cut = true;
+                        return Ok(Step::Cut);
+                    }
+                    other => other?,
+                };
+                if !stepped {
                     return Err(RuntimeError::Divergence(Box::new(crate::Divergence {
                         event: self.system.sink().events(),
                         actor: other.actor(),
@@ -274,6 +313,7 @@ impl ReplayDriver {
         self.system.restore(&checkpoint.system)?;
         self.deliveries = checkpoint.deliveries;
         self.ended = checkpoint.ended;
+        self.cut = false;
         Ok(())
     }
 }

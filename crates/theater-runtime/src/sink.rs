@@ -16,6 +16,9 @@ const REPLAY_BATCH_EVENTS: usize = 4096;
 /// decoding a full batch would cost more than they do. The batch doubles on each read.
 const REPLAY_FIRST_BATCH_EVENTS: usize = 32;
 
+/// What a divergence says was expected when the recording has no more events.
+pub(crate) const END_OF_TRACE: &str = "(end of trace)";
+
 /// A recorded host call: function, request, response.
 pub(crate) type HostCallRecord = (HostFunction, Vec<u8>, Vec<u8>);
 
@@ -215,7 +218,7 @@ impl Replayer {
             &aliased
         };
         let Some(recorded) = self.buffer.front() else {
-            return Err(self.divergence(body.actor(), "(end of trace)".into(), body.to_string()));
+            return Err(self.divergence(body.actor(), END_OF_TRACE.into(), body.to_string()));
         };
         let refueled;
         let body = match (body, &recorded.event.body) {

@@ -50,10 +50,16 @@ pub enum ManifestError {
 impl fmt::Display for ManifestError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ManifestError::Read(path, e) => write!(f, "cannot read manifest {}: {e}", path.display()),
+            ManifestError::Read(path, e) => {
+                write!(f, "cannot read manifest {}: {e}", path.display())
+            }
             ManifestError::Syntax(m) | ManifestError::Invalid(m) => f.write_str(m),
             ManifestError::Component { name, path, source } => {
-                write!(f, "component {name:?}: cannot read {}: {source}", path.display())
+                write!(
+                    f,
+                    "component {name:?}: cannot read {}: {source}",
+                    path.display()
+                )
             }
             ManifestError::Spec(e) => write!(f, "{e}"),
             ManifestError::In(path, e) => write!(f, "invalid manifest {}: {e}", path.display()),
@@ -180,12 +186,10 @@ pub fn parse_with(
                 "permanent" => RestartPolicy::Permanent,
                 "transient" => RestartPolicy::Transient,
                 "temporary" => RestartPolicy::Temporary,
-                other => {
-                    return Err(ManifestError::Invalid(format!(
-                        "actor {:?}: restart must be permanent, transient or temporary, not {other:?}",
-                        a.name
-                    )))
-                }
+                other => return Err(ManifestError::Invalid(format!(
+                    "actor {:?}: restart must be permanent, transient or temporary, not {other:?}",
+                    a.name
+                ))),
             };
             let init = match &a.init {
                 None => Vec::new(),
