@@ -197,17 +197,18 @@ fn a_person_steps_goes_back_breaks_inspects_and_mistypes() {
 
     pane.tmux(&["send-keys", "-t", "repl", "-l", "quit"]);
     pane.tmux(&["send-keys", "-t", "repl", "Enter"]);
-    // The history file is written on the way out.
-    let history = pane.home.join(".theater-replay-history");
+    // The program exits (its tmux session ends with it), writing the history file on
+    // the way out.
     let start = Instant::now();
-    while !history.exists() {
-        assert!(
-            start.elapsed() < SCREEN_WAIT,
-            "no history file after quit:\n{}",
-            pane.screen()
-        );
+    while Command::new("tmux")
+        .args(["-L", &pane.socket, "has-session", "-t", "repl"])
+        .output()
+        .is_ok_and(|o| o.status.success())
+    {
+        assert!(start.elapsed() < SCREEN_WAIT, "quit did not end the program");
         std::thread::sleep(Duration::from_millis(50));
     }
+    let history = pane.home.join(".theater-replay-history");
     let saved = std::fs::read_to_string(&history).unwrap();
     assert!(
         saved.contains("state-diff") && saved.contains("watch bank"),
