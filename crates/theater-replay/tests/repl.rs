@@ -205,7 +205,10 @@ fn a_person_steps_goes_back_breaks_inspects_and_mistypes() {
         .output()
         .is_ok_and(|o| o.status.success())
     {
-        assert!(start.elapsed() < SCREEN_WAIT, "quit did not end the program");
+        assert!(
+            start.elapsed() < SCREEN_WAIT,
+            "quit did not end the program"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     let history = pane.home.join(".theater-replay-history");

@@ -81,7 +81,11 @@ fn hostile_actors_at_their_limits_leave_the_host_bounded_and_others_progressing(
     let mut baseline = 0;
     let mut peak = 0;
     for round in 0..ROUNDS {
-        let fifth = if round % 2 == 0 { json!("flood") } else { json!("spawn_bomb") };
+        let fifth = if round % 2 == 0 {
+            json!("flood")
+        } else {
+            json!("spawn_bomb")
+        };
         let attack = json!([
             {"send": {"to": 2, "cmds": [{"grow": {"mib": 64}}]}},
             {"send": {"to": 3, "cmds": ["recurse"]}},
@@ -90,7 +94,10 @@ fn hostile_actors_at_their_limits_leave_the_host_bounded_and_others_progressing(
         ]);
         assert!(system.inject(sup, msg(attack)).unwrap());
         for _ in 0..2 * limits.mailbox_len {
-            if system.inject(bystander, msg(json!([{"add": {"n": 1}}]))).unwrap() {
+            if system
+                .inject(bystander, msg(json!([{"add": {"n": 1}}])))
+                .unwrap()
+            {
                 accepted += 1;
             } else {
                 refused += 1;
@@ -109,7 +116,9 @@ fn hostile_actors_at_their_limits_leave_the_host_bounded_and_others_progressing(
         .unwrap();
     let state: serde_json::Value = serde_json::from_slice(&state).unwrap();
     let (summary, sink) = system.finish("done").unwrap();
-    let Sink::File(writer) = sink else { unreachable!() };
+    let Sink::File(writer) = sink else {
+        unreachable!()
+    };
     writer.finish().unwrap();
 
     // The bystander did every accepted add; the rest were refused as mailbox-full.
@@ -136,7 +145,15 @@ fn hostile_actors_at_their_limits_leave_the_host_bounded_and_others_progressing(
     // The spawn bomb stopped at the children limit.
     let bombs = events
         .iter()
-        .filter(|e| matches!(e, EventBody::ActorSpawned { parent: Some(5), .. }))
+        .filter(|e| {
+            matches!(
+                e,
+                EventBody::ActorSpawned {
+                    parent: Some(5),
+                    ..
+                }
+            )
+        })
         .count();
     assert_eq!(bombs as u32, limits.children_per_supervisor);
 

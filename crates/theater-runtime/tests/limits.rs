@@ -113,3 +113,26 @@ fn a_top_level_actor_whose_initial_memory_exceeds_the_limit_is_a_load_error() {
         other => panic!("expected a component error, got {other:?}"),
     }
 }
+
+#[test]
+fn a_component_importing_anything_beyond_the_actor_world_is_refused_at_load() {
+    // A component that wants WASI's environment: nothing but `theater:actor` is linked.
+    let wat = r#"(component
+        (import "wasi:cli/environment@0.2.0" (instance
+            (export "get-arguments" (func (result (list string))))))
+    )"#;
+    let mut spec = spec(&[], vec![], Limits::default(), 1);
+    spec.components.push(theater_runtime::ComponentSpec {
+        name: "nosy".into(),
+        bytes: wat.as_bytes().to_vec(),
+    });
+    spec.actors
+        .push(actor("n", "nosy", json!({}), RestartPolicy::Permanent));
+    match theater_runtime::System::new(&spec, theater_runtime::Sink::Off) {
+        Err(theater_runtime::RuntimeError::Component { name, message }) => {
+            assert_eq!(name, "nosy");
+            assert!(message.contains("wasi:cli/environment"), "{message}");
+        }
+        other => panic!("expected a component error, got {other:?}"),
+    }
+}

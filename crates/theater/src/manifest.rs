@@ -186,10 +186,12 @@ pub fn parse_with(
                 "permanent" => RestartPolicy::Permanent,
                 "transient" => RestartPolicy::Transient,
                 "temporary" => RestartPolicy::Temporary,
-                other => return Err(ManifestError::Invalid(format!(
+                other => {
+                    return Err(ManifestError::Invalid(format!(
                     "actor {:?}: restart must be permanent, transient or temporary, not {other:?}",
                     a.name
-                ))),
+                )))
+                }
             };
             let init = match &a.init {
                 None => Vec::new(),
