@@ -88,6 +88,129 @@ pub mod bench_support {
         }
         Ok(ok)
     }
+
+    /// The process's resident set size in bytes (Linux: `VmRSS` of /proc/self/status;
+    /// 0 where that is unavailable).
+    pub fn rss_bytes() -> u64 {
+        std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find_map(|l| l.strip_prefix("VmRSS:"))
+                    .and_then(|v| v.split_whitespace().next())
+                    .and_then(|v| v.parse::<u64>().ok())
+            })
+            .map_or(0, |kb| kb * 1024)
+    }
+
+    /// One progress line of a soak run.
+    #[derive(Clone, Debug)]
+    pub struct SoakRow {
+        pub deliveries: u64,
+        pub elapsed: std::time::Duration,
+        /// Deliveries per second since the previous row.
+        pub rate: f64,
+        pub rss_bytes: u64,
+    }
+
+    /// What a soak run measured.
+    #[derive(Clone, Debug)]
+    pub struct SoakReport {
+        pub deliveries: u64,
+        pub record_time: std::time::Duration,
+        pub events: u64,
+        pub trace_bytes: u64,
+        pub head: theater_trace::Digest,
+        pub replay_time: std::time::Duration,
+        pub replay_head: theater_trace::Digest,
+        pub peak_rss_bytes: u64,
+    }
+
+    /// Records a ping-pong rally of `deliveries` hits between two actors of `component`
+    /// (the `ping-pong` example) into the trace file at `path` with the recorder thread,
+    /// as `theater run --record` does, reporting a row every `deliveries / rows`; then
+    /// replays the whole trace and returns both chain heads.
+    pub fn soak(
+        component: &[u8],
+        deliveries: u64,
+        path: &std::path::Path,
+        rows: u64,
+        mut row: impl FnMut(&SoakRow),
+    ) -> Result<SoakReport, RuntimeError> {
+        use crate::{run_header, ActorSpec, ComponentSpec, Recorder, Sink, System, SystemSpec};
+        use std::time::Instant;
+        let actor = |name: &str, peer: u64| ActorSpec {
+            name: name.into(),
+            component: "ping-pong".into(),
+            init_args: theater_trace::Bytes(format!("{{\"peer\": {peer}}}").into_bytes()),
+            restart: theater_trace::RestartPolicy::Permanent,
+            fuel_per_delivery: None,
+        };
+        let spec = SystemSpec {
+            mode: theater_trace::RunMode::Simulated,
+            seed: 1,
+            limits: Limits::default(),
+            components: vec![ComponentSpec {
+                name: "ping-pong".into(),
+                bytes: component.to_vec(),
+            }],
+            actors: vec![actor("ping", 1), actor("pong", 0)],
+        };
+        let options = theater_trace::WriterOptions::default();
+        let flush_ms = options.flush_interval_ms;
+        let writer = theater_trace::TraceWriter::create(
+            path,
+            run_header(&spec),
+            &spec.manifest_bytes(),
+            options,
+        )?;
+        let sink = Sink::Background(Box::new(Recorder::spawn(writer, flush_ms)?));
+        let mut system = System::new(&spec, sink)?;
+        system.run_until_idle(10)?;
+        let start = Instant::now();
+        system.inject(
+            0,
+            format!("{{\"ball\": 0, \"max\": {deliveries}}}").into_bytes(),
+        )?;
+        let chunk = (deliveries / rows.max(1)).max(1);
+        let (mut done, mut last, mut peak) = (0u64, start, 0u64);
+        loop {
+            let ran = system.run_until_idle(chunk)?;
+            done += ran;
+            let now = Instant::now();
+            let rss = rss_bytes();
+            peak = peak.max(rss);
+            row(&SoakRow {
+                deliveries: done,
+                elapsed: now - start,
+                rate: ran as f64 / (now - last).as_secs_f64().max(1e-9),
+                rss_bytes: rss,
+            });
+            last = now;
+            if ran < chunk {
+                break;
+            }
+        }
+        let (_, sink) = system.finish("soak done")?;
+        let Sink::Background(recorder) = sink else {
+            unreachable!("recorded on the recorder thread")
+        };
+        let summary = recorder.finish()?;
+        let record_time = start.elapsed();
+        let trace = theater_trace::Trace::open(path)?;
+        let replay_start = Instant::now();
+        let replayed = crate::replay::replay(trace, &Default::default())?;
+        Ok(SoakReport {
+            deliveries: done,
+            record_time,
+            events: summary.events,
+            trace_bytes: summary.bytes,
+            head: summary.head,
+            replay_time: replay_start.elapsed(),
+            replay_head: replayed.head,
+            peak_rss_bytes: peak.max(rss_bytes()),
+        })
+    }
 }
 
 /// Generated bindings of the WIT world.

@@ -12,6 +12,7 @@ mod common;
 
 use common::*;
 use serde_json::json;
+use theater_runtime::bench_support::rss_bytes;
 use theater_runtime::replay::{replay, ReplayOptions};
 use theater_runtime::{run_header, Sink, System};
 use theater_trace::{
@@ -25,17 +26,6 @@ const WARM_UP: usize = 10;
 /// How much the resident set may grow after warm-up: a leak of one instance per round
 /// (8 MiB of linear memory here) would exceed it many times over.
 const RSS_GROWTH_MAX_BYTES: u64 = 64 << 20;
-
-fn rss_bytes() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let kb: u64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .expect("VmRSS in /proc/self/status");
-    kb * 1024
-}
 
 fn msg(v: serde_json::Value) -> Vec<u8> {
     serde_json::to_vec(&v).unwrap()
