@@ -207,6 +207,7 @@ fn record_bank_with(name: &str, ops: &[&str]) -> PathBuf {
             init_args: Default::default(),
             restart: theater_trace::RestartPolicy::Permanent,
             fuel_per_delivery: None,
+            grants: None,
         }],
     };
     let writer = TraceWriter::create(

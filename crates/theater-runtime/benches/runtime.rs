@@ -33,6 +33,7 @@ fn ping_pong_spec() -> SystemSpec {
         init_args: Bytes(format!("{{\"peer\": {peer}}}").into_bytes()),
         restart: RestartPolicy::Permanent,
         fuel_per_delivery: None,
+        grants: None,
     };
     SystemSpec {
         mode: RunMode::Simulated,
@@ -209,6 +210,7 @@ fn main() {
             init_args: Bytes(b"{}".to_vec()),
             restart: RestartPolicy::Permanent,
             fuel_per_delivery: None,
+            grants: None,
         }],
     };
     let spawns = 200;

@@ -335,6 +335,17 @@ impl supervision::Host for HostState {
         if !ctx.world.components.contains(&spec.component) {
             return Err(supervision::SupervisionError::UnknownComponent);
         }
+        // A child gets its parent's grants: a component importing more is refused.
+        if let (Some(me), Some(imports)) = (
+            ctx.world.actors.get(&actor),
+            ctx.world.imports.get(&spec.component),
+        ) {
+            if let Some(missing) = imports.iter().find(|i| !me.grants.contains(*i)) {
+                return Err(supervision::SupervisionError::NotGranted(
+                    (*missing).to_string(),
+                ));
+            }
+        }
         let pending_spawns = ctx
             .effects
             .iter()

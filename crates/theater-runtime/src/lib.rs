@@ -24,7 +24,7 @@ pub use error::{Divergence, RuntimeError};
 pub use limits::Limits;
 pub use recorder::{Recorder, RECORDER_BATCH_EVENTS, RECORDER_CHANNEL_BATCHES};
 pub use sink::Sink;
-pub use spec::{ActorSpec, ComponentSpec, SystemSpec};
+pub use spec::{granted_interface, ActorSpec, ComponentSpec, SystemSpec, INTERFACES};
 pub use system::{ActorStatus, Checkpoint, ComponentCache, RunSummary, System};
 
 /// The run header for recording `spec` (the writer fills in the manifest digest).
@@ -145,6 +145,7 @@ pub mod bench_support {
             init_args: theater_trace::Bytes(format!("{{\"peer\": {peer}}}").into_bytes()),
             restart: theater_trace::RestartPolicy::Permanent,
             fuel_per_delivery: None,
+            grants: None,
         };
         let spec = SystemSpec {
             mode: theater_trace::RunMode::Simulated,

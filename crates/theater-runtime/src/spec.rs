@@ -41,6 +41,22 @@ pub struct ActorSpec {
     pub restart: RestartPolicy,
     /// Overrides `limits.fuel_per_delivery` for this actor.
     pub fuel_per_delivery: Option<u64>,
+    /// The host interfaces the actor may import, by short name (see [`INTERFACES`]);
+    /// `None` grants them all. Its children get the same grants, never more.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grants: Option<Vec<String>>,
+}
+
+/// The host interfaces of the `theater:actor` world that a manifest can grant.
+pub const INTERFACES: [&str; 5] = ["runtime", "messaging", "timers", "supervision", "store"];
+
+/// The interface a component import names, if it is one of [`INTERFACES`]:
+/// `theater:actor/store@0.1.0` → `store`. The `types` interface (no functions) is
+/// always allowed and gives `None`, as does anything outside the package.
+pub fn granted_interface(import: &str) -> Option<&'static str> {
+    let rest = import.strip_prefix("theater:actor/")?;
+    let name = rest.split('@').next()?;
+    INTERFACES.iter().copied().find(|i| *i == name)
 }
 
 impl SystemSpec {
@@ -67,6 +83,15 @@ impl SystemSpec {
             }
         }
         for a in &self.actors {
+            for g in a.grants.iter().flatten() {
+                if !INTERFACES.contains(&g.as_str()) {
+                    return Err(RuntimeError::Spec(format!(
+                        "actor {:?}: cannot grant {g:?}: the interfaces are {}",
+                        a.name,
+                        INTERFACES.join(", ")
+                    )));
+                }
+            }
             if !names.contains(&a.component) {
                 return Err(RuntimeError::Spec(format!(
                     "actor {:?} uses unknown component {:?}",

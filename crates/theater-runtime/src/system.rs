@@ -69,6 +69,8 @@ pub(crate) struct ActorMeta {
     restart_times: VecDeque<u64>,
     supervisor: SupervisorSettings,
     fuel: u64,
+    /// Host interfaces this actor (and so each of its children) may import.
+    pub(crate) grants: BTreeSet<&'static str>,
 }
 
 impl ActorMeta {
@@ -127,6 +129,8 @@ pub(crate) struct World {
     /// Restart times of top-level actors (their supervisor is the runtime).
     root_restart_times: VecDeque<u64>,
     pub(crate) components: BTreeSet<String>,
+    /// The host interfaces each component imports (short names, see `spec::INTERFACES`).
+    pub(crate) imports: BTreeMap<String, BTreeSet<&'static str>>,
 }
 
 impl World {
@@ -373,6 +377,26 @@ impl System {
             system.add_component(&c.name, &c.bytes, cache)?;
         }
         for a in &spec.actors {
+            let grants: BTreeSet<&'static str> = match &a.grants {
+                None => crate::spec::INTERFACES.into_iter().collect(),
+                Some(list) => crate::spec::INTERFACES
+                    .into_iter()
+                    .filter(|i| list.iter().any(|g| g == i))
+                    .collect(),
+            };
+            if let Some(missing) = system.world.imports[&a.component]
+                .iter()
+                .find(|i| !grants.contains(*i))
+            {
+                return Err(component_error(
+                    &a.component,
+                    format!(
+                        "actor {:?} imports the `{missing}` interface, which the manifest does not grant it (grants: {})",
+                        a.name,
+                        grants.iter().copied().collect::<Vec<_>>().join(", ")
+                    ),
+                ));
+            }
             let id = system.world.next_actor;
             system.world.next_actor += 1;
             system.spawn(
@@ -383,6 +407,7 @@ impl System {
                 a.init_args.0.clone(),
                 a.restart,
                 a.fuel_per_delivery,
+                grants,
             )?;
         }
         Ok(system)
@@ -409,6 +434,12 @@ impl System {
             .instantiate_pre(&component)
             .map_err(|e| component_error(name, e))?;
         let pre = ActorPre::new(pre).map_err(|e| component_error(name, e))?;
+        let imports = component
+            .component_type()
+            .imports(&self.engine)
+            .filter_map(|(import, _)| crate::spec::granted_interface(import))
+            .collect();
+        self.world.imports.insert(name.into(), imports);
         let digest = self.sink.blob(bytes)?;
         self.sink.append(EventBody::ComponentRegistered {
             name: name.into(),
@@ -460,6 +491,7 @@ impl System {
         init_args: Vec<u8>,
         restart: RestartPolicy,
         fuel: Option<u64>,
+        grants: BTreeSet<&'static str>,
     ) -> Result<(), RuntimeError> {
         // A top-level actor that cannot be instantiated is a load error; a spawned one
         // exits with an error like any failing child.
@@ -495,6 +527,7 @@ impl System {
                 restart_times: VecDeque::new(),
                 supervisor: SupervisorSettings::default(),
                 fuel: fuel.unwrap_or(self.world.limits.fuel_per_delivery),
+                grants,
             },
         );
         if let Some(p) = parent.and_then(|p| self.world.actors.get_mut(&p)) {
@@ -957,6 +990,9 @@ impl System {
                         types::RestartPolicy::Transient => RestartPolicy::Transient,
                         types::RestartPolicy::Temporary => RestartPolicy::Temporary,
                     };
+                    // A child holds its parent's grants, never more (the host checked
+                    // the child's imports against them when it asked to spawn).
+                    let grants = self.world.actors[&actor].grants.clone();
                     self.spawn(
                         id,
                         Some(actor),
@@ -965,6 +1001,7 @@ impl System {
                         spec.init_args,
                         restart,
                         None,
+                        grants,
                     )?;
                 }
                 Effect::Stop { child } => self.exit(child, ExitReason::Normal)?,

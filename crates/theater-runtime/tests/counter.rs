@@ -26,6 +26,7 @@ fn counter_spec() -> SystemSpec {
             init_args: Bytes(b"5".to_vec()),
             restart: RestartPolicy::Permanent,
             fuel_per_delivery: None,
+            grants: None,
         }],
     }
 }

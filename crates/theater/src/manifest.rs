@@ -17,6 +17,9 @@
 //! init = { currency = "EUR" }        # any TOML value; passed to init as JSON
 //! restart = "permanent"              # permanent | transient | temporary
 //! fuel_per_delivery = 500000         # optional
+//! grants = ["messaging", "store"]    # optional: host interfaces it may import
+//!                                    # (runtime, messaging, timers, supervision,
+//!                                    # store); all when absent; children inherit
 //! ```
 
 use std::fmt;
@@ -116,6 +119,8 @@ struct Actor {
     #[serde(default = "default_restart")]
     restart: String,
     fuel_per_delivery: Option<u64>,
+    /// Host interfaces the actor may import; all when absent.
+    grants: Option<Vec<String>>,
 }
 
 fn default_restart() -> String {
@@ -205,6 +210,7 @@ pub fn parse_with(
                 init_args: Bytes(init),
                 restart,
                 fuel_per_delivery: a.fuel_per_delivery,
+                grants: a.grants.clone(),
             })
         })
         .collect::<Result<Vec<_>>>()?;

@@ -110,6 +110,10 @@ fn bad_manifests_and_inputs_are_clear_errors() {
             "[[component]]\nname = \"bad\"\npath = \"garbage.wasm\"\n",
             "component \"bad\"",
         ),
+        (
+            "[[component]]\nname = \"g\"\npath = \"garbage.wasm\"\n[[actor]]\nname = \"a\"\ncomponent = \"g\"\ngrants = [\"filesystem\"]\n",
+            "cannot grant \"filesystem\"",
+        ),
     ];
     let garbage = temp("garbage.wasm");
     std::fs::write(&garbage, b"not wasm at all").unwrap();

@@ -45,6 +45,7 @@ pub fn actor(name: &str, component: &str, init: Value, restart: RestartPolicy) -
         init_args: Bytes(serde_json::to_vec(&init).unwrap()),
         restart,
         fuel_per_delivery: None,
+        grants: None,
     }
 }
 
