@@ -34,16 +34,9 @@ impl fmt::Display for DebugError {
     }
 }
 
-impl std::error::Error for DebugError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            DebugError::Trace(e) => Some(e),
-            DebugError::Runtime(e) => Some(e),
-            DebugError::Io(_, e) => Some(e),
-            _ => None,
-        }
-    }
-}
+/// The message carries its causes (an I/O error, a trace problem…), so `source` is
+/// empty: printers that walk the chain would otherwise say everything twice.
+impl std::error::Error for DebugError {}
 
 impl From<TraceError> for DebugError {
     fn from(e: TraceError) -> DebugError {

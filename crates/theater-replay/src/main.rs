@@ -142,9 +142,9 @@ enum ExportFormat {
     Json,
 }
 
-/// The arguments, with `repl` inserted when the first one is an existing file that is not
-/// a subcommand's name (`theater-replay trace.bin`). A mistyped subcommand is no file, so
-/// clap still suggests the right one.
+/// The arguments, with `repl` inserted when the first one is a file (or looks like a
+/// path) and not a subcommand's name (`theater-replay trace.bin`). A mistyped subcommand
+/// is neither, so clap still suggests the right one.
 fn arguments() -> Vec<std::ffi::OsString> {
     let mut args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     if let Some(first) = args.get(1) {
@@ -153,7 +153,10 @@ fn arguments() -> Vec<std::ffi::OsString> {
             .get_subcommands()
             .any(|c| c.get_name() == word)
             || word == "help";
-        if !known && !word.starts_with('-') && Path::new(first).is_file() {
+        // A file, or something that looks like a path (so a missing trace is reported as
+        // missing rather than as an unknown subcommand).
+        let pathlike = Path::new(first).is_file() || word.contains(['.', '/']);
+        if !known && !word.starts_with('-') && pathlike {
             args.insert(1, "repl".into());
         }
     }

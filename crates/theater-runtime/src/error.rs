@@ -31,14 +31,9 @@ impl fmt::Display for RuntimeError {
     }
 }
 
-impl std::error::Error for RuntimeError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            RuntimeError::Trace(e) => Some(e),
-            _ => None,
-        }
-    }
-}
+/// The message carries its causes (an I/O error, a trace problem…), so `source` is
+/// empty: printers that walk the chain would otherwise say everything twice.
+impl std::error::Error for RuntimeError {}
 
 impl From<TraceError> for RuntimeError {
     fn from(e: TraceError) -> RuntimeError {

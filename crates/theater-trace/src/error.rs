@@ -83,14 +83,9 @@ impl fmt::Display for TraceError {
     }
 }
 
-impl std::error::Error for TraceError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            TraceError::Io { source, .. } => Some(source),
-            _ => None,
-        }
-    }
-}
+/// The message carries its causes (an I/O error, a trace problem…), so `source` is
+/// empty: printers that walk the chain would otherwise say everything twice.
+impl std::error::Error for TraceError {}
 
 impl From<Corruption> for TraceError {
     fn from(c: Corruption) -> TraceError {

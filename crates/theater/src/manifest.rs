@@ -70,16 +70,9 @@ impl fmt::Display for ManifestError {
     }
 }
 
-impl std::error::Error for ManifestError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            ManifestError::Read(_, e) | ManifestError::Component { source: e, .. } => Some(e),
-            ManifestError::Spec(e) => Some(e),
-            ManifestError::In(_, e) => Some(&**e),
-            _ => None,
-        }
-    }
-}
+/// The message carries its causes (an I/O error, a trace problem…), so `source` is
+/// empty: printers that walk the chain would otherwise say everything twice.
+impl std::error::Error for ManifestError {}
 
 type Result<T> = std::result::Result<T, ManifestError>;
 
