@@ -39,9 +39,20 @@ pub enum Command {
     Verify,
     Diff(PathBuf),
     Bisect(Predicate),
-    Export(PathBuf),
+    /// Write the trace to a file: JSON lines, or a picture (`perfetto`, `mermaid` of the
+    /// events around the cursor, `dot`).
+    Export(PathBuf, ExportFormat),
     Help(Option<String>),
     Quit,
+}
+
+/// Formats of `export`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExportFormat {
+    Json,
+    Perfetto,
+    Mermaid,
+    Dot,
 }
 
 /// What `info` shows.
@@ -81,7 +92,7 @@ pub const COMMANDS: &[CommandHelp] = &[
     CommandHelp { name: "verify", aliases: &[], usage: "verify", help: "Re-execute the rest of the trace from the cursor and report the first divergence, if any." },
     CommandHelp { name: "diff", aliases: &[], usage: "diff OTHER.bin", help: "Compare this trace with another, per actor, and show the first divergence in context." },
     CommandHelp { name: "bisect", aliases: &[], usage: "bisect PREDICATE", help: "Find the first step at which PREDICATE holds and go there. PREDICATE: failed | failed:ACTOR | log:REGEX | ACTOR:/json/pointer OP VALUE." },
-    CommandHelp { name: "export", aliases: &[], usage: "export FILE", help: "Write the trace as JSON lines to FILE." },
+    CommandHelp { name: "export", aliases: &[], usage: "export FILE [json|perfetto|mermaid|dot]", help: "Write the trace to FILE: JSON lines (default), a Perfetto timeline, a Mermaid sequence diagram of the 40 events around the cursor, or the supervision tree as DOT." },
     CommandHelp { name: "help", aliases: &["h", "?"], usage: "help [COMMAND]", help: "List the commands, or explain one." },
     CommandHelp { name: "quit", aliases: &["q", "exit"], usage: "quit", help: "Leave the debugger (Ctrl-D too)." },
 ];
@@ -235,7 +246,21 @@ pub fn parse_command(line: &str) -> Result<Option<Command>, DebugError> {
         }
         "bisect" => Command::Bisect(rest.parse()?),
         "export" if rest.is_empty() => return Err(usage(c, "a file to write is needed")),
-        "export" => Command::Export(PathBuf::from(rest)),
+        "export" => {
+            let (file, format) = match rest.rsplit_once(char::is_whitespace) {
+                Some((file, f)) if ["json", "perfetto", "mermaid", "dot"].contains(&f) => {
+                    (file.trim(), f)
+                }
+                _ => (rest, "json"),
+            };
+            let format = match format {
+                "perfetto" => ExportFormat::Perfetto,
+                "mermaid" => ExportFormat::Mermaid,
+                "dot" => ExportFormat::Dot,
+                _ => ExportFormat::Json,
+            };
+            Command::Export(PathBuf::from(file), format)
+        }
         "help" if rest.is_empty() => Command::Help(None),
         "help" => Command::Help(Some(rest.to_string())),
         "quit" => Command::Quit,

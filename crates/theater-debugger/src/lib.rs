@@ -14,6 +14,7 @@ mod breakpoint;
 pub mod command;
 mod diff;
 mod error;
+pub mod export;
 pub mod inspect;
 mod minimize;
 mod predicate;

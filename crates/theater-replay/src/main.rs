@@ -30,6 +30,11 @@ use theater_runtime::replay::{ReplayDriver, ReplayOptions, ReplayReport, Step};
 use theater_runtime::{ComponentCache, Limits, RuntimeError};
 use theater_trace::{event_to_json, export_json_lines, Trace, TraceError};
 
+/// Events shown before the first divergence or culprit in a `--mermaid` picture…
+const MERMAID_BEFORE_EVENTS: u64 = 20;
+/// …and in all.
+const MERMAID_WINDOW_EVENTS: u64 = 30;
+
 /// Exit code for a divergence or difference.
 const EXIT_DIFFERENCE: u8 = 1;
 /// Exit code for unusable input (corrupt trace, bad arguments).
@@ -83,7 +88,14 @@ enum Command {
     },
     /// Compare two traces per actor; show the first divergence with context and a
     /// summary. Exit 0 if they record the same run, 1 if they differ.
-    Diff { a: PathBuf, b: PathBuf },
+    Diff {
+        a: PathBuf,
+        b: PathBuf,
+        /// Also write a Markdown file with a Mermaid sequence diagram of each run around
+        /// the first divergence.
+        #[arg(long, value_name = "FILE.md")]
+        mermaid: Option<PathBuf>,
+    },
     /// Find the first step at which a predicate holds (exit 1 if it never does), or with
     /// --good/--bad the first input difference between two runs that makes it hold.
     Bisect {
@@ -97,6 +109,10 @@ enum Command {
         /// A run of the same system, with other inputs, in which it holds.
         #[arg(long, requires = "good")]
         bad: Option<PathBuf>,
+        /// Also write a Markdown file with a Mermaid sequence diagram of the events around
+        /// the culprit.
+        #[arg(long, value_name = "FILE.md", conflicts_with = "good")]
+        mermaid: Option<PathBuf>,
     },
     /// Shrink a failing trace's external inputs to the fewest that still make the
     /// predicate hold, and write that run as a new trace.
@@ -125,7 +141,8 @@ enum Command {
         #[arg(long)]
         count: Option<u64>,
     },
-    /// Write the whole trace in another format.
+    /// Write the trace in another format: JSON lines, a Perfetto timeline, a Mermaid
+    /// sequence diagram of message flow, or the supervision tree as Graphviz DOT.
     Export {
         trace: PathBuf,
         #[arg(long, value_enum)]
@@ -133,6 +150,12 @@ enum Command {
         /// Output file (default: standard output).
         #[arg(long, short)]
         output: Option<PathBuf>,
+        /// Mermaid: first event of the window.
+        #[arg(long, default_value_t = 0)]
+        from: u64,
+        /// Mermaid: events in the window (default: all).
+        #[arg(long)]
+        count: Option<u64>,
     },
 }
 
@@ -140,6 +163,12 @@ enum Command {
 enum ExportFormat {
     /// JSON Lines, one event per line (see docs/trace-format.md).
     Json,
+    /// Chrome trace-event JSON: open it in https://ui.perfetto.dev or chrome://tracing.
+    Perfetto,
+    /// A Mermaid sequence diagram of the messages (use --from/--count for a window).
+    Mermaid,
+    /// The supervision tree with exit reasons, as Graphviz DOT.
+    Dot,
 }
 
 /// The arguments, with `repl` inserted when the first one is a file (or looks like a
@@ -370,9 +399,28 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                 }
             }
         }
-        Command::Diff { a, b } => {
+        Command::Diff { a, b, mermaid } => {
             let (ta, tb) = (open(&a)?, open(&b)?);
             let d = diff(&ta, &tb)?;
+            if let (Some(file), Some(first)) = (&mermaid, &d.first) {
+                let mut md = String::from("# First divergence\n");
+                for (name, trace, side) in [(&a, &ta, &first.a), (&b, &tb, &first.b)] {
+                    let at = side.event.unwrap_or(trace.event_count());
+                    let from = at.saturating_sub(MERMAID_BEFORE_EVENTS);
+                    md.push_str(&format!(
+                        "\n## {} (event {at})\n\n```mermaid\n{}```\n",
+                        name.display(),
+                        theater_debugger::export::mermaid_marked(
+                            trace,
+                            from,
+                            MERMAID_WINDOW_EVENTS,
+                            Some((at, "first divergence"))
+                        )?
+                    ));
+                }
+                std::fs::write(file, md)
+                    .with_context(|| format!("cannot write {}", file.display()))?;
+            }
             writeln!(
                 out,
                 "{}",
@@ -390,6 +438,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             until,
             good,
             bad,
+            mermaid,
         } => {
             if let (Some(good), Some(bad)) = (good, bad) {
                 let predicate: Predicate = until.as_deref().unwrap_or("failed").parse()?;
@@ -420,7 +469,24 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             let found = bisect(&mut session, &predicate);
             bar.finish_and_clear();
             match found? {
-                Some(r) => writeln!(out, "{}", render::bisect(&session, &until, &r))?,
+                Some(r) => {
+                    writeln!(out, "{}", render::bisect(&session, &until, &r))?;
+                    if let Some(file) = &mermaid {
+                        let at = r.events.first().map_or(0, |e| e.number);
+                        let from = at.saturating_sub(MERMAID_BEFORE_EVENTS);
+                        let md = format!(
+                            "# `{until}` first holds after event {at}\n\n```mermaid\n{}```\n",
+                            theater_debugger::export::mermaid_marked(
+                                session.trace(),
+                                from,
+                                MERMAID_WINDOW_EVENTS,
+                                Some((at, "culprit: the predicate holds after this"))
+                            )?
+                        );
+                        std::fs::write(file, md)
+                            .with_context(|| format!("cannot write {}", file.display()))?;
+                    }
+                }
                 None => {
                     writeln!(out, "`{predicate}` never holds in {}", path.display())?;
                     out.flush()?;
@@ -481,22 +547,44 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Repl { .. } => unreachable!("handled in main"),
         Command::Export {
             trace: path,
-            format: ExportFormat::Json,
+            format,
             output,
+            from,
+            count,
         } => {
             let trace = open(&path)?;
-            let n = match output {
-                Some(file) => {
-                    let f = std::fs::File::create(&file)
-                        .with_context(|| format!("cannot create {}", file.display()))?;
-                    let mut w = io::BufWriter::new(f);
-                    let n = export_json_lines(&trace, &mut w)?;
-                    w.flush()?;
-                    n
-                }
-                None => export_json_lines(&trace, &mut out)?,
+            let mut sink: Box<dyn Write> = match &output {
+                Some(file) => Box::new(io::BufWriter::new(
+                    std::fs::File::create(file)
+                        .with_context(|| format!("cannot create {}", file.display()))?,
+                )),
+                None => Box::new(&mut out),
             };
-            eprintln!("exported {n} events");
+            let what = match format {
+                ExportFormat::Json => {
+                    let n = export_json_lines(&trace, &mut sink)?;
+                    format!("{n} events as JSON lines")
+                }
+                ExportFormat::Perfetto => {
+                    let v = theater_debugger::export::perfetto(&trace)?;
+                    serde_json::to_writer(&mut sink, &v)?;
+                    writeln!(sink)?;
+                    "a Perfetto timeline (open it in https://ui.perfetto.dev)".to_string()
+                }
+                ExportFormat::Mermaid => {
+                    let text =
+                        theater_debugger::export::mermaid(&trace, from, count.unwrap_or(u64::MAX))?;
+                    sink.write_all(text.as_bytes())?;
+                    "a Mermaid sequence diagram".to_string()
+                }
+                ExportFormat::Dot => {
+                    sink.write_all(theater_debugger::export::dot(&trace)?.as_bytes())?;
+                    "the supervision tree as DOT".to_string()
+                }
+            };
+            sink.flush()?;
+            drop(sink);
+            eprintln!("exported {what}");
         }
     }
     out.flush()?;

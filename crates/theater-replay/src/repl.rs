@@ -16,7 +16,7 @@ use rustyline::hint::Hinter;
 use rustyline::history::DefaultHistory;
 use rustyline::validate::Validator;
 use rustyline::{Context, Editor, Helper};
-use theater_debugger::command::{help, parse_command, Command, InfoTopic, COMMANDS};
+use theater_debugger::command::{help, parse_command, Command, ExportFormat, InfoTopic, COMMANDS};
 use theater_debugger::{bisect, diff, ActorRef, Breakpoint, DebugError, Session, EVENT_KINDS};
 use theater_trace::Trace;
 
@@ -67,6 +67,7 @@ impl Completer for ReplHelper {
             ["info" | "i"] => candidates(word, ["trace", "breakpoints", "checkpoints"]),
             ["bisect"] => candidates(word, ["failed"].into_iter().chain(actors)),
             ["diff" | "export"] => return self.files.complete(line, pos, ctx),
+            ["export", _] => candidates(word, ["json", "perfetto", "mermaid", "dot"]),
             _ => Vec::new(),
         };
         Ok((start, found))
@@ -344,14 +345,37 @@ pub(crate) fn execute(s: &mut Session, command: Command) -> Result<String, Debug
                 None => format!("`{text}` never holds in this trace"),
             }
         }
-        Command::Export(path) => {
+        Command::Export(path, format) => {
+            let text = match format {
+                ExportFormat::Json => None,
+                ExportFormat::Perfetto => Some(
+                    serde_json::to_string(&theater_debugger::export::perfetto(s.trace())?)
+                        .unwrap_or_default(),
+                ),
+                ExportFormat::Mermaid => {
+                    let at = s.position().event;
+                    let from = at.saturating_sub(20);
+                    Some(theater_debugger::export::mermaid(s.trace(), from, 40)?)
+                }
+                ExportFormat::Dot => Some(theater_debugger::export::dot(s.trace())?),
+            };
             let f = std::fs::File::create(&path)
                 .map_err(|e| DebugError::Io(format!("cannot create {}", path.display()), e))?;
             let mut w = std::io::BufWriter::new(f);
-            let n = theater_trace::export_json_lines(s.trace(), &mut w)?;
+            let what = match text {
+                None => {
+                    let n = theater_trace::export_json_lines(s.trace(), &mut w)?;
+                    format!("{n} events as JSON lines")
+                }
+                Some(t) => {
+                    w.write_all(t.as_bytes())
+                        .map_err(|e| DebugError::Io(format!("writing {}", path.display()), e))?;
+                    format!("{format:?}").to_lowercase()
+                }
+            };
             w.flush()
                 .map_err(|e| DebugError::Io(format!("writing {}", path.display()), e))?;
-            format!("exported {n} events to {} (JSON lines)", path.display())
+            format!("exported {what} to {}", path.display())
         }
         Command::Help(topic) => help(topic.as_deref())?,
         Command::Quit => String::new(),
