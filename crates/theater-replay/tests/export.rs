@@ -101,7 +101,7 @@ fn perfetto_exports_follow_the_trace_event_format() {
                 "{trace}: flow {id} ends before it starts"
             );
         }
-        for ((pid, tid), _) in &last_ts {
+        for (pid, tid) in last_ts.keys() {
             assert!(
                 named_tracks.contains_key(&(*pid, *tid)),
                 "{trace}: track {tid} has no name"
@@ -207,6 +207,7 @@ fn bisect_and_diff_draw_the_region_they_found() {
     assert_eq!(out.status.code(), Some(1));
     let md = std::fs::read_to_string(&diff_md).unwrap();
     assert_eq!(md.matches("```mermaid\n").count(), 2, "{md}");
-    assert_eq!(md.matches("first divergence").count(), 3, "{md}");
+    assert!(md.starts_with("# First divergence"), "{md}");
+    assert_eq!(md.matches(": first divergence").count(), 2, "{md}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
