@@ -17,7 +17,7 @@ use crate::inspect::{event_payload, payload_preview};
 use crate::DebugError;
 
 /// Characters of payload shown in a diagram label.
-pub const LABEL_PAYLOAD_CHARS: usize = 40;
+pub const LABEL_PAYLOAD_CHARS: usize = 64;
 
 /// The actors of a trace: id → (name, parent), from their `spawned` events.
 fn actors(events: &[RecordedEvent]) -> BTreeMap<ActorId, (String, Option<ActorId>)> {

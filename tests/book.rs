@@ -1,0 +1,108 @@
+//! The book (`docs/book/`) as a user would follow it: every command in its `sh` blocks is
+//! run, in chapter order, in a scratch directory that sees the repository's `fixtures/`,
+//! with the `theater` and `theater-replay` binaries this `cargo test --workspace` built
+//! first on the PATH. Lines starting with `cargo` or `./scripts/` are the README's two
+//! commands, which CI (`.ci/run`) runs itself. Every link to another file must resolve.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// `target/debug` (or whichever profile built this test).
+fn bin_dir() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    exe.parent().and_then(Path::parent).unwrap().to_path_buf()
+}
+
+fn chapters() -> Vec<PathBuf> {
+    let book = repo().join("docs/book");
+    let summary = std::fs::read_to_string(book.join("SUMMARY.md")).unwrap();
+    summary
+        .lines()
+        .filter_map(|l| l.split_once("](").map(|(_, rest)| rest))
+        .filter_map(|rest| rest.split_once(')').map(|(link, _)| link))
+        .map(|link| book.join(link))
+        .collect()
+}
+
+fn sh_lines(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut in_sh = false;
+    for line in text.lines() {
+        if line.starts_with("```") {
+            in_sh = !in_sh && line.trim() == "```sh";
+            continue;
+        }
+        if in_sh && !line.trim().is_empty() && !line.trim_start().starts_with('#') {
+            out.push(line.trim().to_string());
+        }
+    }
+    out
+}
+
+#[test]
+fn every_chapter_exists_and_every_link_resolves() {
+    let chapters = chapters();
+    assert!(chapters.len() >= 13, "{chapters:?}");
+    for c in &chapters {
+        let text = std::fs::read_to_string(c).unwrap_or_else(|e| panic!("{}: {e}", c.display()));
+        for (_, rest) in text.match_indices("](").map(|(i, _)| ((), &text[i + 2..])) {
+            let link = rest.split(')').next().unwrap();
+            if link.starts_with("http") || link.starts_with('#') || link.starts_with('<') {
+                continue;
+            }
+            let target = c.parent().unwrap().join(link.split('#').next().unwrap());
+            assert!(target.exists(), "{}: broken link {link}", c.display());
+        }
+    }
+}
+
+#[test]
+fn every_command_in_the_book_runs() {
+    let bins = bin_dir();
+    for b in ["theater", "theater-replay"] {
+        assert!(
+            bins.join(b).exists(),
+            "{} is missing: run `cargo test --workspace`, which builds it",
+            bins.join(b).display()
+        );
+    }
+    let scratch = std::env::temp_dir().join(format!("theater-book-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&scratch);
+    std::fs::create_dir_all(&scratch).unwrap();
+    std::os::unix::fs::symlink(repo().join("fixtures"), scratch.join("fixtures")).unwrap();
+    let path = format!(
+        "{}:{}",
+        bins.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let mut ran = 0;
+    for chapter in chapters() {
+        let text = std::fs::read_to_string(&chapter).unwrap();
+        for line in sh_lines(&text) {
+            if line.starts_with("cargo ") || line.starts_with("./scripts/") {
+                continue;
+            }
+            let out = Command::new("bash")
+                .args(["-euo", "pipefail", "-c", &line])
+                .current_dir(&scratch)
+                .env("PATH", &path)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{}: `{line}` failed ({:?}):\n{}{}",
+                chapter.display(),
+                out.status.code(),
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            ran += 1;
+        }
+    }
+    assert!(ran >= 20, "only {ran} commands in the book");
+    std::fs::remove_dir_all(&scratch).unwrap();
+}
