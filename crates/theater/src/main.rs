@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! theater run <manifest.toml> [--record trace.bin] [--inputs inputs.jsonl | --inputs -]
-//!             [--max-deliveries N] [--duration-ms N] [--seed N] [--force]
+//!             [--max-deliveries N] [--duration-ms N] [--seed N] [--force] [--progress]
 //! ```
 //!
 //! Inputs are JSON lines `{"to": "<actor name or id>", "message": <any JSON>}` (the
@@ -53,6 +53,10 @@ enum Command {
         /// Override the manifest's seed.
         #[arg(long)]
         seed: Option<u64>,
+        /// Print the number of events recorded so far to standard error every 1024
+        /// deliveries.
+        #[arg(long)]
+        progress: bool,
     },
 }
 
@@ -82,15 +86,20 @@ fn out_of_time(deadline: Option<std::time::Instant>) -> bool {
 }
 
 /// Runs until idle, the delivery budget is spent, or the deadline passes (checked every
-/// 1024 deliveries).
+/// 1024 deliveries). With `progress`, prints the events recorded so far to standard
+/// error after every 1024 deliveries.
 fn drain(
     system: &mut System,
     budget: &mut u64,
     deadline: Option<std::time::Instant>,
+    progress: bool,
 ) -> Result<()> {
     while *budget > 0 && !out_of_time(deadline) {
         let ran = system.run_until_idle((*budget).min(1024))?;
         *budget -= ran;
+        if progress {
+            eprintln!("progress: {} events", system.sink_mut().events());
+        }
         if ran < 1024 {
             break;
         }
@@ -117,6 +126,7 @@ fn run(command: Command) -> Result<()> {
         max_deliveries,
         duration_ms,
         seed,
+        progress,
     } = command;
     let deadline =
         duration_ms.map(|ms| std::time::Instant::now() + std::time::Duration::from_millis(ms));
@@ -146,7 +156,7 @@ fn run(command: Command) -> Result<()> {
     };
     let mut system = System::new(&spec, sink)?;
     let mut budget = max_deliveries;
-    drain(&mut system, &mut budget, deadline)?;
+    drain(&mut system, &mut budget, deadline, progress)?;
     let reader: Option<Box<dyn BufRead>> = match inputs.as_deref() {
         None => None,
         Some(p) if p.as_os_str() == "-" => Some(Box::new(std::io::stdin().lock())),
@@ -187,7 +197,7 @@ fn run(command: Command) -> Result<()> {
             if !system.inject(to, payload)? {
                 refused += 1;
             }
-            budget -= system.run_until_idle(budget)?;
+            drain(&mut system, &mut budget, deadline, progress)?;
         }
     }
     let reason = if budget == 0 {

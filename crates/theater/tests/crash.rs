@@ -5,11 +5,15 @@
 //!
 //! `THEATER_SEED=n` picks another schedule of kill times; the seed is printed on failure.
 
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use theater_runtime::replay::{replay, ReplayOptions};
+use theater_runtime::{RECORDER_BATCH_EVENTS, RECORDER_CHANNEL_BATCHES};
 use theater_trace::synth::Rng;
 use theater_trace::{Problem, Trace, TraceError};
 
@@ -45,12 +49,30 @@ fn sigkill_at_random_moments_loses_nothing_that_was_flushed() {
                 "--inputs",
                 inputs.to_str().unwrap(),
             ])
-            .arg("--record")
+            .args(["--progress", "--record"])
             .arg(&trace_path)
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(Stdio::piped())
             .spawn()
             .unwrap();
+        // The last "progress: N events" line read: events the run had produced (handed to
+        // the recorder), a lower bound at the moment of the kill.
+        let produced = Arc::new(AtomicU64::new(0));
+        let reader = {
+            let produced = produced.clone();
+            let stderr = child.stderr.take().unwrap();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                    if let Some(n) = line
+                        .strip_prefix("progress: ")
+                        .and_then(|r| r.strip_suffix(" events"))
+                        .and_then(|n| n.parse().ok())
+                    {
+                        produced.store(n, Ordering::Relaxed);
+                    }
+                }
+            })
+        };
         // Wait until the recording has started, then a seeded 20–400 ms more.
         let start = Instant::now();
         while std::fs::metadata(&trace_path).map_or(true, |m| m.len() == 0) {
@@ -64,8 +86,10 @@ fn sigkill_at_random_moments_loses_nothing_that_was_flushed() {
         std::thread::sleep(Duration::from_millis(delay));
         // What is in the file now was flushed; it must all survive the kill.
         let snapshot = std::fs::read(&trace_path).unwrap();
+        let produced_before_kill = produced.load(Ordering::Relaxed);
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
+        reader.join().unwrap();
 
         let before = Trace::from_bytes(snapshot)
             .unwrap_or_else(|e| panic!("seed {seed}, kill {kill}: snapshot: {e}"));
@@ -101,20 +125,33 @@ fn sigkill_at_random_moments_loses_nothing_that_was_flushed() {
             "seed {seed}, kill {kill}: replayed {} of {events} events",
             replayed.events
         );
+        let lost = produced_before_kill.saturating_sub(events);
         report.push((
             delay,
             events,
             recovery.dropped_bytes,
             recovery.dropped_events,
+            lost,
         ));
         std::fs::remove_file(&trace_path).unwrap();
     }
     let worst_torn = report.iter().map(|r| r.3).max().unwrap_or(0);
     let fewest = report.iter().map(|r| r.1).min().unwrap_or(0);
+    let worst_loss = report.iter().map(|r| r.4).max().unwrap_or(0);
     println!(
-        "{KILLS} kills (seed {seed}): events kept {fewest}..{}, torn tail at most {} bytes / {worst_torn} event(s)",
+        "{KILLS} kills (seed {seed}): events kept {fewest}..{}, torn tail at most {} bytes / {worst_torn} event(s); worst loss seen {worst_loss} events (produced per the last progress line before the kill, minus kept)",
         report.iter().map(|r| r.1).max().unwrap_or(0),
         report.iter().map(|r| r.2).max().unwrap_or(0)
+    );
+    // The flush policy bounds the loss: what the writer holds (1024 events, or 100 ms of
+    // run: at most ~40,000 events at this machine's ~400k events/s), plus the recorder's
+    // channel and current batch.
+    const EVENTS_IN_100_MS_MAX: u64 = 40_000;
+    let bound = EVENTS_IN_100_MS_MAX.max(1024)
+        + (RECORDER_CHANNEL_BATCHES as u64 + 1) * RECORDER_BATCH_EVENTS as u64;
+    assert!(
+        worst_loss <= bound,
+        "seed {seed}: lost {worst_loss} events, more than the flush policy allows ({bound})"
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
