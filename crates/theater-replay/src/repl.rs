@@ -262,11 +262,14 @@ pub(crate) fn execute(s: &mut Session, command: Command) -> Result<String, Debug
                     s.trace().event_count().saturating_sub(1)
                 ))
             })?;
-            let json = theater_trace::event_to_json(&e);
+            // The JSON-lines form of the event, pretty-printed.
+            let line = theater_trace::event_to_json(&e);
+            let json = serde_json::from_str::<serde_json::Value>(&line)
+                .and_then(|v| serde_json::to_string_pretty(&v))
+                .unwrap_or(line);
             format!(
-                "{}\n{}",
-                theater_debugger::inspect::describe(s.trace(), &e),
-                serde_json::to_string_pretty(&json).unwrap_or_default()
+                "{}\n{json}",
+                theater_debugger::inspect::describe(s.trace(), &e)
             )
         }
         Command::State(a) => {

@@ -179,6 +179,13 @@ fn a_person_steps_goes_back_breaks_inspects_and_mistypes() {
     assert!(out.contains("step 1/18"), "{out}");
     let out = pane.run("actors");
     assert!(out.contains("bank #0 (running)"), "{out}");
+    let out = pane.run("event 24");
+    assert!(
+        out.contains("#24 ")
+            && out.contains("\"kind\": \"delivered\"")
+            && out.contains("\"Delivered\": {"),
+        "{out}"
+    );
     let out = pane.run("help back");
     assert!(
         out.contains("back [N]") && out.contains("checkpoint"),
