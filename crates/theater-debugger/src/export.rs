@@ -65,6 +65,7 @@ fn tree_order(actors: &BTreeMap<ActorId, (String, Option<ActorId>)>) -> Vec<Acto
     out
 }
 
+/// Like the trace's own event display, but without `#` (special in Mermaid labels).
 fn kind_name(kind: &MessageKind) -> String {
     match kind {
         MessageKind::Init => "init".into(),

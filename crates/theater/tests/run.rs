@@ -128,6 +128,17 @@ fn bad_manifests_and_inputs_are_clear_errors() {
             text(&out.stderr)
         );
     }
+    // A manifest over MANIFEST_MAX_BYTES is refused before it is parsed.
+    let huge = temp("huge.toml");
+    let limit = theater::manifest::MANIFEST_MAX_BYTES as usize;
+    std::fs::write(&huge, "#".repeat(limit + 1)).unwrap();
+    let out = theater(&["run", huge.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains(&format!("more than the {limit}-byte limit")),
+        "{}",
+        text(&out.stderr)
+    );
     let inputs = temp("bad-inputs.jsonl");
     std::fs::write(&inputs, "{\"to\": \"nobody\", \"message\": 1}\n").unwrap();
     let out = theater(&[
