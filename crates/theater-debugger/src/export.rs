@@ -176,7 +176,8 @@ pub fn perfetto(trace: &Trace) -> Result<Value, DebugError> {
                     );
                 }
                 if let Some(o) = outputs {
-                    for m in &o.sent {
+                    // A reply to an external request leaves the system: no arrow ends.
+                    for m in o.sent.iter().filter(|m| m.to != theater_trace::EXTERNAL) {
                         let id = next_flow;
                         next_flow += 1;
                         in_flight.entry((d.to, m.to)).or_default().push_back(id);

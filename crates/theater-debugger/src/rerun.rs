@@ -8,7 +8,7 @@
 
 use theater_runtime::replay::spec_from_trace;
 use theater_runtime::{memory_sink, ComponentCache, Sink, System, SystemSpec};
-use theater_trace::{ActorId, EventBody, RunMode, Trace};
+use theater_trace::{ActorId, EventBody, MessageKind, RunMode, Trace};
 
 use crate::inspect::payload_bytes;
 use crate::predicate::{ActorRef, Predicate};
@@ -25,6 +25,8 @@ pub struct Input {
     pub event: u64,
     pub to: ActorId,
     pub payload: Vec<u8>,
+    /// An external request (its reply leaves the system), not a one-way message.
+    pub request: bool,
 }
 
 /// The external inputs of a trace, accepted and refused, in order.
@@ -32,15 +34,20 @@ pub fn inputs_of(trace: &Trace) -> Result<Vec<Input>, DebugError> {
     let mut out = Vec::new();
     for e in trace.events() {
         let e = e?;
-        let (to, payload) = match &e.event.body {
-            EventBody::Input(d) => (d.to, &d.payload),
-            EventBody::Refused { to, payload, .. } => (*to, payload),
+        let (to, payload, request) = match &e.event.body {
+            EventBody::Input(d) => (
+                d.to,
+                &d.payload,
+                matches!(d.kind, MessageKind::Request { .. }),
+            ),
+            EventBody::Refused { to, payload, .. } => (*to, payload, false),
             _ => continue,
         };
         out.push(Input {
             event: e.number,
             to,
             payload: payload_bytes(trace, payload)?,
+            request,
         });
     }
     Ok(out)
@@ -107,7 +114,11 @@ impl Rerun {
             };
         run(&mut system, &mut budget, &mut holds)?;
         for input in inputs {
-            system.inject(input.to, input.payload.clone())?;
+            if input.request {
+                system.inject_request(input.to, input.payload.clone())?;
+            } else {
+                system.inject(input.to, input.payload.clone())?;
+            }
             run(&mut system, &mut budget, &mut holds)?;
         }
         let deliveries = system.summary().deliveries;

@@ -134,6 +134,7 @@ fn starts_step(body: &EventBody) -> bool {
         body,
         EventBody::Input(_)
             | EventBody::Refused { .. }
+            | EventBody::IngressDropped { .. }
             | EventBody::Delivered(_)
             | EventBody::RunEnded { .. }
     )

@@ -288,3 +288,61 @@ pub fn children() -> Vec<ChildInfo> {
 pub fn stop(child: ActorId) -> Result<(), SupervisionError> {
     supervision::stop(child)
 }
+
+/// HTTP: requests that `theater run --http` routes to this actor, and outbound calls.
+///
+/// A routed request arrives at [`Actor::on_request`]; its payload is the JSON of a
+/// [`http::Request`] ([`http::parse`]), and the reply must be the JSON of a
+/// [`http::Response`] ([`http::respond`]), now or later with [`reply`].
+pub mod http {
+    use crate::bindings::theater::actor::http_client;
+
+    pub use theater_wire::{
+        Body, Headers, IngressRequest as Request, IngressResponse as Response, OutboundError,
+        OutboundRequest, OutboundResponse,
+    };
+
+    /// Decodes a routed request.
+    pub fn parse(request: &[u8]) -> Result<Request, String> {
+        serde_json::from_slice(request).map_err(|e| format!("not an HTTP request: {e}"))
+    }
+
+    /// Encodes a response as the reply to a routed request.
+    pub fn respond(response: &Response) -> Vec<u8> {
+        serde_json::to_vec(response).unwrap_or_default()
+    }
+
+    /// Sends an outbound request (the actor needs the `http-client` grant). The whole
+    /// system waits for the response; it is recorded, and a replay serves it from the
+    /// trace.
+    pub fn send(request: &OutboundRequest) -> Result<OutboundResponse, OutboundError> {
+        let r = http_client::send(&http_client::Request {
+            method: request.method.clone(),
+            url: request.url.clone(),
+            headers: request.headers.clone(),
+            body: request.body.0.clone(),
+        });
+        match r {
+            Ok(r) => Ok(OutboundResponse {
+                status: r.status,
+                headers: r.headers,
+                body: Body(r.body),
+            }),
+            Err(http_client::HttpError::InvalidRequest(m)) => Err(OutboundError::InvalidRequest(m)),
+            Err(http_client::HttpError::TooLarge) => Err(OutboundError::TooLarge),
+            Err(http_client::HttpError::Timeout) => Err(OutboundError::Timeout),
+            Err(http_client::HttpError::Connection(m)) => Err(OutboundError::Connection(m)),
+            Err(http_client::HttpError::Unavailable) => Err(OutboundError::Unavailable),
+        }
+    }
+
+    /// `GET url`.
+    pub fn get(url: &str) -> Result<OutboundResponse, OutboundError> {
+        send(&OutboundRequest {
+            method: "GET".into(),
+            url: url.into(),
+            headers: Vec::new(),
+            body: Body::default(),
+        })
+    }
+}

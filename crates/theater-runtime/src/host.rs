@@ -12,7 +12,10 @@ use std::collections::VecDeque;
 
 use theater_trace::{ActorId, HostFunction, LogLevel, LogLine, RunMode};
 
-use crate::bindings::theater::actor::{messaging, runtime, store, supervision, timers, types};
+use crate::bindings::theater::actor::{
+    http_client, messaging, runtime, store, supervision, timers, types,
+};
+use crate::http::{Body, OutboundError as HttpError, OutboundRequest};
 use crate::sink::HostCallRecord;
 use crate::system::{ActorStatus, World};
 
@@ -490,5 +493,47 @@ impl store::Host for HostState {
             .filter(|s| !s.is_empty())
             .map(str::to_owned)
             .collect()
+    }
+}
+
+impl http_client::Host for HostState {
+    fn send(
+        &mut self,
+        request: http_client::Request,
+    ) -> Result<http_client::Response, http_client::HttpError> {
+        let Some(ctx) = self.ctx() else {
+            return Err(http_client::HttpError::Unavailable);
+        };
+        let limits = ctx.world.limits;
+        let request = OutboundRequest {
+            method: request.method,
+            url: request.url,
+            headers: request.headers,
+            body: Body(request.body),
+        };
+        let encoded = serde_json::to_vec(&request).expect("http requests serialize");
+        let bytes = ctx.recorded(HostFunction::HttpSend, encoded, |w| {
+            let result = if request.body.0.len() as u64 > limits.message_bytes {
+                Err(HttpError::TooLarge)
+            } else {
+                match &w.http {
+                    Some(client) => client.send(&request, &limits),
+                    None => Err(HttpError::Unavailable),
+                }
+            };
+            crate::http::encode_result(&result)
+        });
+        match crate::http::decode_result(&bytes) {
+            Ok(r) => Ok(http_client::Response {
+                status: r.status,
+                headers: r.headers,
+                body: r.body.0,
+            }),
+            Err(HttpError::InvalidRequest(m)) => Err(http_client::HttpError::InvalidRequest(m)),
+            Err(HttpError::TooLarge) => Err(http_client::HttpError::TooLarge),
+            Err(HttpError::Timeout) => Err(http_client::HttpError::Timeout),
+            Err(HttpError::Connection(m)) => Err(http_client::HttpError::Connection(m)),
+            Err(HttpError::Unavailable) => Err(http_client::HttpError::Unavailable),
+        }
     }
 }

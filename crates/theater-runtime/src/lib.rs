@@ -12,6 +12,7 @@
 mod engine;
 mod error;
 mod host;
+pub mod http;
 mod limits;
 mod recorder;
 pub mod replay;
@@ -24,8 +25,11 @@ pub use error::{Divergence, RuntimeError};
 pub use limits::Limits;
 pub use recorder::{Recorder, RECORDER_BATCH_EVENTS, RECORDER_CHANNEL_BATCHES};
 pub use sink::Sink;
-pub use spec::{granted_interface, ActorSpec, ComponentSpec, SystemSpec, INTERFACES};
-pub use system::{ActorStatus, Checkpoint, ComponentCache, RunSummary, System};
+pub use spec::{
+    default_grants, granted_interface, ActorSpec, ComponentSpec, SystemSpec, INTERFACES,
+    NETWORK_INTERFACES,
+};
+pub use system::{ActorStatus, Checkpoint, ComponentCache, ExternalReply, RunSummary, System};
 
 /// The run header for recording `spec` (the writer fills in the manifest digest).
 pub fn run_header(spec: &SystemSpec) -> theater_trace::RunHeader {

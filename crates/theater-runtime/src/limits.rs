@@ -28,6 +28,13 @@ pub struct Limits {
     pub random_bytes_per_call: u32,
     /// Log lines per delivery; more are dropped and counted in one final line.
     pub log_lines_per_delivery: u32,
+    /// Largest response body an outbound `http-client.send` accepts, in bytes. A larger
+    /// response is the error `too-large` (recorded like any response).
+    pub http_response_bytes: u64,
+    /// How long an outbound `http-client.send` waits for the whole response, in
+    /// milliseconds of wall-clock time; then the error `timeout`. The scheduler waits
+    /// as long, so keep it short.
+    pub http_timeout_ms: u64,
 }
 
 impl Limits {
@@ -41,6 +48,8 @@ impl Limits {
     pub const ACTORS_TOTAL_DEFAULT: u32 = 10_000;
     pub const RANDOM_BYTES_PER_CALL_DEFAULT: u32 = 4096;
     pub const LOG_LINES_PER_DELIVERY_DEFAULT: u32 = 64;
+    pub const HTTP_RESPONSE_BYTES_DEFAULT: u64 = 1 << 20;
+    pub const HTTP_TIMEOUT_MS_DEFAULT: u64 = 5_000;
 }
 
 impl Default for Limits {
@@ -56,6 +65,8 @@ impl Default for Limits {
             actors_total: Limits::ACTORS_TOTAL_DEFAULT,
             random_bytes_per_call: Limits::RANDOM_BYTES_PER_CALL_DEFAULT,
             log_lines_per_delivery: Limits::LOG_LINES_PER_DELIVERY_DEFAULT,
+            http_response_bytes: Limits::HTTP_RESPONSE_BYTES_DEFAULT,
+            http_timeout_ms: Limits::HTTP_TIMEOUT_MS_DEFAULT,
         }
     }
 }

@@ -12,7 +12,7 @@
 
 use std::collections::BTreeMap;
 
-use theater_trace::{Digest, EventBody, Payload, Trace};
+use theater_trace::{Digest, EventBody, MessageKind, Payload, Trace};
 
 use crate::error::RuntimeError;
 use crate::sink::{Replayer, Sink, END_OF_TRACE};
@@ -221,7 +221,15 @@ impl ReplayDriver {
         match next {
             EventBody::Input(d) => {
                 let bytes = payload_bytes(&mut self.system, &d.payload)?;
-                self.system.inject(d.to, bytes)?;
+                if let MessageKind::Request { .. } = d.kind {
+                    self.system.inject_request(d.to, bytes)?;
+                } else {
+                    self.system.inject(d.to, bytes)?;
+                }
+                Ok(Step::Input)
+            }
+            EventBody::IngressDropped { request, reason } => {
+                self.system.record_dropped(request, reason)?;
                 Ok(Step::Input)
             }
             EventBody::Refused { to, payload, .. } => {

@@ -42,13 +42,31 @@ pub struct ActorSpec {
     /// Overrides `limits.fuel_per_delivery` for this actor.
     pub fuel_per_delivery: Option<u64>,
     /// The host interfaces the actor may import, by short name (see [`INTERFACES`]);
-    /// `None` grants them all. Its children get the same grants, never more.
+    /// `None` grants all but [`NETWORK_INTERFACES`]. Its children get the same grants,
+    /// never more.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub grants: Option<Vec<String>>,
 }
 
 /// The host interfaces of the `theater:actor` world that a manifest can grant.
-pub const INTERFACES: [&str; 5] = ["runtime", "messaging", "timers", "supervision", "store"];
+pub const INTERFACES: [&str; 6] = [
+    "runtime",
+    "messaging",
+    "timers",
+    "supervision",
+    "store",
+    "http-client",
+];
+
+/// Interfaces that reach outside the machine: granted only when a manifest names them.
+pub const NETWORK_INTERFACES: [&str; 1] = ["http-client"];
+
+/// The grants of an actor whose manifest entry lists none.
+pub fn default_grants() -> impl Iterator<Item = &'static str> {
+    INTERFACES
+        .into_iter()
+        .filter(|i| !NETWORK_INTERFACES.contains(i))
+}
 
 /// The interface a component import names, if it is one of [`INTERFACES`]:
 /// `theater:actor/store@0.1.0` → `store`. The `types` interface (no functions) is

@@ -12,6 +12,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use theater_trace::{
     ActorId, Delivery, DeliveryOutputs, Digest, EventBody, ExitReason, LogLevel, LogLine,
     MessageKind, Outcome, RefusalReason, RestartPolicy, RunMode, Sender, SentMessage, TrapCode,
+    EXTERNAL,
 };
 use wasmtime::component::{Component, Linker};
 use wasmtime::Store;
@@ -131,6 +132,8 @@ pub(crate) struct World {
     pub(crate) components: BTreeSet<String>,
     /// The host interfaces each component imports (short names, see `spec::INTERFACES`).
     pub(crate) imports: BTreeMap<String, BTreeSet<&'static str>>,
+    /// Sends outbound HTTP requests; `None` in replays and runs without network.
+    pub(crate) http: Option<std::sync::Arc<dyn crate::http::HttpClient>>,
 }
 
 impl World {
@@ -304,6 +307,17 @@ impl Checkpoint {
     }
 }
 
+/// The answer to an external request (see [`System::inject_request`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExternalReply {
+    pub correlation: u64,
+    /// `false` when the request failed: the handler failed or the actor exited first.
+    /// The payload then holds the error as JSON (`"target-exited"` or
+    /// `{"handler-failed": "…"}`).
+    pub ok: bool,
+    pub payload: Vec<u8>,
+}
+
 /// A running system of actors.
 pub struct System {
     engine: wasmtime::Engine,
@@ -313,6 +327,8 @@ pub struct System {
     world: World,
     sink: Sink,
     summary: RunSummary,
+    /// Replies to external requests not yet taken.
+    replies: Vec<ExternalReply>,
 }
 
 impl std::fmt::Debug for System {
@@ -372,13 +388,14 @@ impl System {
             },
             sink,
             summary: RunSummary::default(),
+            replies: Vec::new(),
         };
         for c in &spec.components {
             system.add_component(&c.name, &c.bytes, cache)?;
         }
         for a in &spec.actors {
             let grants: BTreeSet<&'static str> = match &a.grants {
-                None => crate::spec::INTERFACES.into_iter().collect(),
+                None => crate::spec::default_grants().collect(),
                 Some(list) => crate::spec::INTERFACES
                     .into_iter()
                     .filter(|i| list.iter().any(|g| g == i))
@@ -576,6 +593,44 @@ impl System {
     /// queued; refused ones (no such actor, mailbox full, too large) are recorded as
     /// refused. Returns whether it was accepted.
     pub fn inject(&mut self, to: ActorId, payload: Vec<u8>) -> Result<bool, RuntimeError> {
+        Ok(self.offer(to, payload, false)?.is_some())
+    }
+
+    /// Offers an external request (an HTTP request, say) to `to`'s `handle-request`.
+    /// Returns its correlation id if it was accepted (recorded as an input of kind
+    /// request), `None` if it was refused (recorded as refused, no id used). The reply,
+    /// or the failure, comes out of [`System::take_replies`] once the actor answers.
+    pub fn inject_request(
+        &mut self,
+        to: ActorId,
+        payload: Vec<u8>,
+    ) -> Result<Option<u64>, RuntimeError> {
+        self.offer(to, payload, true)
+    }
+
+    /// Replies to external requests produced since the last call, in the order they
+    /// were produced.
+    pub fn take_replies(&mut self) -> Vec<ExternalReply> {
+        std::mem::take(&mut self.replies)
+    }
+
+    /// Records traffic from outside that never became an input (or whose reply could
+    /// not be delivered). It changes nothing in the system.
+    pub fn record_dropped(
+        &mut self,
+        request: String,
+        reason: theater_trace::DropReason,
+    ) -> Result<(), RuntimeError> {
+        self.sink
+            .append(EventBody::IngressDropped { request, reason })
+    }
+
+    fn offer(
+        &mut self,
+        to: ActorId,
+        payload: Vec<u8>,
+        request: bool,
+    ) -> Result<Option<u64>, RuntimeError> {
         let refusal = match self.world.actors.get(&to) {
             None => Some(RefusalReason::NoSuchActor),
             Some(m) if m.status == ActorStatus::Exited => Some(RefusalReason::NoSuchActor),
@@ -596,26 +651,40 @@ impl System {
                     reason,
                 })?;
             }
-            return Ok(false);
+            return Ok(None);
         }
         let recorded = if self.sink.is_on() {
             Some(self.sink.payload(&payload)?)
         } else {
             None
         };
-        let (time_ns, seq) =
-            self.enqueue(0, Sender::External, to, MessageKind::OneWay, payload, None);
+        let (kind, correlation) = if request {
+            let correlation = self.world.next_correlation;
+            self.world.next_correlation += 1;
+            self.world.requests.insert(
+                correlation,
+                RequestInfo {
+                    requester: EXTERNAL,
+                    target: to,
+                    answered: false,
+                },
+            );
+            (MessageKind::Request { correlation }, correlation)
+        } else {
+            (MessageKind::OneWay, 0)
+        };
+        let (time_ns, seq) = self.enqueue(0, Sender::External, to, kind.clone(), payload, None);
         if let Some(payload) = recorded {
             self.sink.append(EventBody::Input(Delivery {
                 seq,
                 from: Sender::External,
                 to,
-                kind: MessageKind::OneWay,
+                kind,
                 payload,
                 time_ns,
             }))?;
         }
-        Ok(true)
+        Ok(Some(correlation))
     }
 
     /// Id of the top-level actor named `name`.
@@ -625,6 +694,12 @@ impl System {
             .iter()
             .find(|(_, m)| m.name == name && m.parent.is_none())
             .map(|(id, _)| *id)
+    }
+
+    /// Lets actors granted `http-client` send outbound requests through `client`.
+    /// Without one, every outbound request fails with `unavailable`.
+    pub fn set_http_client(&mut self, client: std::sync::Arc<dyn crate::http::HttpClient>) {
+        self.world.http = Some(client);
     }
 
     /// Status, name and state bytes of an actor.
@@ -1040,6 +1115,16 @@ impl System {
         }
         r.answered = true;
         let (requester, target) = (r.requester, r.target);
+        if requester == EXTERNAL {
+            // The reply leaves the system; nothing inside waits for it.
+            self.world.requests.remove(&correlation);
+            self.replies.push(ExternalReply {
+                correlation,
+                ok,
+                payload,
+            });
+            return;
+        }
         self.enqueue(
             0,
             Sender::Actor(target),
@@ -1319,7 +1404,10 @@ impl System {
     /// and trace): the scheduler state is copied back, every instance is made fresh,
     /// and a replay resumes comparing at the checkpoint's event.
     pub fn restore(&mut self, checkpoint: &Checkpoint) -> Result<(), RuntimeError> {
+        let http = self.world.http.take();
         self.world = checkpoint.world.clone();
+        self.world.http = http;
+        self.replies.clear();
         self.summary = checkpoint.summary.clone();
         if let Sink::Replay(r) = &mut self.sink {
             r.fuel_exempt.clear();

@@ -75,7 +75,7 @@ impl fmt::Display for EventBody {
                     write!(
                         f,
                         " -> {} {} {}",
-                        m.to,
+                        Recipient(m.to),
                         kind(&m.kind),
                         PayloadPreview(&m.payload)
                     )?;
@@ -86,6 +86,27 @@ impl fmt::Display for EventBody {
                 write!(f, " state={}", o.state.short())
             }
             EventBody::RunEnded { time_ns, reason } => write!(f, " t={time_ns}ns {reason}"),
+            EventBody::IngressDropped { request, reason } => {
+                let request = if request.is_empty() {
+                    "(no request line)"
+                } else {
+                    request
+                };
+                write!(f, " {request}: {reason:?}")
+            }
+        }
+    }
+}
+
+/// An actor id, or `outside` for [`EXTERNAL`].
+struct Recipient(ActorId);
+
+impl fmt::Display for Recipient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0 == EXTERNAL {
+            f.write_str("outside")
+        } else {
+            write!(f, "{}", self.0)
         }
     }
 }

@@ -180,7 +180,8 @@ impl fmt::Display for Problem {
             Problem::BadMagic => f.write_str("not a Theater trace (bad magic)"),
             Problem::UnsupportedVersion(v) => write!(
                 f,
-                "format version {v} is not supported (this build reads version {})",
+                "format version {v} is not supported (this build reads versions {} to {})",
+                crate::format::FORMAT_VERSION_MIN,
                 crate::FORMAT_VERSION
             ),
             Problem::HeaderChecksum => f.write_str("file header checksum mismatch"),

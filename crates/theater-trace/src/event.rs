@@ -28,6 +28,10 @@ pub const INLINE_PAYLOAD_MAX_BYTES: usize = 32;
 /// An actor's id, assigned by the runtime from a per-run counter.
 pub type ActorId = u64;
 
+/// The `to` of a [`SentMessage`] that leaves the actor system: the reply to an external
+/// request (an HTTP request, say). No actor ever has this id.
+pub const EXTERNAL: ActorId = ActorId::MAX;
+
 /// One record of the hash chain.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Event {
@@ -100,6 +104,37 @@ pub enum EventBody {
         time_ns: u64,
         reason: String,
     },
+    /// Traffic from outside that never became an input, or whose answer never reached
+    /// its client: a malformed or oversized HTTP request, a client too slow or gone, a
+    /// request for no route. Recorded in arrival order so the trace tells what the
+    /// outside world did; it changes nothing inside the system, and replay passes it by.
+    IngressDropped {
+        /// What is known of the request, e.g. `POST /kv/a (812 B)`; empty when not even
+        /// the request line arrived.
+        request: String,
+        reason: DropReason,
+    },
+}
+
+/// Why traffic from outside was dropped (see [`EventBody::IngressDropped`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DropReason {
+    /// Not a valid request; the parser's complaint.
+    Malformed(String),
+    /// The request or its body exceeds the limit (bytes).
+    TooLarge { limit: u64 },
+    /// The client did not send the request within the limit (milliseconds).
+    TimedOut { limit_ms: u64 },
+    /// The client closed the connection before the request was complete.
+    ClientGone,
+    /// No route leads to an actor for this request.
+    NoRoute,
+    /// The request was an input, but its client left before the reply (correlation id
+    /// of the input).
+    ClientGoneBeforeReply { correlation: u64 },
+    /// The request was an input, but no reply came within the limit (milliseconds); a
+    /// late reply is still recorded as the actor's output.
+    ReplyTimedOut { correlation: u64, limit_ms: u64 },
 }
 
 /// The first event of every trace.
@@ -298,6 +333,8 @@ pub enum HostFunction {
     StoreListKeys,
     /// Any other recorded function, as `interface.function`.
     Other(String),
+    /// `http-client.send`: an outbound HTTP request and its response (both JSON).
+    HttpSend,
 }
 
 /// Observable outputs of one delivery.
@@ -364,6 +401,7 @@ impl EventBody {
             EventBody::HostCall { .. } => "host-call",
             EventBody::Outputs(_) => "outputs",
             EventBody::RunEnded { .. } => "run-ended",
+            EventBody::IngressDropped { .. } => "dropped",
         }
     }
 
@@ -372,7 +410,8 @@ impl EventBody {
         match self {
             EventBody::RunStarted(_)
             | EventBody::ComponentRegistered { .. }
-            | EventBody::RunEnded { .. } => None,
+            | EventBody::RunEnded { .. }
+            | EventBody::IngressDropped { .. } => None,
             EventBody::ActorSpawned { actor, .. }
             | EventBody::ActorExited { actor, .. }
             | EventBody::ActorRestarted { actor, .. }
@@ -404,7 +443,8 @@ impl EventBody {
             EventBody::Outputs(o) => o.sent.iter().filter_map(|m| m.payload.blob()).for_each(f),
             EventBody::ActorExited { .. }
             | EventBody::ActorRestarted { .. }
-            | EventBody::RunEnded { .. } => {}
+            | EventBody::RunEnded { .. }
+            | EventBody::IngressDropped { .. } => {}
         }
     }
 }

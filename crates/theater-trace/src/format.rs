@@ -26,8 +26,15 @@ use crate::error::{Corruption, Problem};
 /// text-mode transfers, as PNG's magic does.
 pub const MAGIC: [u8; 8] = *b"\x89TTRACE\n";
 
-/// The version of the file format and event model this crate writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+/// The version of the file format and event model this crate writes.
+///
+/// Version 2 added [`crate::EventBody::IngressDropped`], [`crate::HostFunction::HttpSend`]
+/// and replies to external requests ([`crate::EXTERNAL`]); every version 1 trace is a
+/// valid version 2 trace, so this crate reads both.
+pub const FORMAT_VERSION: u32 = 2;
+
+/// The oldest format version this crate reads.
+pub const FORMAT_VERSION_MIN: u32 = 1;
 
 /// Length of the file header.
 pub const HEADER_LEN: u64 = 16;
@@ -96,7 +103,6 @@ pub(crate) fn check_file_header(bytes: &[u8]) -> Result<(), Corruption> {
         event: None,
         problem,
     };
-    let expected = file_header();
     let n = bytes.len().min(8);
     if bytes[..n] != MAGIC[..n] {
         return Err(corrupt(Problem::BadMagic));
@@ -112,10 +118,9 @@ pub(crate) fn check_file_header(bytes: &[u8]) -> Result<(), Corruption> {
     if crc != crc32fast::hash(&bytes[..12]) {
         return Err(corrupt(Problem::HeaderChecksum));
     }
-    if version != FORMAT_VERSION {
+    if !(FORMAT_VERSION_MIN..=FORMAT_VERSION).contains(&version) {
         return Err(corrupt(Problem::UnsupportedVersion(version)));
     }
-    debug_assert_eq!(bytes[..HEADER_LEN as usize], expected);
     Ok(())
 }
 
@@ -236,5 +241,30 @@ impl Footer {
             event_count: u64::from_le_bytes(p[8..16].try_into().ok()?),
             head: Digest(p[16..48].try_into().ok()?),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header_of(version: u32) -> Vec<u8> {
+        let mut h = file_header().to_vec();
+        h[8..12].copy_from_slice(&version.to_le_bytes());
+        let crc = crc32fast::hash(&h[..12]);
+        h[12..16].copy_from_slice(&crc.to_le_bytes());
+        h
+    }
+
+    #[test]
+    fn every_version_from_the_oldest_to_this_one_is_read() {
+        for v in FORMAT_VERSION_MIN..=FORMAT_VERSION {
+            check_file_header(&header_of(v)).unwrap();
+        }
+        for v in [0, FORMAT_VERSION + 1] {
+            let e = check_file_header(&header_of(v)).unwrap_err();
+            assert_eq!(e.problem, Problem::UnsupportedVersion(v));
+            assert!(e.to_string().contains("reads versions 1 to 2"), "{e}");
+        }
     }
 }

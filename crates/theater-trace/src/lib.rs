@@ -29,7 +29,7 @@ pub use codec::{decode_event, encode_event, event_bytes, event_digest, EVENT_DIG
 pub use digest::{hex, Bytes, Digest, DIGEST_LEN};
 pub use error::{Corruption, Problem, TraceError};
 pub use event::*;
-pub use format::FORMAT_VERSION;
+pub use format::{FORMAT_VERSION, FORMAT_VERSION_MIN};
 pub use json::{event_to_json, export_json_lines};
 pub use reader::{Events, RecordedEvent, Recovery, Trace};
 pub use verify::VerifyReport;
