@@ -3,7 +3,9 @@
 
 use std::fmt::Write as _;
 
-use theater_trace::{EventBody, Payload, RecordedEvent, Trace};
+use theater_trace::{
+    EventBody, HostFunction, MessageKind, Payload, RecordedEvent, Trace, EXTERNAL,
+};
 
 use crate::DebugError;
 
@@ -149,16 +151,103 @@ pub fn event_payload(body: &EventBody) -> Option<&Payload> {
 }
 
 /// An event as a line (`#N digest  description`), followed by its payload when it is a
-/// blob short enough to show (inline payloads are part of the description).
+/// blob short enough to show (inline payloads are part of the description), and by what
+/// HTTP traffic it carries: a routed request, the response to one, an outbound call.
 pub fn describe(trace: &Trace, e: &RecordedEvent) -> String {
     let mut line = format!("#{:<6} {}  {}", e.number, e.digest.short(), e.event.body);
-    if let Some(p @ Payload::Blob { .. }) = event_payload(&e.event.body) {
-        if let Some(text) = payload_preview(trace, p) {
-            let _ = write!(line, "\n{:22}payload: {text}", "");
+    let indent = "";
+    let http = http_lines(trace, &e.event.body);
+    if http.is_empty() {
+        if let Some(p @ Payload::Blob { .. }) = event_payload(&e.event.body) {
+            if let Some(text) = payload_preview(trace, p) {
+                let _ = write!(line, "\n{indent:22}payload: {text}");
+            }
         }
+    }
+    for h in http {
+        let _ = write!(line, "\n{indent:22}{h}");
     }
     line
 }
+
+/// The HTTP traffic an event carries, one line each (nothing for other events).
+pub fn http_lines(trace: &Trace, body: &EventBody) -> Vec<String> {
+    let bytes = |p: &Payload| {
+        if p.len() > HTTP_PREVIEW_MAX_BYTES {
+            None
+        } else {
+            payload_bytes(trace, p).ok()
+        }
+    };
+    let body_text = |b: &theater_wire::Body| {
+        if b.0.is_empty() {
+            String::from("(empty body)")
+        } else {
+            format!("body: {}", text_preview(&b.0))
+        }
+    };
+    let mut out = Vec::new();
+    match body {
+        EventBody::Input(d) if matches!(d.kind, MessageKind::Request { .. }) => {
+            if let Some(r) = bytes(&d.payload)
+                .and_then(|b| serde_json::from_slice::<theater_wire::IngressRequest>(&b).ok())
+            {
+                let query = if r.query.is_empty() {
+                    String::new()
+                } else {
+                    format!("?{}", r.query)
+                };
+                out.push(format!(
+                    "http request: {} {}{query}  {}",
+                    r.method,
+                    r.path,
+                    body_text(&r.body)
+                ));
+            }
+        }
+        EventBody::Outputs(o) => {
+            for m in o.sent.iter().filter(|m| m.to == EXTERNAL) {
+                if let Some(r) = bytes(&m.payload)
+                    .and_then(|b| serde_json::from_slice::<theater_wire::IngressResponse>(&b).ok())
+                {
+                    out.push(format!(
+                        "http response: {}  {}",
+                        r.status,
+                        body_text(&r.body)
+                    ));
+                }
+            }
+        }
+        EventBody::HostCall {
+            function: HostFunction::HttpSend,
+            request,
+            response,
+            ..
+        } => {
+            if let Some(r) = bytes(request)
+                .and_then(|b| serde_json::from_slice::<theater_wire::OutboundRequest>(&b).ok())
+            {
+                out.push(format!(
+                    "http out: {} {}  {}",
+                    r.method,
+                    r.url,
+                    body_text(&r.body)
+                ));
+            }
+            type Answer = Result<theater_wire::OutboundResponse, theater_wire::OutboundError>;
+            match bytes(response).and_then(|b| serde_json::from_slice::<Answer>(&b).ok()) {
+                Some(Ok(r)) => out.push(format!("http in: {}  {}", r.status, body_text(&r.body))),
+                Some(Err(e)) => out.push(format!("http in: failed: {e:?}")),
+                None => {}
+            }
+        }
+        _ => {}
+    }
+    out
+}
+
+/// HTTP bodies up to this size are shown by [`describe`]; larger ones by size only.
+pub const HTTP_PREVIEW_MAX_BYTES: u64 = 64 << 10;
 
 #[cfg(test)]
 mod tests {

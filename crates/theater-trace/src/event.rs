@@ -129,6 +129,8 @@ pub enum DropReason {
     ClientGone,
     /// No route leads to an actor for this request.
     NoRoute,
+    /// Too many requests were waiting for the scheduler (the limit).
+    Busy { limit: u64 },
     /// The request was an input, but its client left before the reply (correlation id
     /// of the input).
     ClientGoneBeforeReply { correlation: u64 },

@@ -2,13 +2,16 @@
 //!
 //! ```text
 //! theater run <manifest.toml> [--record trace.bin] [--inputs inputs.jsonl | --inputs -]
-//!             [--max-deliveries N] [--duration-ms N] [--seed N] [--force] [--progress]
+//!             [--http 127.0.0.1:PORT] [--max-deliveries N] [--duration-ms N] [--seed N]
+//!             [--force] [--progress]
 //! ```
 //!
 //! Inputs are JSON lines `{"to": "<actor name or id>", "message": <any JSON>}` (the
 //! message is passed as its JSON bytes) or `{"to": …, "text": "<raw text>"}`. Each input
-//! is injected, then the system runs until idle. Exit code 0 on success, 2 on unusable
-//! input (manifest, inputs, trace file).
+//! is injected, then the system runs until idle. With `--http`, it then serves HTTP
+//! requests routed by the manifest's `[[http.route]]`s (see `theater::ingress`) until
+//! SIGINT or SIGTERM, `--duration-ms` or `--max-deliveries`. Exit code 0 on success, 2
+//! on unusable input (manifest, inputs, trace file, address).
 
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
@@ -16,6 +19,7 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
+use theater::ingress::{self, Exchange, ToScheduler};
 use theater_runtime::{run_header, Recorder, Sink, System};
 use theater_trace::{TraceWriter, WriterOptions};
 
@@ -44,6 +48,11 @@ enum Command {
         /// External inputs, JSON lines (`-` for standard input).
         #[arg(long)]
         inputs: Option<PathBuf>,
+        /// Serve HTTP on this address (after the inputs), routing requests to actors by
+        /// the manifest's `[[http.route]]`s, until SIGINT or SIGTERM. Port 0 picks a
+        /// free port; the address is printed on standard error.
+        #[arg(long, value_name = "ADDR")]
+        http: Option<String>,
         /// Stop after this many deliveries.
         #[arg(long, default_value_t = 10_000_000)]
         max_deliveries: u64,
@@ -109,6 +118,86 @@ fn drain(
     Ok(())
 }
 
+/// Serves HTTP until a signal, the deadline or the delivery budget; returns why it
+/// stopped and the exchange's counts.
+fn serve_http(
+    system: &mut System,
+    addr: &str,
+    config: &ingress::HttpConfig,
+    message_bytes: u64,
+    (budget, deadline, progress): (&mut u64, Option<std::time::Instant>, bool),
+) -> Result<(&'static str, Exchange)> {
+    use std::sync::mpsc::RecvTimeoutError;
+    use std::time::{Duration, Instant};
+    if config.routes.is_empty() {
+        bail!("--http: the manifest has no [[http.route]], so no request could reach an actor");
+    }
+    let routes = config
+        .routes
+        .iter()
+        .map(|r| {
+            let id = system
+                .actor_id(&r.actor)
+                .with_context(|| format!("http route {:?}: no actor {:?}", r.prefix, r.actor))?;
+            Ok((r.prefix.clone(), id))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let server = ingress::start(addr, routes, config.limits)
+        .with_context(|| format!("cannot serve HTTP on {addr}"))?;
+    eprintln!(
+        "theater: serving http://{} (stop with Ctrl-C or SIGTERM)",
+        server.addr
+    );
+    let mut exchange = Exchange::new(config.limits, message_bytes);
+    let mut last_sweep = Instant::now();
+    let sweep_every = Duration::from_millis(100);
+    let why = loop {
+        if *budget == 0 {
+            break "delivery limit reached";
+        }
+        if out_of_time(deadline) {
+            break "time limit reached";
+        }
+        let wait = deadline.map_or(sweep_every, |d| {
+            d.saturating_duration_since(Instant::now()).min(sweep_every)
+        });
+        let first = match server.rx.recv_timeout(wait) {
+            Ok(m) => m,
+            Err(RecvTimeoutError::Timeout) => {
+                exchange.sweep(system)?;
+                last_sweep = Instant::now();
+                continue;
+            }
+            Err(RecvTimeoutError::Disconnected) => break "the HTTP server stopped",
+        };
+        // Take everything that arrived meanwhile, in arrival order, then run: under load
+        // the system runs once per batch rather than once per request.
+        let mut stop = None;
+        for message in std::iter::once(first).chain(server.rx.try_iter()) {
+            match message {
+                ToScheduler::Request(r) => exchange.offer(system, r)?,
+                ToScheduler::Dropped { request, reason } => {
+                    exchange.dropped(system, request, reason)?
+                }
+                ToScheduler::Shutdown(why) => {
+                    stop = Some(why);
+                    break;
+                }
+            }
+        }
+        drain(system, budget, deadline, progress)?;
+        exchange.deliver(system)?;
+        if last_sweep.elapsed() >= sweep_every {
+            exchange.sweep(system)?;
+            last_sweep = Instant::now();
+        }
+        if let Some(why) = stop {
+            break why;
+        }
+    };
+    Ok((why, exchange))
+}
+
 #[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Input {
@@ -123,6 +212,7 @@ fn run(command: Command) -> Result<()> {
         record,
         force,
         inputs,
+        http,
         max_deliveries,
         duration_ms,
         seed,
@@ -130,7 +220,7 @@ fn run(command: Command) -> Result<()> {
     } = command;
     let deadline =
         duration_ms.map(|ms| std::time::Instant::now() + std::time::Duration::from_millis(ms));
-    let mut spec = theater::manifest::load(&manifest)?;
+    let (mut spec, http_config) = theater::manifest::load_full(&manifest)?;
     if let Some(seed) = seed {
         spec.seed = seed;
     }
@@ -155,6 +245,7 @@ fn run(command: Command) -> Result<()> {
         }
     };
     let mut system = System::new(&spec, sink)?;
+    system.set_http_client(std::sync::Arc::new(theater::outbound::UreqClient));
     let mut budget = max_deliveries;
     drain(&mut system, &mut budget, deadline, progress)?;
     let reader: Option<Box<dyn BufRead>> = match inputs.as_deref() {
@@ -200,11 +291,23 @@ fn run(command: Command) -> Result<()> {
             drain(&mut system, &mut budget, deadline, progress)?;
         }
     }
-    let reason = if budget == 0 {
+    let mut served = None;
+    let mut reason = if budget == 0 {
         "delivery limit reached"
     } else {
         "idle"
     };
+    if let Some(addr) = &http {
+        let (why, exchange) = serve_http(
+            &mut system,
+            addr,
+            &http_config,
+            spec.limits.message_bytes,
+            (&mut budget, deadline, progress),
+        )?;
+        reason = why;
+        served = Some(exchange);
+    }
     let actors = system.actors();
     let (summary, sink) = system.finish(reason)?;
     let mut out = std::io::stdout().lock();
@@ -222,6 +325,16 @@ fn run(command: Command) -> Result<()> {
         )?;
     }
     writeln!(out, "virtual time: {} ns", summary.time_ns)?;
+    if let Some(x) = served {
+        writeln!(
+            out,
+            "http: {} requests, {} refused, {} dropped, {} unanswered",
+            x.requests,
+            x.refused,
+            x.dropped,
+            x.waiting()
+        )?;
+    }
     if let Sink::Background(recorder) = sink {
         let t = recorder.finish()?;
         writeln!(

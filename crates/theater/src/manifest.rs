@@ -19,7 +19,15 @@
 //! fuel_per_delivery = 500000         # optional
 //! grants = ["messaging", "store"]    # optional: host interfaces it may import
 //!                                    # (runtime, messaging, timers, supervision,
-//!                                    # store); all when absent; children inherit
+//!                                    # store, http-client); all but http-client
+//!                                    # when absent; children inherit
+//!
+//! [[http.route]]                     # for `theater run --http`; longest prefix wins
+//! prefix = "/kv"                     # matches /kv and /kv/…, not /kvx
+//! actor = "api"                      # a top-level actor
+//!
+//! [http.limits]                      # optional; any field of
+//! body_bytes = 65536                 # theater::ingress::IngressLimits
 //! ```
 
 use std::fmt;
@@ -89,6 +97,17 @@ struct Manifest {
     components: Vec<Component>,
     #[serde(default, rename = "actor")]
     actors: Vec<Actor>,
+    #[serde(default)]
+    http: Option<Http>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Http {
+    #[serde(default, rename = "route")]
+    routes: Vec<crate::ingress::Route>,
+    #[serde(default)]
+    limits: crate::ingress::IngressLimits,
 }
 
 fn default_mode() -> String {
@@ -126,6 +145,11 @@ pub const MANIFEST_MAX_BYTES: u64 = 1 << 20;
 
 /// Reads and checks a manifest; component paths are relative to its directory.
 pub fn load(path: &Path) -> Result<SystemSpec> {
+    load_full(path).map(|(spec, _)| spec)
+}
+
+/// [`load`], plus the manifest's `[http]` section (default when absent).
+pub fn load_full(path: &Path) -> Result<(SystemSpec, crate::ingress::HttpConfig)> {
     let size = std::fs::metadata(path)
         .map_err(|e| ManifestError::Read(path.into(), e))?
         .len();
@@ -139,7 +163,7 @@ pub fn load(path: &Path) -> Result<SystemSpec> {
     }
     let text = std::fs::read_to_string(path).map_err(|e| ManifestError::Read(path.into(), e))?;
     let base = path.parent().unwrap_or(Path::new("."));
-    parse_with(&text, base, &mut |p| std::fs::read(p))
+    parse_full(&text, base, &mut |p| std::fs::read(p))
         .map_err(|e| ManifestError::In(path.into(), Box::new(e)))
 }
 
@@ -150,6 +174,15 @@ pub fn parse_with(
     base: &Path,
     read: &mut dyn FnMut(&Path) -> std::io::Result<Vec<u8>>,
 ) -> Result<SystemSpec> {
+    parse_full(text, base, read).map(|(spec, _)| spec)
+}
+
+/// [`parse_with`], plus the `[http]` section.
+pub fn parse_full(
+    text: &str,
+    base: &Path,
+    read: &mut dyn FnMut(&Path) -> std::io::Result<Vec<u8>>,
+) -> Result<(SystemSpec, crate::ingress::HttpConfig)> {
     let m: Manifest = toml::from_str(text).map_err(|e| ManifestError::Syntax(e.to_string()))?;
     let mode = match m.mode.as_str() {
         "simulated" => RunMode::Simulated,
@@ -207,6 +240,27 @@ pub fn parse_with(
             })
         })
         .collect::<Result<Vec<_>>>()?;
+    let http = match m.http {
+        None => crate::ingress::HttpConfig::default(),
+        Some(h) => crate::ingress::HttpConfig {
+            routes: h.routes,
+            limits: h.limits,
+        },
+    };
+    for r in &http.routes {
+        if !r.prefix.starts_with('/') || (r.prefix.len() > 1 && r.prefix.ends_with('/')) {
+            return Err(ManifestError::Invalid(format!(
+                "http route {:?}: a prefix starts with `/` and does not end with one",
+                r.prefix
+            )));
+        }
+        if !actors.iter().any(|a| a.name == r.actor) {
+            return Err(ManifestError::Invalid(format!(
+                "http route {:?}: no top-level actor named {:?}",
+                r.prefix, r.actor
+            )));
+        }
+    }
     let spec = SystemSpec {
         mode,
         seed: m.seed,
@@ -215,5 +269,5 @@ pub fn parse_with(
         actors,
     };
     spec.check().map_err(ManifestError::Spec)?;
-    Ok(spec)
+    Ok((spec, http))
 }
