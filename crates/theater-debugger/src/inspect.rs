@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 
 use theater_trace::{
-    EventBody, HostFunction, MessageKind, Payload, RecordedEvent, Trace, EXTERNAL,
+    EventBody, HostFunction, MessageKind, Payload, RecordedEvent, Sender, Trace, EXTERNAL,
 };
 
 use crate::DebugError;
@@ -188,7 +188,9 @@ pub fn http_lines(trace: &Trace, body: &EventBody) -> Vec<String> {
     };
     let mut out = Vec::new();
     match body {
-        EventBody::Input(d) if matches!(d.kind, MessageKind::Request { .. }) => {
+        EventBody::Input(d) | EventBody::Delivered(d)
+            if d.from == Sender::External && matches!(d.kind, MessageKind::Request { .. }) =>
+        {
             if let Some(r) = bytes(&d.payload)
                 .and_then(|b| serde_json::from_slice::<theater_wire::IngressRequest>(&b).ok())
             {

@@ -3,106 +3,11 @@
 //!
 //! Needs `tmux` (`.ci/run` installs it).
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::time::{Duration, Instant};
+mod common;
 
-/// How long to wait for the screen to show something before giving up (a hang guard,
-/// not a performance bound).
-const SCREEN_WAIT: Duration = Duration::from_secs(60);
+use std::path::PathBuf;
 
-struct Pane {
-    socket: String,
-    home: PathBuf,
-}
-
-impl Pane {
-    fn tmux(&self, args: &[&str]) -> String {
-        let out = Command::new("tmux")
-            .arg("-L")
-            .arg(&self.socket)
-            .args(args)
-            .output()
-            .expect("tmux is needed for the REPL tests (apt-get install tmux)");
-        assert!(
-            out.status.success(),
-            "tmux {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    fn start(trace: &Path) -> Pane {
-        let socket = format!("theater-repl-test-{}", std::process::id());
-        let home = std::env::temp_dir().join(&socket);
-        let _ = std::fs::remove_dir_all(&home);
-        std::fs::create_dir_all(&home).unwrap();
-        let pane = Pane { socket, home };
-        let command = format!(
-            "env HOME={} TERM=xterm {} {} --checkpoint-every 4",
-            pane.home.display(),
-            env!("CARGO_BIN_EXE_theater-replay"),
-            trace.display()
-        );
-        pane.tmux(&[
-            "new-session",
-            "-d",
-            "-s",
-            "repl",
-            "-x",
-            "150",
-            "-y",
-            "50",
-            &command,
-        ]);
-        pane
-    }
-
-    fn screen(&self) -> String {
-        self.tmux(&["capture-pane", "-p", "-t", "repl", "-S", "-2000"])
-    }
-
-    /// Waits until the screen holds `text` `count` times; returns the screen.
-    fn wait_for(&self, text: &str, count: usize) -> String {
-        let start = Instant::now();
-        loop {
-            let screen = self.screen();
-            if screen.matches(text).count() >= count {
-                return screen;
-            }
-            assert!(
-                start.elapsed() < SCREEN_WAIT,
-                "the screen never showed {text:?} {count} time(s):\n{screen}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    /// Types a line and waits for the next prompt; returns what the command printed.
-    fn run(&self, line: &str) -> String {
-        let prompts = self.screen().matches("theater #").count();
-        self.tmux(&["send-keys", "-t", "repl", "-l", line]);
-        self.tmux(&["send-keys", "-t", "repl", "Enter"]);
-        let screen = self.wait_for("theater #", prompts + 1);
-        let echoed = screen
-            .rfind(&format!("> {line}"))
-            .expect("the line is echoed");
-        let after = &screen[echoed..];
-        let end = after.rfind("theater #").unwrap_or(after.len());
-        after[..end].lines().skip(1).collect::<Vec<_>>().join("\n")
-    }
-}
-
-impl Drop for Pane {
-    fn drop(&mut self) {
-        let _ = Command::new("tmux")
-            .arg("-L")
-            .arg(&self.socket)
-            .arg("kill-server")
-            .status();
-        let _ = std::fs::remove_dir_all(&self.home);
-    }
-}
+use common::Pane;
 
 fn fixture(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -202,23 +107,9 @@ fn a_person_steps_goes_back_breaks_inspects_and_mistypes() {
     pane.tmux(&["send-keys", "-t", "repl", "Enter"]);
     pane.wait_for("watchpoint 2: watch bank", 1);
 
-    pane.tmux(&["send-keys", "-t", "repl", "-l", "quit"]);
-    pane.tmux(&["send-keys", "-t", "repl", "Enter"]);
-    // The program exits (its tmux session ends with it), writing the history file on
-    // the way out.
-    let start = Instant::now();
-    while Command::new("tmux")
-        .args(["-L", &pane.socket, "has-session", "-t", "repl"])
-        .output()
-        .is_ok_and(|o| o.status.success())
-    {
-        assert!(
-            start.elapsed() < SCREEN_WAIT,
-            "quit did not end the program"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let history = pane.home.join(".theater-replay-history");
+    // The program exits, writing the history file on the way out.
+    pane.quit();
+    let history = pane.home().join(".theater-replay-history");
     let saved = std::fs::read_to_string(&history).unwrap();
     assert!(
         saved.contains("state-diff") && saved.contains("watch bank"),
