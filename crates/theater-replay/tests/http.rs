@@ -94,7 +94,8 @@ fn manifest(dir: &Path) -> PathBuf {
     let text = text.replace(
         "\"../components/kv.wasm\"",
         &format!("{:?}", component.display().to_string()),
-    ) + "\n[http.limits]\nbody_bytes = 4096\nheader_timeout_ms = 400\nbody_timeout_ms = 400\n";
+    )
+        + "\n[http.limits]\nbody_bytes = 4096\nheader_timeout_ms = 400\nbody_timeout_ms = 400\n";
     let path = dir.join("kv.toml");
     std::fs::write(&path, text).unwrap();
     path
@@ -244,7 +245,8 @@ fn http_traffic_is_recorded_and_replays_offline() {
         false,
     );
     assert!(declared.starts_with("HTTP/1.1 413"), "{declared:?}");
-    let mut chunked = b"PUT /kv/big HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\n".to_vec();
+    let mut chunked =
+        b"PUT /kv/big HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\n".to_vec();
     for _ in 0..5 {
         chunked.extend_from_slice(b"3e8\r\n");
         chunked.extend_from_slice(&[b'x'; 1000]);
@@ -346,11 +348,13 @@ fn http_traffic_is_recorded_and_replays_offline() {
         2,
         "{drops:?}"
     );
-    assert!(has(&|r| *r == DropReason::TimedOut { limit_ms: 400 }), "{drops:?}");
     assert!(
-        drops
-            .iter()
-            .any(|(req, r)| req.starts_with("PUT /kv/slow") && *r == DropReason::TimedOut { limit_ms: 400 }),
+        has(&|r| *r == DropReason::TimedOut { limit_ms: 400 }),
+        "{drops:?}"
+    );
+    assert!(
+        drops.iter().any(|(req, r)| req.starts_with("PUT /kv/slow")
+            && *r == DropReason::TimedOut { limit_ms: 400 }),
         "{drops:?}"
     );
     assert!(
@@ -387,7 +391,9 @@ fn http_traffic_is_recorded_and_replays_offline() {
     assert!(out.contains("breakpoint 1"), "{out}");
     let out = pane.run("continue");
     assert!(
-        out.contains("breakpoint 1 hit") && out.contains("http request: PUT /kv/t") && out.contains("body: v"),
+        out.contains("breakpoint 1 hit")
+            && out.contains("http request: PUT /kv/t")
+            && out.contains("body: v"),
         "{out}"
     );
     let out = pane.run("continue");
@@ -402,7 +408,8 @@ fn http_traffic_is_recorded_and_replays_offline() {
     assert!(out.contains("http request: POST /kv/up?fetch="), "{out}");
     let out = pane.run(&format!("goto {http_call}"));
     assert!(
-        out.contains("http out: GET http://") && out.contains("http in: 200  body: upstream says hi"),
+        out.contains("http out: GET http://")
+            && out.contains("http in: 200  body: upstream says hi"),
         "{out}"
     );
     pane.quit();

@@ -133,4 +133,3 @@ impl Drop for Pane {
         let _ = std::fs::remove_dir_all(&self.home);
     }
 }
-
