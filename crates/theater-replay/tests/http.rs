@@ -415,3 +415,146 @@ fn http_traffic_is_recorded_and_replays_offline() {
     pane.quit();
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The kv manifest with tight limits for `ingress_limits_hold_at_their_edges`.
+fn tight_manifest(dir: &Path) -> PathBuf {
+    let path = manifest(dir);
+    let text = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("seed = 3", "seed = 3\n\n[limits]\nhttp_timeout_ms = 2500")
+        .replace(
+            "header_timeout_ms = 400",
+            "header_timeout_ms = 400\nheader_bytes = 8192\nconnections = 4\nqueue_len = 3\nreply_timeout_ms = 1500",
+        );
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn ingress_limits_hold_at_their_edges() {
+    let dir = std::env::temp_dir().join(format!("theater-http-limits-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let trace = dir.join("limits.bin");
+    let (mut child, addr) = serve(&tight_manifest(&dir), &trace);
+    let base = format!("http://{addr}");
+    let client = agent();
+
+    // header_bytes: a head over 8 KiB is refused with 431.
+    let big_head = format!(
+        "GET /kv HTTP/1.1\r\nhost: x\r\nx-big: {}\r\n\r\n",
+        "a".repeat(10_000)
+    );
+    let r = raw(addr, big_head.as_bytes(), Duration::ZERO, false);
+    assert!(r.starts_with("HTTP/1.1 431"), "{r:?}");
+
+    // connections: four idle connections hold every slot; a fifth client is served
+    // only once the header timeout has closed them.
+    let idle: Vec<_> = (0..4)
+        .map(|_| {
+            let mut s = TcpStream::connect(addr).unwrap();
+            std::thread::spawn(move || {
+                let _ = s.read(&mut [0u8; 1]);
+                std::time::Instant::now()
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(100));
+    let (status, _) = call(&client, "GET", &format!("{base}/kv"), "");
+    let answered = std::time::Instant::now();
+    assert_eq!(status, 200);
+    for t in idle {
+        assert!(
+            t.join().unwrap() <= answered,
+            "served before a slot was free"
+        );
+    }
+
+    // The actor calls this very service: the scheduler waits for its own HTTP server,
+    // which answers the inner request 504 after the reply timeout (1.5 s). Meanwhile the
+    // queue (3) fills up, and the caller's own reply timeout passes too.
+    let fetch = {
+        let url = format!("{base}/kv/loop?fetch={base}/kv/anything");
+        std::thread::spawn(move || call(&agent(), "POST", &url, ""))
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    let extra: Vec<_> = (0..3)
+        .map(|_| {
+            let url = format!("{base}/kv/t");
+            std::thread::spawn(move || call(&agent(), "GET", &url, ""))
+        })
+        .collect();
+    let extra: Vec<(u16, String)> = extra.into_iter().map(|t| t.join().unwrap()).collect();
+    let busy = extra
+        .iter()
+        .filter(|(s, body)| *s == 503 && body.contains("too many requests waiting"))
+        .count();
+    assert!(busy >= 1, "{extra:?}");
+    let (status, body) = fetch.join().unwrap();
+    assert_eq!(status, 504, "{body}");
+    // Once the outbound call returned, the service answers again.
+    assert_eq!(call(&client, "GET", &format!("{base}/kv"), "").0, 200);
+
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+
+    let t = Trace::open(&trace).unwrap();
+    let mut drops = Vec::new();
+    let mut outbound = Vec::new();
+    for e in t.events() {
+        match e.unwrap().event.body {
+            EventBody::IngressDropped { reason, .. } => drops.push(reason),
+            EventBody::HostCall {
+                function: HostFunction::HttpSend,
+                response,
+                ..
+            } => outbound.push(response),
+            _ => {}
+        }
+    }
+    assert!(
+        drops.contains(&DropReason::TooLarge { limit: 8192 }),
+        "{drops:?}"
+    );
+    assert_eq!(
+        drops
+            .iter()
+            .filter(|r| **r == DropReason::TimedOut { limit_ms: 400 })
+            .count(),
+        4,
+        "{drops:?}"
+    );
+    assert!(drops.contains(&DropReason::Busy { limit: 3 }), "{drops:?}");
+    assert!(
+        drops
+            .iter()
+            .any(|r| matches!(r, DropReason::ReplyTimedOut { limit_ms: 1500, .. })),
+        "{drops:?}"
+    );
+    assert_eq!(outbound.len(), 1);
+    let response = match &outbound[0] {
+        theater_trace::Payload::Inline(b) => b.0.clone(),
+        theater_trace::Payload::Blob { digest, .. } => t.blob(digest).unwrap().unwrap(),
+    };
+    // The inner request waited in the same queue as its caller: the server answered it
+    // 504 after the reply timeout, before the outbound timeout passed.
+    let response = String::from_utf8_lossy(&response);
+    assert!(
+        response.contains(r#""status":504"#) && response.contains("did not reply in time"),
+        "{response}"
+    );
+
+    let out = Command::new(replay_bin())
+        .args(["verify", trace.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

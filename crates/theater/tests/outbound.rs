@@ -181,6 +181,31 @@ fn rewrite(bytes: &[u8], change: impl Fn(&str) -> String) -> Vec<u8> {
 }
 
 #[test]
+fn an_upstream_that_never_answers_is_a_recorded_timeout() {
+    let mut spec = kv_spec();
+    spec.limits.http_timeout_ms = 300;
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let silent = listener.local_addr().unwrap();
+    let (responses, bytes) = record(
+        &spec,
+        &[request(
+            "POST",
+            "/kv/page",
+            &format!("fetch=http://{silent}/x"),
+        )],
+    );
+    drop(listener);
+    assert_eq!(responses[0].status, 502);
+    assert!(
+        responses[0].body.text().contains("Timeout"),
+        "{responses:?}"
+    );
+    let trace = Trace::from_bytes(bytes).unwrap();
+    let head = trace.head();
+    assert_eq!(replay(trace, &ReplayOptions::default()).unwrap().head, head);
+}
+
+#[test]
 fn http_client_is_granted_only_by_name() {
     for grants in [
         None,
