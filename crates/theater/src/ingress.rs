@@ -177,6 +177,16 @@ pub fn start(
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
+    // The signal handlers are installed before `start` returns, so a signal sent as soon
+    // as the address is printed already ends the run cleanly.
+    let signals = {
+        use tokio::signal::unix::{signal, SignalKind};
+        let _context = runtime.enter();
+        (
+            signal(SignalKind::interrupt())?,
+            signal(SignalKind::terminate())?,
+        )
+    };
     std::thread::Builder::new()
         .name("theater-http".into())
         .spawn(move || {
@@ -188,8 +198,12 @@ pub fn start(
                     queued: AtomicUsize::new(0),
                 });
                 let stop = shared.clone();
+                let (mut interrupt, mut terminate) = signals;
                 tokio::spawn(async move {
-                    let why = shutdown_signal().await;
+                    let why = tokio::select! {
+                        _ = interrupt.recv() => "interrupted",
+                        _ = terminate.recv() => "terminated",
+                    };
                     let _ = stop.tx.send(ToScheduler::Shutdown(why));
                 });
                 match tokio::net::TcpListener::from_std(listener) {
@@ -199,20 +213,6 @@ pub fn start(
             })
         })?;
     Ok(Server { addr: local, rx })
-}
-
-async fn shutdown_signal() -> &'static str {
-    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
-            return "interrupted";
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => "interrupted",
-        _ = term.recv() => "terminated",
-    }
 }
 
 /// What every connection of the server shares.
