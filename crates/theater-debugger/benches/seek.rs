@@ -27,6 +27,7 @@ fn main() {
         event: 0,
         to: 0,
         payload: format!(r#"{{"ball":0,"max":{VOLLEYS}}}"#).into_bytes(),
+        request: false,
     };
     let never: Predicate = "failed".parse().unwrap();
     let bytes = Rerun::new(&small)

@@ -76,3 +76,67 @@ fn recording_the_same_seed_twice_is_byte_identical() {
         assert_eq!(record(&spec, &inputs).1, record(&spec, &inputs).1);
     });
 }
+
+/// External traffic as `theater run --http` produces it: one-way inputs, requests whose
+/// replies leave the system, dropped traffic, and bursts offered before the system runs.
+/// For every seed: every accepted request is answered exactly once (a reply, or a
+/// failure when its handler failed or its actor exited), and record then replay gives
+/// the same chain head.
+#[test]
+fn external_requests_are_answered_once_and_replay_to_the_same_head() {
+    use theater_runtime::System;
+    use theater_trace::DropReason;
+    let answered = std::cell::Cell::new((0u64, 0u64));
+    for_seeds(200, |seed| {
+        let (spec, inputs) = random_case(seed);
+        let mut rng = Rng::new(seed ^ 0x5eed);
+        let mut system = with_cache(&spec, |c| {
+            System::with_cache(&spec, theater_runtime::memory_sink(&spec).unwrap(), c)
+        })
+        .unwrap();
+        system.run_until_idle(100_000).unwrap();
+        let mut accepted = std::collections::BTreeSet::new();
+        let mut replies = Vec::new();
+        for (to, payload) in inputs {
+            match rng.below(4) {
+                0 => {
+                    system.inject(to, payload).unwrap();
+                }
+                1 => system
+                    .record_dropped(format!("GET /{to}"), DropReason::NoRoute)
+                    .unwrap(),
+                _ => {
+                    if let Some(c) = system.inject_request(to, payload).unwrap() {
+                        assert!(accepted.insert(c), "seed {seed}: correlation {c} reused");
+                    }
+                }
+            }
+            // Bursts: sometimes the next input arrives before the system runs.
+            if rng.below(3) != 0 {
+                system.run_until_idle(100_000).unwrap();
+                replies.extend(system.take_replies());
+            }
+        }
+        system.run_until_idle(100_000).unwrap();
+        replies.extend(system.take_replies());
+        let got: Vec<u64> = replies.iter().map(|r| r.correlation).collect();
+        let unique: std::collections::BTreeSet<u64> = got.iter().copied().collect();
+        assert_eq!(
+            unique.len(),
+            got.len(),
+            "seed {seed}: a request answered twice"
+        );
+        assert_eq!(unique, accepted, "seed {seed}: requests left unanswered");
+        let failed = replies.iter().filter(|r| !r.ok).count() as u64;
+        let (a, f) = answered.get();
+        answered.set((a + got.len() as u64, f + failed));
+        let (_, sink) = system.finish("inputs exhausted").unwrap();
+        let theater_runtime::Sink::Memory(writer) = sink else {
+            unreachable!("memory sink")
+        };
+        assert_replays(&writer.finish().unwrap().1);
+    });
+    let (a, f) = answered.get();
+    eprintln!("{a} external requests answered, {f} of them failures");
+    assert!(a > 0 && f > 0, "the generator must produce both outcomes");
+}

@@ -686,4 +686,93 @@ mod tests {
         assert_eq!(route(&routes[..2], "/kvx"), None);
         assert_eq!(route(&routes[..2], "/"), None);
     }
+
+    fn answer(status: u16, ok: bool, payload: &[u8]) -> (u16, String) {
+        let r = respond(Answer::Reply {
+            correlation: 7,
+            ok,
+            payload: payload.to_vec(),
+        });
+        assert_eq!(r.status().as_u16(), status);
+        assert_eq!(r.headers()["theater-request"], "7");
+        let body = futures_body(r);
+        (status, body)
+    }
+
+    fn futures_body(r: Response<Full<Bytes>>) -> String {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let bytes = rt.block_on(r.into_body().collect()).unwrap().to_bytes();
+        String::from_utf8(bytes.to_vec()).unwrap()
+    }
+
+    #[test]
+    fn each_answer_becomes_a_clear_status() {
+        let ok = serde_json::to_vec(&IngressResponse::text(201, "made")).unwrap();
+        assert_eq!(answer(201, true, &ok).1, "made");
+        let failed = answer(500, false, br#"{"handler-failed": "boom"}"#).1;
+        assert!(failed.contains("the actor failed: boom"), "{failed}");
+        let exited = answer(503, false, br#""target-exited""#).1;
+        assert!(exited.contains("exited before replying"), "{exited}");
+        let garbage = answer(502, true, b"not json").1;
+        assert!(garbage.contains("not an HTTP response"), "{garbage}");
+        let status = answer(502, true, br#"{"status": 1000}"#).1;
+        assert!(status.contains("status 1000"), "{status}");
+        let header = answer(
+            502,
+            true,
+            br#"{"status": 200, "headers": [["bad name", "x"]]}"#,
+        )
+        .1;
+        assert!(header.contains("header"), "{header}");
+        let refused = respond(Answer::Refused {
+            status: 413,
+            why: "too big".into(),
+        });
+        assert_eq!(refused.status().as_u16(), 413);
+    }
+
+    #[test]
+    fn the_system_refuses_what_it_cannot_take_with_the_right_status() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../fixtures/manifests/kv.toml"
+        );
+        let mut spec = crate::manifest::load(std::path::Path::new(path)).unwrap();
+        spec.limits.mailbox_len = 2;
+        spec.limits.message_bytes = 400;
+        let mut system = System::new(&spec, theater_runtime::Sink::Off).unwrap();
+        system.run_until_idle(100).unwrap();
+        let api = system.actor_id("api").unwrap();
+        let mut exchange = Exchange::new(IngressLimits::default(), spec.limits.message_bytes);
+        let mut offer = |system: &mut System, actor: ActorId, len: usize| {
+            let (tx, mut rx) = tokio::sync::oneshot::channel();
+            exchange
+                .offer(
+                    system,
+                    Incoming {
+                        actor,
+                        payload: vec![b' '; len],
+                        summary: String::new(),
+                        answer: tx,
+                    },
+                )
+                .unwrap();
+            match rx.try_recv() {
+                Ok(Answer::Refused { status, why }) => Some((status, why)),
+                _ => None,
+            }
+        };
+        assert_eq!(offer(&mut system, api, 10), None);
+        assert_eq!(offer(&mut system, api, 10), None);
+        let (status, why) = offer(&mut system, api, 10).unwrap();
+        assert_eq!((status, why.as_str()), (503, "the actor's mailbox is full"));
+        let (status, why) = offer(&mut system, api, 500).unwrap();
+        assert_eq!(status, 413, "{why}");
+        let (status, why) = offer(&mut system, 99, 10).unwrap();
+        assert_eq!((status, why.as_str()), (503, "the actor has exited"));
+        assert_eq!((exchange.requests, exchange.refused), (5, 3));
+        assert_eq!(exchange.waiting(), 2);
+    }
 }

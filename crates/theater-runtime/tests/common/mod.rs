@@ -20,7 +20,8 @@ thread_local! {
     static CACHE: RefCell<Option<ComponentCache>> = const { RefCell::new(None) };
 }
 
-fn with_cache<T>(spec: &SystemSpec, f: impl FnOnce(&mut ComponentCache) -> T) -> T {
+/// Runs `f` with the thread's component cache (compiling is the slow part of a test).
+pub fn with_cache<T>(spec: &SystemSpec, f: impl FnOnce(&mut ComponentCache) -> T) -> T {
     CACHE.with(|c| {
         let mut c = c.borrow_mut();
         let cache = c.get_or_insert_with(|| ComponentCache::new(&spec.limits).unwrap());
