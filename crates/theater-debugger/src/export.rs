@@ -315,6 +315,20 @@ pub fn mermaid_marked(
                     let _ = writeln!(out, "    Note over {to}: {}", label(note));
                 }
             }
+            // Replies that leave the system (HTTP responses) end at `outside`.
+            EventBody::Outputs(o) if o.sent.iter().any(|m| m.to == theater_trace::EXTERNAL) => {
+                for m in o.sent.iter().filter(|m| m.to == theater_trace::EXTERNAL) {
+                    let payload = payload_preview(trace, &m.payload).unwrap_or_default();
+                    let line = format!(
+                        "    {}-->>outside: e{} {} {}",
+                        participant(o.actor, &actors),
+                        e.number,
+                        kind_name(&m.kind),
+                        label(&payload)
+                    );
+                    let _ = writeln!(out, "{}", line.trim_end());
+                }
+            }
             EventBody::Outputs(o) if o.outcome != Outcome::Ok => {
                 let what = match &o.outcome {
                     Outcome::Error(m) => format!("error: {}", label(m)),

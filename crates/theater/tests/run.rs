@@ -114,6 +114,15 @@ fn bad_manifests_and_inputs_are_clear_errors() {
             "[[component]]\nname = \"g\"\npath = \"garbage.wasm\"\n[[actor]]\nname = \"a\"\ncomponent = \"g\"\ngrants = [\"filesystem\"]\n",
             "cannot grant \"filesystem\"",
         ),
+        (
+            "[[http.route]]\nprefix = \"/kv\"\nactor = \"nobody\"\n",
+            "no top-level actor named \"nobody\"",
+        ),
+        (
+            "[[http.route]]\nprefix = \"kv/\"\nactor = \"a\"\n",
+            "a prefix starts with `/`",
+        ),
+        ("[http.limits]\nbody_megabytes = 1\n", "unknown field"),
     ];
     let garbage = temp("garbage.wasm");
     std::fs::write(&garbage, b"not wasm at all").unwrap();
@@ -125,6 +134,25 @@ fn bad_manifests_and_inputs_are_clear_errors() {
         assert!(
             text(&out.stderr).contains(expected),
             "{manifest}: {}",
+            text(&out.stderr)
+        );
+    }
+    // `--http` needs routes, and an address it can listen on.
+    let bank = repo().join("fixtures/manifests/bank.toml");
+    let out = theater(&["run", bank.to_str().unwrap(), "--http", "127.0.0.1:0"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("no [[http.route]]"),
+        "{}",
+        text(&out.stderr)
+    );
+    let kv = repo().join("fixtures/manifests/kv.toml");
+    for addr in ["not an address", "192.0.2.1:80"] {
+        let out = theater(&["run", kv.to_str().unwrap(), "--http", addr]);
+        assert_eq!(out.status.code(), Some(2), "{addr}");
+        assert!(
+            text(&out.stderr).contains(&format!("cannot serve HTTP on {addr}")),
+            "{}",
             text(&out.stderr)
         );
     }
