@@ -2,6 +2,14 @@
 //! a bounded channel and goes on; the recorder thread encodes, hash-chains, frames and
 //! writes them.
 //!
+//! A delivery, the run's hot path, is not handed over as events at all: the scheduler
+//! copies its raw parts (the message, the recorded host calls, the messages sent, the
+//! new state's bytes, fuel and outcome) into the batch's byte arena as one
+//! [`DeliveryRecord`], and the recorder thread builds the `Delivered`, `HostCall` and
+//! `Outputs` events from it: payload blobs, the state digest and all allocation happen
+//! off the scheduler's thread. The events are exactly those inline recording writes
+//! (`counter.rs::background_recording_writes_the_same_bytes_as_inline_recording`).
+//!
 //! Determinism is unaffected: the channel is FIFO, so the trace holds the events in the
 //! order the scheduler produced them, and nothing flows back but emptied batch buffers,
 //! which the scheduler refills (no data, so no influence on the run). Blobs are deduplicated on
@@ -14,15 +22,20 @@
 
 use std::collections::BTreeSet;
 use std::fs::File;
+use std::ops::Range;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{channel, sync_channel, Receiver, RecvTimeoutError, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use theater_trace::{Digest, EventBody, Payload, TraceError, TraceSummary, TraceWriter};
+use theater_trace::{
+    ActorId, Delivery, DeliveryOutputs, Digest, EventBody, LogLine, MessageKind, Outcome, Payload,
+    Sender, SentMessage, TraceError, TraceSummary, TraceWriter,
+};
 
 use crate::error::RuntimeError;
+use crate::sink::HostCallRecord;
 
 /// Batches in flight between the scheduler and the recorder thread; a full channel makes
 /// the scheduler wait (bounded memory: this many batches of [`RECORDER_BATCH_EVENTS`]).
@@ -39,17 +52,139 @@ const RECORDER_CLOCK_EVERY: u32 = 16;
 enum Msg {
     Blob(Vec<u8>),
     Event(EventBody),
+    /// A whole delivery; its bytes are in the batch's arena.
+    Delivery(Compact),
+}
+
+/// A delivery as the scheduler hands it over: everything [`DeliveryRecord`] says, with
+/// byte strings as ranges of the batch's arena.
+#[derive(Debug)]
+struct Compact {
+    seq: u64,
+    from: Sender,
+    to: ActorId,
+    kind: MessageKind,
+    time_ns: u64,
+    payload: Range<usize>,
+    host_calls: Vec<HostCallRecord>,
+    /// Range of the batch's `sent` list.
+    sent: Range<usize>,
+    logs: Vec<LogLine>,
+    state: Range<usize>,
+    fuel_used: u64,
+    outcome: Outcome,
+}
+
+/// A message a delivery sent, its payload in the batch's arena.
+#[derive(Debug)]
+struct SentRef {
+    to: ActorId,
+    kind: MessageKind,
+    payload: Range<usize>,
+}
+
+/// What crosses the channel: messages, and the arena and sent list that
+/// [`Msg::Delivery`] points into. Emptied batches come back to be refilled.
+#[derive(Debug, Default)]
+struct Batch {
+    msgs: Vec<Msg>,
+    bytes: Vec<u8>,
+    sent: Vec<SentRef>,
+    /// Events the batch will make.
+    events: usize,
+}
+
+impl Batch {
+    fn new() -> Batch {
+        Batch {
+            msgs: Vec::with_capacity(RECORDER_BATCH_EVENTS),
+            ..Batch::default()
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.msgs.is_empty()
+    }
+
+    fn push_bytes(&mut self, bytes: &[u8]) -> Range<usize> {
+        let start = self.bytes.len();
+        self.bytes.extend_from_slice(bytes);
+        start..self.bytes.len()
+    }
+}
+
+/// One delivery, as `System::deliver` records it on a recorder thread.
+pub(crate) struct DeliveryRecord<'a> {
+    pub(crate) seq: u64,
+    pub(crate) from: Sender,
+    pub(crate) to: ActorId,
+    pub(crate) kind: &'a MessageKind,
+    pub(crate) time_ns: u64,
+    pub(crate) payload: &'a [u8],
+    pub(crate) host_calls: Vec<HostCallRecord>,
+    pub(crate) logs: Vec<LogLine>,
+    pub(crate) state: &'a [u8],
+    pub(crate) fuel_used: u64,
+    pub(crate) outcome: Outcome,
+}
+
+/// Writes the events of one delivery: exactly what inline recording appends.
+fn write_delivery(
+    w: &mut TraceWriter<File>,
+    d: Compact,
+    bytes: &[u8],
+    sent: &[SentRef],
+) -> Result<(), TraceError> {
+    let payload = w.payload(&bytes[d.payload])?;
+    w.append(EventBody::Delivered(Delivery {
+        seq: d.seq,
+        from: d.from,
+        to: d.to,
+        kind: d.kind,
+        payload,
+        time_ns: d.time_ns,
+    }))?;
+    for (function, request, response) in d.host_calls {
+        let request = w.payload(&request)?;
+        let response = w.payload(&response)?;
+        w.append(EventBody::HostCall {
+            actor: d.to,
+            function,
+            request,
+            response,
+        })?;
+    }
+    let sent = sent[d.sent]
+        .iter()
+        .map(|m| {
+            Ok(SentMessage {
+                to: m.to,
+                kind: m.kind.clone(),
+                payload: w.payload(&bytes[m.payload.clone()])?,
+            })
+        })
+        .collect::<Result<Vec<_>, TraceError>>()?;
+    w.append(EventBody::Outputs(DeliveryOutputs {
+        actor: d.to,
+        seq: d.seq,
+        sent,
+        logs: d.logs,
+        state: Digest::of(&bytes[d.state]),
+        fuel_used: d.fuel_used,
+        outcome: d.outcome,
+    }))?;
+    Ok(())
 }
 
 /// The scheduler's handle on a recorder thread.
 #[derive(Debug)]
 pub struct Recorder {
-    tx: Option<SyncSender<Vec<Msg>>>,
+    tx: Option<SyncSender<Batch>>,
     /// Emptied batches coming back from the recorder thread, to be filled again: the
     /// scheduler then writes events into memory it has used before instead of fresh
     /// pages every batch.
-    spare: Receiver<Vec<Msg>>,
-    batch: Vec<Msg>,
+    spare: Receiver<Batch>,
+    batch: Batch,
     /// Events appended since the flush interval was last checked.
     unchecked: u32,
     last_send: std::time::Instant,
@@ -67,8 +202,8 @@ impl Recorder {
         writer: TraceWriter<File>,
         flush_interval_ms: u64,
     ) -> Result<Recorder, RuntimeError> {
-        let (tx, rx) = sync_channel::<Vec<Msg>>(RECORDER_CHANNEL_BATCHES);
-        let (spare_tx, spare) = channel::<Vec<Msg>>();
+        let (tx, rx) = sync_channel::<Batch>(RECORDER_CHANNEL_BATCHES);
+        let (spare_tx, spare) = channel::<Batch>();
         let failed = Arc::new(AtomicBool::new(false));
         let error = Arc::new(Mutex::new(None));
         let events = writer.event_count();
@@ -81,10 +216,17 @@ impl Recorder {
                 loop {
                     let result = match rx.recv_timeout(interval) {
                         Ok(mut batch) => {
-                            let r = batch.drain(..).try_for_each(|msg| match msg {
-                                Msg::Blob(bytes) => writer.blob(&bytes).map(drop),
+                            let Batch {
+                                msgs, bytes, sent, ..
+                            } = &mut batch;
+                            let r = msgs.drain(..).try_for_each(|msg| match msg {
+                                Msg::Blob(b) => writer.blob(&b).map(drop),
                                 Msg::Event(body) => writer.append(body).map(drop),
+                                Msg::Delivery(d) => write_delivery(&mut writer, d, bytes, sent),
                             });
+                            batch.bytes.clear();
+                            batch.sent.clear();
+                            batch.events = 0;
                             // The scheduler may be gone; then the batch is just dropped.
                             let _ = spare_tx.send(batch);
                             r
@@ -108,7 +250,7 @@ impl Recorder {
         Ok(Recorder {
             tx: Some(tx),
             spare,
-            batch: Vec::with_capacity(RECORDER_BATCH_EVENTS),
+            batch: Batch::new(),
             unchecked: 0,
             last_send: std::time::Instant::now(),
             flush_interval: interval,
@@ -121,8 +263,53 @@ impl Recorder {
     }
 
     fn send(&mut self, msg: Msg) -> Result<(), RuntimeError> {
-        self.batch.push(msg);
-        if self.batch.len() >= RECORDER_BATCH_EVENTS {
+        self.batch.msgs.push(msg);
+        self.batch.events += 1;
+        if self.batch.events >= RECORDER_BATCH_EVENTS {
+            self.send_batch()?;
+        }
+        Ok(())
+    }
+
+    /// Records one delivery (its `Delivered`, `HostCall` and `Outputs` events) from its
+    /// raw parts; `sent` gives the messages it sent, in order.
+    pub(crate) fn delivery<'a>(
+        &mut self,
+        d: DeliveryRecord<'_>,
+        sent: impl Iterator<Item = (ActorId, MessageKind, &'a [u8])>,
+    ) -> Result<(), RuntimeError> {
+        let events = 2 + d.host_calls.len();
+        // A batch holds at most RECORDER_BATCH_EVENTS events (unless one delivery alone
+        // makes more), which bounds what a crash can lose.
+        if self.batch.events > 0 && self.batch.events + events > RECORDER_BATCH_EVENTS {
+            self.send_batch()?;
+        }
+        let b = &mut self.batch;
+        let payload = b.push_bytes(d.payload);
+        let first = b.sent.len();
+        for (to, kind, bytes) in sent {
+            let payload = b.push_bytes(bytes);
+            b.sent.push(SentRef { to, kind, payload });
+        }
+        let sent = first..b.sent.len();
+        let state = b.push_bytes(d.state);
+        b.msgs.push(Msg::Delivery(Compact {
+            seq: d.seq,
+            from: d.from,
+            to: d.to,
+            kind: d.kind.clone(),
+            time_ns: d.time_ns,
+            payload,
+            host_calls: d.host_calls,
+            sent,
+            logs: d.logs,
+            state,
+            fuel_used: d.fuel_used,
+            outcome: d.outcome,
+        }));
+        b.events += events;
+        self.events += events as u64;
+        if self.batch.events >= RECORDER_BATCH_EVENTS {
             self.send_batch()?;
         }
         Ok(())
@@ -136,10 +323,7 @@ impl Recorder {
         if self.batch.is_empty() {
             return Ok(());
         }
-        let next = self
-            .spare
-            .try_recv()
-            .unwrap_or_else(|_| Vec::with_capacity(RECORDER_BATCH_EVENTS));
+        let next = self.spare.try_recv().unwrap_or_else(|_| Batch::new());
         let batch = std::mem::replace(&mut self.batch, next);
         self.last_send = std::time::Instant::now();
         let sent = self.tx.as_ref().is_some_and(|tx| tx.send(batch).is_ok());

@@ -770,7 +770,10 @@ impl System {
             return Ok(());
         }
         self.summary.deliveries += 1;
-        if self.sink.is_on() {
+        // On a recorder thread, the whole delivery is handed over after the call (see
+        // `Recorder::delivery`); otherwise its events are built here.
+        let background = matches!(self.sink, Sink::Background(_));
+        if self.sink.is_on() && !background {
             let payload = self.sink.payload(&p.payload)?;
             self.sink.append(EventBody::Delivered(Delivery {
                 seq,
@@ -845,7 +848,7 @@ impl System {
         };
         // A failed delivery (a trap poisons the instance) always ends in `exit` below,
         // which drops the instance; a restart instantiates afresh.
-        if self.sink.is_on() {
+        if self.sink.is_on() && !background {
             for (function, request, response) in &host_calls {
                 let request = self.sink.payload(request)?;
                 let response = self.sink.payload(response)?;
@@ -868,12 +871,31 @@ impl System {
             )));
         }
         let ok = outcome == Outcome::Ok;
-        let sent = if ok {
-            self.sent_messages(&p, &effects, reply.as_deref())?
-        } else {
-            Vec::new()
-        };
-        if self.sink.is_on() {
+        if let Sink::Background(recorder) = &mut self.sink {
+            let sent =
+                sent_list(&self.world.requests, &p.kind, &effects, reply.as_deref()).filter(|_| ok);
+            recorder.delivery(
+                crate::recorder::DeliveryRecord {
+                    seq,
+                    from: p.from,
+                    to,
+                    kind: &p.kind,
+                    time_ns,
+                    payload: &p.payload,
+                    host_calls,
+                    logs,
+                    state: &new_state,
+                    fuel_used,
+                    outcome: outcome.clone(),
+                },
+                sent,
+            )?;
+        } else if self.sink.is_on() {
+            let sent = if ok {
+                self.sent_messages(&p, &effects, reply.as_deref())?
+            } else {
+                Vec::new()
+            };
             let state_digest = Digest::of(&new_state);
             self.sink.append(EventBody::Outputs(DeliveryOutputs {
                 actor: to,
@@ -918,66 +940,16 @@ impl System {
         effects: &[Effect],
         reply: Option<&[u8]>,
     ) -> Result<Vec<SentMessage>, RuntimeError> {
-        if !self.sink.is_on() {
-            return Ok(Vec::new());
-        }
-        let mut sent = Vec::new();
-        for e in effects {
-            let (to, kind, payload) = match e {
-                Effect::Send { to, payload } => (*to, MessageKind::OneWay, payload),
-                Effect::Request {
+        let sink = &mut self.sink;
+        sent_list(&self.world.requests, &p.kind, effects, reply)
+            .map(|(to, kind, bytes)| {
+                Ok(SentMessage {
                     to,
-                    correlation,
-                    payload,
-                } => (
-                    *to,
-                    MessageKind::Request {
-                        correlation: *correlation,
-                    },
-                    payload,
-                ),
-                Effect::Reply {
-                    correlation,
-                    payload,
-                } => {
-                    let to = self
-                        .world
-                        .requests
-                        .get(correlation)
-                        .map_or(0, |r| r.requester);
-                    (
-                        to,
-                        MessageKind::Reply {
-                            correlation: *correlation,
-                            ok: true,
-                        },
-                        payload,
-                    )
-                }
-                _ => continue,
-            };
-            sent.push(SentMessage {
-                to,
-                kind,
-                payload: self.sink.payload(payload)?,
-            });
-        }
-        if let (Some(reply), MessageKind::Request { correlation }) = (reply, &p.kind) {
-            let to = self
-                .world
-                .requests
-                .get(correlation)
-                .map_or(0, |r| r.requester);
-            sent.push(SentMessage {
-                to,
-                kind: MessageKind::Reply {
-                    correlation: *correlation,
-                    ok: true,
-                },
-                payload: self.sink.payload(reply)?,
-            });
-        }
-        Ok(sent)
+                    kind,
+                    payload: sink.payload(bytes)?,
+                })
+            })
+            .collect()
     }
 
     fn apply(
@@ -1452,6 +1424,58 @@ impl System {
     pub fn summary(&self) -> &RunSummary {
         &self.summary
     }
+}
+
+/// The messages a successful delivery sends, in the order the outputs event lists them:
+/// its sends, requests and deferred replies as the handler made them, then the reply it
+/// returned from `handle-request`. A reply goes to the request's requester.
+fn sent_list<'a>(
+    requests: &'a BTreeMap<u64, RequestInfo>,
+    kind: &'a MessageKind,
+    effects: &'a [Effect],
+    reply: Option<&'a [u8]>,
+) -> impl Iterator<Item = (ActorId, MessageKind, &'a [u8])> + 'a {
+    let requester = move |c: u64| requests.get(&c).map_or(0, |r| r.requester);
+    let answer = match (reply, kind) {
+        (Some(bytes), MessageKind::Request { correlation }) => Some((
+            requester(*correlation),
+            MessageKind::Reply {
+                correlation: *correlation,
+                ok: true,
+            },
+            bytes,
+        )),
+        _ => None,
+    };
+    effects
+        .iter()
+        .filter_map(move |e| match e {
+            Effect::Send { to, payload } => Some((*to, MessageKind::OneWay, payload.as_slice())),
+            Effect::Request {
+                to,
+                correlation,
+                payload,
+            } => Some((
+                *to,
+                MessageKind::Request {
+                    correlation: *correlation,
+                },
+                payload.as_slice(),
+            )),
+            Effect::Reply {
+                correlation,
+                payload,
+            } => Some((
+                requester(*correlation),
+                MessageKind::Reply {
+                    correlation: *correlation,
+                    ok: true,
+                },
+                payload.as_slice(),
+            )),
+            _ => None,
+        })
+        .chain(answer)
 }
 
 /// A handler's result: the new state and, for requests, the reply; or its error.
