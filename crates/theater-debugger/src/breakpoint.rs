@@ -19,7 +19,7 @@ use crate::predicate::{ActorRef, Predicate};
 use crate::DebugError;
 
 /// Event kinds a `kind` breakpoint accepts (`EventBody::kind_name`).
-pub const EVENT_KINDS: [&str; 11] = [
+pub const EVENT_KINDS: [&str; 12] = [
     "run-started",
     "component",
     "spawned",
@@ -31,6 +31,7 @@ pub const EVENT_KINDS: [&str; 11] = [
     "host-call",
     "outputs",
     "run-ended",
+    "dropped",
 ];
 
 /// Where to stop.
