@@ -146,38 +146,9 @@ fn external_requests_are_answered_once_and_replay_to_the_same_head() {
 /// file it writes is byte for byte what inline recording writes.
 #[test]
 fn recording_on_the_recorder_thread_writes_the_same_bytes_as_inline() {
-    use theater_runtime::{Recorder, Sink, System};
     for_seeds(60, |seed| {
         let (spec, inputs) = random_case(seed);
-        let path = std::env::temp_dir().join(format!(
-            "theater-prop-bg-{}-{seed}.trace",
-            std::process::id()
-        ));
-        let _ = std::fs::remove_file(&path);
-        let writer = theater_trace::TraceWriter::create(
-            &path,
-            theater_runtime::run_header(&spec),
-            &spec.manifest_bytes(),
-            theater_trace::WriterOptions::default(),
-        )
-        .unwrap();
-        let recorder = Recorder::spawn(writer, 100).unwrap();
-        let mut system = with_cache(&spec, |c| {
-            System::with_cache(&spec, Sink::Background(Box::new(recorder)), c)
-        })
-        .unwrap();
-        system.run_until_idle(100_000).unwrap();
-        for (to, payload) in &inputs {
-            system.inject(*to, payload.clone()).unwrap();
-            system.run_until_idle(100_000).unwrap();
-        }
-        let (_, sink) = system.finish("inputs exhausted").unwrap();
-        let Sink::Background(recorder) = sink else {
-            unreachable!()
-        };
-        recorder.finish().unwrap();
-        let background = std::fs::read(&path).unwrap();
-        let _ = std::fs::remove_file(&path);
+        let background = record_in_background(&spec, &inputs);
         let inline = record(&spec, &inputs).1;
         assert!(background == inline, "seed {seed}: the files differ");
     });

@@ -371,16 +371,7 @@ async fn handle(
     if declared.is_some_and(|n| n > limits.body_bytes) {
         return too_large(format!("{line} ({} B declared)", declared.unwrap_or(0)));
     }
-    let headers: Vec<(String, String)> = req
-        .headers()
-        .iter()
-        .map(|(n, v)| {
-            (
-                n.as_str().to_owned(),
-                String::from_utf8_lossy(v.as_bytes()).into_owned(),
-            )
-        })
-        .collect();
+    let headers = header_pairs(req.headers());
     let body = Limited::new(req.into_body(), limits.body_bytes as usize).collect();
     let body = match tokio::time::timeout(Duration::from_millis(limits.body_timeout_ms), body).await
     {
@@ -456,6 +447,19 @@ async fn handle(
             "the runtime is shutting down\n",
         ),
     }
+}
+
+/// Headers as (name, value) pairs in their order, values that are not UTF-8 made so.
+pub(crate) fn header_pairs(headers: &hyper::HeaderMap) -> theater_wire::Headers {
+    headers
+        .iter()
+        .map(|(n, v)| {
+            (
+                n.as_str().to_owned(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect()
 }
 
 /// The HTTP response for a scheduler's answer.

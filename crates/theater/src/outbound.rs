@@ -34,16 +34,7 @@ impl HttpClient for UreqClient {
             .map_err(|e| OutboundError::InvalidRequest(e.to_string()))?;
         let mut response = agent.run(http_request).map_err(error)?;
         let status = response.status().as_u16();
-        let headers = response
-            .headers()
-            .iter()
-            .map(|(n, v)| {
-                (
-                    n.as_str().to_owned(),
-                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                )
-            })
-            .collect();
+        let headers = crate::ingress::header_pairs(response.headers());
         let body = response
             .body_mut()
             .with_config()

@@ -84,6 +84,48 @@ pub fn record(spec: &SystemSpec, inputs: &[(u64, Vec<u8>)]) -> (RunSummary, Vec<
     (summary, writer.finish().unwrap().1)
 }
 
+/// Records `spec` with `inputs` as `theater run --record` does, on a recorder thread to
+/// a file; returns the file's bytes.
+pub fn record_in_background(spec: &SystemSpec, inputs: &[(u64, Vec<u8>)]) -> Vec<u8> {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static RUN: AtomicU64 = AtomicU64::new(0);
+    let path = std::env::temp_dir().join(format!(
+        "theater-bg-{}-{}.trace",
+        std::process::id(),
+        RUN.fetch_add(1, Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_file(&path);
+    let writer = theater_trace::TraceWriter::create(
+        &path,
+        theater_runtime::run_header(spec),
+        &spec.manifest_bytes(),
+        theater_trace::WriterOptions::default(),
+    )
+    .unwrap();
+    let recorder = theater_runtime::Recorder::spawn(writer, 100).unwrap();
+    let mut system = with_cache(spec, |c| {
+        System::with_cache(spec, Sink::Background(Box::new(recorder)), c)
+    })
+    .unwrap();
+    system.run_until_idle(100_000).unwrap();
+    for (to, payload) in inputs {
+        system.inject(*to, payload.clone()).unwrap();
+        system.run_until_idle(100_000).unwrap();
+    }
+    let (_, sink) = system.finish("inputs exhausted").unwrap();
+    let Sink::Background(recorder) = sink else {
+        unreachable!("background sink")
+    };
+    let summary = recorder.finish().unwrap();
+    let bytes = std::fs::read(&path).unwrap();
+    let _ = std::fs::remove_file(&path);
+    assert_eq!(
+        summary.head,
+        Trace::from_bytes(bytes.clone()).unwrap().head()
+    );
+    bytes
+}
+
 /// Records `spec` with `inputs`, checks the trace replays to the same head, and
 /// returns the recorded event bodies.
 pub fn record_events(
