@@ -106,6 +106,9 @@ impl Rerun {
             |system: &mut System, budget: &mut u64, holds: &mut bool| -> Result<(), DebugError> {
                 while *budget > 0 && system.step()? {
                     *budget -= 1;
+                    // A rerun has no client to answer: replies to external requests
+                    // are recorded as outputs and otherwise dropped.
+                    drop(system.take_replies());
                     if let (Some(a), false) = (&watch, *holds) {
                         *holds = state_holds(system, a, predicate);
                     }

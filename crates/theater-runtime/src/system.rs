@@ -614,6 +614,12 @@ impl System {
         std::mem::take(&mut self.replies)
     }
 
+    /// Replies produced and not yet taken. Whoever injects requests must take them (a
+    /// replay or rerun, which has no client to answer, drops them), or they pile up.
+    pub fn pending_replies(&self) -> usize {
+        self.replies.len()
+    }
+
     /// Records traffic from outside that never became an input (or whose reply could
     /// not be delivered). It changes nothing in the system.
     pub fn record_dropped(

@@ -199,3 +199,39 @@ fn timers_fire_in_virtual_time_order() {
     );
     assert_replays(&bytes);
 }
+
+/// A replay of recorded HTTP traffic answers no client: the replies to external requests
+/// are compared as outputs and dropped, never kept for the length of the replay.
+#[test]
+fn replaying_external_requests_keeps_no_replies() {
+    use theater_runtime::replay::{ReplayDriver, Step};
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../fixtures/traces/kv-http.bin"
+    );
+    let trace = Trace::open(std::path::Path::new(path)).unwrap();
+    let replies = trace
+        .events()
+        .filter(|e| match &e.as_ref().unwrap().event.body {
+            EventBody::Outputs(o) => o.sent.iter().any(|m| m.to == theater_trace::EXTERNAL),
+            _ => false,
+        })
+        .count();
+    assert!(
+        replies >= 7,
+        "the fixture answers its HTTP requests ({replies})"
+    );
+    let limits = Limits::default();
+    let mut cache = theater_runtime::ComponentCache::new(&limits).unwrap();
+    let mut driver = ReplayDriver::new(trace, &ReplayOptions::default(), &mut cache).unwrap();
+    loop {
+        match driver.step().unwrap() {
+            Step::Ended => break,
+            Step::Cut => panic!("the fixture is a finished run"),
+            Step::Input | Step::Delivery => {
+                assert_eq!(driver.system().pending_replies(), 0);
+            }
+        }
+    }
+    assert!(driver.finished());
+}
