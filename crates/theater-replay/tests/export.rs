@@ -41,6 +41,8 @@ fn perfetto_exports_follow_the_trace_event_format() {
         "supervisor.bin",
         "ping-pong.bin",
         "hidden-state.bin",
+        // Replies to HTTP requests leave the system: no flow may start for them.
+        "kv-http.bin",
     ] {
         let v: Value = serde_json::from_str(&export(trace, &["--format", "perfetto"])).unwrap();
         let events = v["traceEvents"].as_array().expect("traceEvents");
@@ -210,4 +212,22 @@ fn bisect_and_diff_draw_the_region_they_found() {
     assert!(md.starts_with("# First divergence"), "{md}");
     assert_eq!(md.matches(": first divergence").count(), 2, "{md}");
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn mermaid_draws_requests_from_and_replies_to_outside() {
+    let text = export("kv-http.bin", &["--format", "mermaid"]);
+    let from = text
+        .lines()
+        .filter(|l| l.trim_start().starts_with("outside->>a0_api:") && l.contains("request"))
+        .count();
+    let to = text
+        .lines()
+        .filter(|l| l.trim_start().starts_with("a0_api-->>outside:") && l.contains("reply"))
+        .count();
+    assert!(
+        from >= 7 && to == from,
+        "{from} requests, {to} replies:\n{text}"
+    );
+    assert!(text.contains(r#"{"status":201"#), "{text}");
 }

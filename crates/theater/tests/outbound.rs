@@ -206,6 +206,27 @@ fn an_upstream_that_never_answers_is_a_recorded_timeout() {
 }
 
 #[test]
+fn a_bad_url_and_a_run_without_network_are_recorded_errors() {
+    let spec = kv_spec();
+    let (responses, _) = record(&spec, &[request("POST", "/kv/page", "fetch=not a url")]);
+    assert_eq!(responses[0].status, 502);
+    assert!(
+        responses[0].body.text().contains("InvalidRequest"),
+        "{responses:?}"
+    );
+    // No client installed: the actor is told, and the answer is recorded like any other.
+    let mut system = System::new(&spec, memory_sink(&spec).unwrap()).unwrap();
+    system.run_until_idle(1000).unwrap();
+    let api = system.actor_id("api").unwrap();
+    let page = request("POST", "/kv/page", "fetch=http://127.0.0.1:9/x");
+    system.inject_request(api, page).unwrap().unwrap();
+    system.run_until_idle(1000).unwrap();
+    let reply: IngressResponse = serde_json::from_slice(&system.take_replies()[0].payload).unwrap();
+    assert_eq!(reply.status, 502);
+    assert!(reply.body.text().contains("Unavailable"), "{reply:?}");
+}
+
+#[test]
 fn http_client_is_granted_only_by_name() {
     for grants in [
         None,
