@@ -113,13 +113,8 @@ fn serve(manifest: &Path, trace: &Path) -> (Child, SocketAddr) {
     let mut stderr = BufReader::new(child.stderr.take().unwrap());
     let mut line = String::new();
     stderr.read_line(&mut line).unwrap();
-    let addr = line
-        .split("http://")
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .unwrap_or_else(|| panic!("no address in {line:?}"))
-        .parse()
-        .unwrap();
+    let addr =
+        theater::ingress::served_address(&line).unwrap_or_else(|| panic!("no address in {line:?}"));
     // Keep draining standard error so the server never blocks on it.
     std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
     (child, addr)

@@ -41,13 +41,8 @@ fn serve(record: Option<&Path>) -> (Child, SocketAddr) {
     let mut stderr = BufReader::new(child.stderr.take().unwrap());
     let mut line = String::new();
     stderr.read_line(&mut line).unwrap();
-    let addr = line
-        .split("http://")
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .unwrap_or_else(|| panic!("no address in {line:?}"))
-        .parse()
-        .unwrap();
+    let addr =
+        theater::ingress::served_address(&line).unwrap_or_else(|| panic!("no address in {line:?}"));
     std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
     (child, addr)
 }

@@ -164,6 +164,22 @@ pub struct Server {
     pub rx: mpsc::Receiver<ToScheduler>,
 }
 
+/// The line `theater run --http` prints on standard error once it listens: scripts and
+/// tests read the address from it ([`served_address`]).
+pub fn serving_line(addr: SocketAddr) -> String {
+    format!("theater: serving http://{addr} (stop with Ctrl-C or SIGTERM)")
+}
+
+/// The address in a [`serving_line`].
+pub fn served_address(line: &str) -> Option<SocketAddr> {
+    line.split("serving http://")
+        .nth(1)?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
 /// Binds `addr` and starts serving `routes` on a thread of its own.
 pub fn start(
     addr: &str,
@@ -677,6 +693,13 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_serving_line_names_its_address() {
+        let addr: SocketAddr = "127.0.0.1:8080".parse().unwrap();
+        assert_eq!(served_address(&serving_line(addr)), Some(addr));
+        assert_eq!(served_address("theater: something else"), None);
+    }
+
+    #[test]
     fn the_longest_prefix_on_a_segment_boundary_wins() {
         let routes = vec![
             ("/kv".to_string(), 1),
@@ -699,11 +722,10 @@ mod tests {
         });
         assert_eq!(r.status().as_u16(), status);
         assert_eq!(r.headers()["theater-request"], "7");
-        let body = futures_body(r);
-        (status, body)
+        (status, body_text(r))
     }
 
-    fn futures_body(r: Response<Full<Bytes>>) -> String {
+    fn body_text(r: Response<Full<Bytes>>) -> String {
         let rt = tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap();

@@ -144,10 +144,7 @@ fn serve_http(
         .collect::<Result<Vec<_>>>()?;
     let server = ingress::start(addr, routes, config.limits)
         .with_context(|| format!("cannot serve HTTP on {addr}"))?;
-    eprintln!(
-        "theater: serving http://{} (stop with Ctrl-C or SIGTERM)",
-        server.addr
-    );
+    eprintln!("{}", ingress::serving_line(server.addr));
     let mut exchange = Exchange::new(config.limits, message_bytes);
     let mut last_sweep = Instant::now();
     let sweep_every = Duration::from_millis(100);
