@@ -120,6 +120,35 @@ fn serve(manifest: &Path, trace: &Path) -> (Child, SocketAddr) {
     (child, addr)
 }
 
+/// Stops `theater run` with SIGTERM; checks it ended the run cleanly and returns its
+/// summary (standard output).
+fn terminate(mut child: Child) -> String {
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = child.wait().unwrap();
+    let mut stdout = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut stdout)
+        .unwrap();
+    assert!(status.success(), "{status:?}\n{stdout}");
+    assert!(stdout.contains("run ended: terminated"), "{stdout}");
+    stdout
+}
+
+/// An empty directory of the test's own.
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
 fn agent() -> ureq::Agent {
     ureq::Agent::config_builder()
         .http_status_as_error(false)
@@ -176,12 +205,10 @@ fn can_unshare() -> bool {
 
 #[test]
 fn http_traffic_is_recorded_and_replays_offline() {
-    let dir = std::env::temp_dir().join(format!("theater-http-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = scratch("theater-http");
     let trace = dir.join("kv.bin");
     let upstream = Upstream::start();
-    let (mut child, addr) = serve(&manifest(&dir), &trace);
+    let (child, addr) = serve(&manifest(&dir), &trace);
     let base = format!("http://{addr}");
 
     // Concurrent clients: 8 threads, each writing and reading back its own keys.
@@ -278,21 +305,7 @@ fn http_traffic_is_recorded_and_replays_offline() {
     );
     std::thread::sleep(Duration::from_millis(300)); // let the drops reach the scheduler
 
-    let killed = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
-    let status = child.wait().unwrap();
-    let mut stdout = String::new();
-    child
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut stdout)
-        .unwrap();
-    assert!(status.success(), "{status:?}\n{stdout}");
-    assert!(stdout.contains("run ended: terminated"), "{stdout}");
+    let stdout = terminate(child);
     assert_eq!(upstream.stop(), 1, "the upstream saw exactly the one fetch");
     let head = stdout
         .split("chain head ")
@@ -427,11 +440,9 @@ fn tight_manifest(dir: &Path) -> PathBuf {
 
 #[test]
 fn ingress_limits_hold_at_their_edges() {
-    let dir = std::env::temp_dir().join(format!("theater-http-limits-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = scratch("theater-http-limits");
     let trace = dir.join("limits.bin");
-    let (mut child, addr) = serve(&tight_manifest(&dir), &trace);
+    let (child, addr) = serve(&tight_manifest(&dir), &trace);
     let base = format!("http://{addr}");
     let client = agent();
 
@@ -487,11 +498,7 @@ fn ingress_limits_hold_at_their_edges() {
     // Once the outbound call returned, the service answers again.
     assert_eq!(call(&client, "GET", &format!("{base}/kv"), "").0, 200);
 
-    Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(child.wait().unwrap().success());
+    terminate(child);
 
     let t = Trace::open(&trace).unwrap();
     let mut drops = Vec::new();
