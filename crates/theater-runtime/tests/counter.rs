@@ -125,3 +125,54 @@ fn recorder_thread_reports_a_full_trace_instead_of_hanging() {
     );
     let _ = std::fs::remove_file(&path);
 }
+
+/// A slow run that never goes idle and never fills a batch still reaches the disk: the
+/// recorder thread, finding nothing for a flush interval, asks the scheduler for its
+/// partial batch.
+#[test]
+fn a_slow_run_reaches_the_disk_before_a_batch_fills() {
+    let spec = counter_spec();
+    let path = std::env::temp_dir().join(format!("theater-bg-slow-{}.trace", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    let flush_ms = 20;
+    let options = theater_trace::WriterOptions {
+        flush_interval_ms: flush_ms,
+        ..theater_trace::WriterOptions::default()
+    };
+    let writer = theater_trace::TraceWriter::create(
+        &path,
+        theater_runtime::run_header(&spec),
+        &spec.manifest_bytes(),
+        options,
+    )
+    .unwrap();
+    let recorder = theater_runtime::Recorder::spawn(writer, flush_ms).unwrap();
+    let mut system = System::new(&spec, Sink::Background(Box::new(recorder))).unwrap();
+    system.run_until_idle(10).unwrap();
+    let counter = system.actor_id("counter").unwrap();
+    // An input and its delivery make 4 events: stay under one batch, so only the
+    // interval can hand events over.
+    let steps = (theater_runtime::RECORDER_BATCH_EVENTS as u64 - 16) / 4;
+    let mut on_disk = 0;
+    for _ in 0..steps {
+        system.inject(counter, b"1".to_vec()).unwrap();
+        system.run_until_idle(10).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(2 * flush_ms));
+        on_disk = Trace::open(&path).unwrap().event_count();
+        if on_disk > 1 {
+            break;
+        }
+    }
+    let produced = system.sink().events();
+    assert!(
+        on_disk > 1,
+        "nothing but the header on disk after {produced} events in {steps} slow steps"
+    );
+    let (_, sink) = system.finish("done").unwrap();
+    let Sink::Background(r) = sink else {
+        unreachable!()
+    };
+    let summary = r.finish().unwrap();
+    assert_eq!(Trace::open(&path).unwrap().head(), summary.head);
+    let _ = std::fs::remove_file(&path);
+}
