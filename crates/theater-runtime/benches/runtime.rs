@@ -1,11 +1,17 @@
-//! Runtime benchmark: ping-pong deliveries per second with recording off, to memory and
-//! to a file, side by side; the raw call rate of the same component called in a loop
-//! (the ceiling); and spawn latency.
+//! Runtime benchmark: ping-pong deliveries per second with recording off and on (on the
+//! recorder thread as `theater run --record` does, the same with `--fsync`, and inline
+//! for comparison), runs interleaved; the raw call rate of the same component called in
+//! a loop (the ceiling); and spawn latency.
 //!
-//! Run: `cargo bench -p theater-runtime --bench runtime`. Figures are medians of 9 runs;
-//! the cost of recording is also given from the fastest run of each mode, which is less
-//! disturbed by other load on a shared machine;
-//! `docs/benchmarks.md` holds the latest.
+//! Each recording mode's cost is given twice: while the system runs (the time until the
+//! last delivery has run: the throughput a running system loses), and for the whole
+//! rally until the trace is finished (adding the end of the run: the recorder thread
+//! writing its last batches, the index and the footer, and syncing with fsync).
+//!
+//! Run: `cargo bench -p theater-runtime --bench runtime` (`THEATER_BENCH_BALLS=N` for
+//! rallies of N hits instead of 20,000). Figures are medians of 9 runs; the cost while
+//! running is also given from the fastest run of each mode, which is less disturbed by
+//! other load on a shared machine. `docs/benchmarks.md` holds the latest.
 
 use std::time::{Duration, Instant};
 
@@ -50,63 +56,65 @@ fn ping_pong_spec() -> SystemSpec {
 #[derive(Clone, Copy, PartialEq)]
 enum Mode {
     Off,
-    Memory,
-    File,
+    /// What `theater run --record` does.
     Background,
+    /// `theater run --record --fsync`.
+    BackgroundFsync,
+    /// Events built and written on the scheduler's thread, for comparison.
+    Inline,
 }
 
-/// Deliveries per second of one ping-pong rally of `BALLS` hits.
-fn rally(mode: Mode, cache: &mut ComponentCache) -> (Duration, u64) {
+const MODES: [Mode; 4] = [
+    Mode::Off,
+    Mode::Background,
+    Mode::BackgroundFsync,
+    Mode::Inline,
+];
+
+/// One ping-pong rally of `balls` hits: the time until the last delivery has run and the
+/// system is finished (the scheduler's part), the time until the trace is finished too
+/// (the recorder has written the last batches, the index and the footer, and synced
+/// with fsync), the number of deliveries, and how often the scheduler waited for the
+/// recorder thread.
+fn rally(mode: Mode, balls: u64, cache: &mut ComponentCache) -> (Duration, Duration, u64, u64) {
     let spec = ping_pong_spec();
     let path = std::env::temp_dir().join(format!("theater-bench-{}.trace", std::process::id()));
     let _ = std::fs::remove_file(&path);
+    let writer = |fsync: bool| {
+        let options = WriterOptions {
+            fsync,
+            ..WriterOptions::default()
+        };
+        TraceWriter::create(&path, run_header(&spec), &spec.manifest_bytes(), options).unwrap()
+    };
     let sink = match mode {
         Mode::Off => Sink::Off,
-        Mode::Memory => Sink::Memory(Box::new(
-            TraceWriter::new(
-                Vec::new(),
-                run_header(&spec),
-                &spec.manifest_bytes(),
-                WriterOptions::default(),
-            )
-            .unwrap(),
-        )),
-        Mode::File => Sink::File(Box::new(
-            TraceWriter::create(
-                &path,
-                run_header(&spec),
-                &spec.manifest_bytes(),
-                WriterOptions::default(),
-            )
-            .unwrap(),
-        )),
-        Mode::Background => {
-            let writer = TraceWriter::create(
-                &path,
-                run_header(&spec),
-                &spec.manifest_bytes(),
-                WriterOptions::default(),
-            )
-            .unwrap();
-            Sink::Background(Box::new(Recorder::spawn(writer, 100).unwrap()))
+        Mode::Inline => Sink::File(Box::new(writer(false))),
+        Mode::Background | Mode::BackgroundFsync => {
+            let w = writer(mode == Mode::BackgroundFsync);
+            Sink::Background(Box::new(Recorder::spawn(w, 100).unwrap()))
         }
     };
     let mut system = System::with_cache(&spec, sink, cache).unwrap();
     system.run_until_idle(10).unwrap();
-    let ball = format!("{{\"ball\": 0, \"max\": {BALLS}}}").into_bytes();
+    let ball = format!("{{\"ball\": 0, \"max\": {balls}}}").into_bytes();
     let start = Instant::now();
     system.inject(0, ball).unwrap();
     let n = system.run_until_idle(u64::MAX).unwrap();
     let (_, sink) = system.finish("done").unwrap();
+    let running = start.elapsed();
+    let mut waits = 0;
     match sink {
-        Sink::Memory(w) => drop(w.finish().unwrap()),
         Sink::File(w) => drop(w.finish().unwrap()),
-        Sink::Background(r) => drop(r.finish().unwrap()),
+        Sink::Background(r) => {
+            waits = r.waits();
+            r.finish().unwrap();
+        }
         _ => {}
     }
-    let t = start.elapsed();
+    let total = start.elapsed();
     let _ = std::fs::remove_file(&path);
-    (t, n)
+    (running, total, n, waits)
 }
 
 fn median(mut v: Vec<Duration>) -> Duration {
@@ -114,66 +122,82 @@ fn median(mut v: Vec<Duration>) -> Duration {
     v[v.len() / 2]
 }
 
+fn fastest(v: &[Duration]) -> Duration {
+    v.iter().copied().min().unwrap_or_default()
+}
+
 fn main() {
+    let balls = std::env::var("THEATER_BENCH_BALLS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(BALLS);
     let mut cache = ComponentCache::new(&Limits::default()).unwrap();
-    println!("theater-runtime benchmark: ping-pong rally of {BALLS} hits (16-byte JSON balls), median of {RUNS}, runs interleaved");
-    let mut times = [Vec::new(), Vec::new(), Vec::new(), Vec::new()];
+    println!("theater-runtime benchmark: ping-pong rally of {balls} hits (26-byte JSON balls), median of {RUNS}, modes interleaved");
+    let mut running: [Vec<Duration>; 4] = Default::default();
+    let mut total: [Vec<Duration>; 4] = Default::default();
+    let mut waits = [0; 4];
     let mut deliveries = 0;
     for _ in 0..RUNS {
-        for (i, mode) in [Mode::Off, Mode::Memory, Mode::File, Mode::Background]
-            .into_iter()
-            .enumerate()
-        {
-            let (t, n) = rally(mode, &mut cache);
-            times[i].push(t);
+        for (i, mode) in MODES.into_iter().enumerate() {
+            let (r, t, n, w) = rally(mode, balls, &mut cache);
+            running[i].push(r);
+            total[i].push(t);
+            waits[i] += w;
             deliveries = n;
         }
     }
-    let fastest = |v: &Vec<Duration>| v.iter().copied().min().unwrap_or_default();
-    let (off_min, background_min) = (fastest(&times[0]), fastest(&times[3]));
-    let [off, mem, file, background] = times.map(median);
+    let per = |t: Duration| t.as_secs_f64() * 1e6 / deliveries as f64;
     let rate = |t: Duration| deliveries as f64 / t.as_secs_f64();
+    let cost = |on: Duration, off: Duration| (on.as_secs_f64() / off.as_secs_f64() - 1.0) * 100.0;
+    let off = median(running[0].clone());
+    let off_min = fastest(&running[0]);
     println!(
-        "recording off:       {:>9.0} deliveries/s ({:.2} us each)",
+        "recording off: {:>9.0} deliveries/s ({:.2} us each)",
         rate(off),
-        off.as_secs_f64() * 1e6 / deliveries as f64
+        per(off)
     );
-    println!(
-        "recording to memory: {:>9.0} deliveries/s ({:.2} us each)",
-        rate(mem),
-        mem.as_secs_f64() * 1e6 / deliveries as f64
-    );
-    println!(
-        "recording to file:   {:>9.0} deliveries/s ({:.2} us each)",
-        rate(file),
-        file.as_secs_f64() * 1e6 / deliveries as f64
-    );
-    println!(
-        "recording to file on the recorder thread: {:>9.0} deliveries/s ({:.2} us each)",
-        rate(background),
-        background.as_secs_f64() * 1e6 / deliveries as f64
-    );
-    println!(
-        "cost of recording to file inline: {:+.1}% time per delivery (on/off ratio {:.3})",
-        (file.as_secs_f64() / off.as_secs_f64() - 1.0) * 100.0,
-        rate(file) / rate(off)
-    );
-    println!(
-        "cost of recording on the recorder thread (`theater run --record`): {:+.1}% time per delivery (on/off ratio {:.3})",
-        (background.as_secs_f64() / off.as_secs_f64() - 1.0) * 100.0,
-        rate(background) / rate(off)
-    );
-    println!(
-        "cost of recording on the recorder thread, fastest runs: {:+.1}% ({:.2} vs {:.2} us per delivery)",
-        (background_min.as_secs_f64() / off_min.as_secs_f64() - 1.0) * 100.0,
-        background_min.as_secs_f64() * 1e6 / deliveries as f64,
-        off_min.as_secs_f64() * 1e6 / deliveries as f64
-    );
+    let names = [
+        "",
+        "recorder thread (`theater run --record`)",
+        "recorder thread with fsync (`--record --fsync`)",
+        "inline, on the scheduler's thread (for comparison)",
+    ];
+    for i in 1..4 {
+        let (r, t) = (median(running[i].clone()), median(total[i].clone()));
+        let end = median(
+            running[i]
+                .iter()
+                .zip(&total[i])
+                .map(|(r, t)| *t - *r)
+                .collect(),
+        );
+        println!("recording, {}:", names[i]);
+        if i < 3 {
+            println!(
+                "  hand-overs that waited for the recorder thread (channel full): {} in {RUNS} runs",
+                waits[i]
+            );
+        }
+        println!(
+            "  while running: {:>9.0} deliveries/s ({:.2} us each), cost {:+.1}% (fastest runs {:+.1}%), on/off ratio {:.3}",
+            rate(r),
+            per(r),
+            cost(r, off),
+            cost(fastest(&running[i]), off_min),
+            rate(r) / rate(off)
+        );
+        println!(
+            "  whole rally, until the trace is finished: cost {:+.1}% (the end, writing the last batches, index and footer{}: {:.2} ms)",
+            cost(t, off),
+            if i == 2 { " and syncing" } else { "" },
+            end.as_secs_f64() * 1e3
+        );
+    }
 
     let ping = component("ping-pong");
     // The same message the rally delivers, at its end (no further send): the guest does
     // the same JSON decode/encode of state and message.
-    let ball = format!("{{\"ball\": {BALLS}, \"max\": {BALLS}}}").into_bytes();
+    let ball = format!("{{\"ball\": {balls}, \"max\": {balls}}}").into_bytes();
     let n = 100_000;
     let raw = median(
         (0..RUNS)
@@ -190,9 +214,9 @@ fn main() {
     let raw_rate = n as f64 / raw.as_secs_f64();
     println!("raw call rate (same component, handle-message in a loop): {raw_rate:.0} calls/s ({:.2} us each)", raw.as_secs_f64() * 1e6 / n as f64);
     println!(
-        "recorded throughput / raw call rate: {:.3} inline, {:.3} on the recorder thread",
-        rate(file) / raw_rate,
-        rate(background) / raw_rate
+        "recorded throughput (while running) / raw call rate: {:.3} on the recorder thread, {:.3} inline",
+        rate(median(running[1].clone())) / raw_rate,
+        rate(median(running[3].clone())) / raw_rate
     );
 
     // Spawn latency: a supervisor spawning 200 workers (instantiate + init delivery each).

@@ -33,7 +33,7 @@ use std::fs::File;
 use std::ops::Range;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{
-    channel, sync_channel, Receiver, RecvTimeoutError, SyncSender, TryRecvError,
+    channel, sync_channel, Receiver, RecvTimeoutError, SyncSender, TryRecvError, TrySendError,
 };
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -200,6 +200,8 @@ pub struct Recorder {
     /// scheduler then hands over its partial batch. (So the scheduler never reads a
     /// clock to decide it.)
     due: Arc<AtomicBool>,
+    /// Hand-overs that found the channel full and waited for the recorder thread.
+    waits: u64,
     thread: Option<JoinHandle<Result<TraceSummary, TraceError>>>,
     blobs: BTreeSet<Digest>,
     events: u64,
@@ -291,6 +293,7 @@ impl Recorder {
             spare,
             batch: Batch::new(),
             due,
+            waits: 0,
             thread: Some(thread),
             blobs: BTreeSet::new(),
             events,
@@ -362,7 +365,14 @@ impl Recorder {
         }
         let next = self.spare.try_recv().unwrap_or_else(|_| Batch::new());
         let batch = std::mem::replace(&mut self.batch, next);
-        let sent = self.tx.as_ref().is_some_and(|tx| tx.send(batch).is_ok());
+        let sent = self.tx.as_ref().is_some_and(|tx| match tx.try_send(batch) {
+            Ok(()) => true,
+            Err(TrySendError::Full(batch)) => {
+                self.waits += 1;
+                tx.send(batch).is_ok()
+            }
+            Err(TrySendError::Disconnected(_)) => false,
+        });
         if sent {
             Ok(())
         } else {
@@ -411,6 +421,12 @@ impl Recorder {
 
     pub(crate) fn events(&self) -> u64 {
         self.events
+    }
+
+    /// How many hand-overs found the channel full and made the scheduler wait for the
+    /// recorder thread: a recorder that cannot keep up (a slow disk, too few cores).
+    pub fn waits(&self) -> u64 {
+        self.waits
     }
 
     /// Waits for every event to be written, writes the index and footer, and returns

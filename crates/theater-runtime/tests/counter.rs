@@ -176,3 +176,88 @@ fn a_slow_run_reaches_the_disk_before_a_batch_fills() {
     assert_eq!(Trace::open(&path).unwrap().head(), summary.head);
     let _ = std::fs::remove_file(&path);
 }
+
+/// A recorder thread that cannot write (its file is a pipe nobody reads yet) makes the
+/// scheduler wait once the channel is full: memory stays bounded, the waits are
+/// counted, and when the pipe is read at last every event arrives, in a valid trace.
+#[test]
+fn a_stalled_recorder_makes_the_scheduler_wait_and_loses_nothing() {
+    use std::io::Read;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::Arc;
+
+    let spec = counter_spec();
+    let dir = std::env::temp_dir().join(format!("theater-bg-pipe-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let fifo = dir.join("trace.pipe");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    // Opening either end of a FIFO waits for the other: open the reading end first, on
+    // its own thread.
+    let reader_path = fifo.clone();
+    let opened = std::thread::spawn(move || std::fs::File::open(reader_path).unwrap());
+    let file = std::fs::OpenOptions::new().write(true).open(&fifo).unwrap();
+    let mut reader = opened.join().unwrap();
+
+    let writer = theater_trace::TraceWriter::new(
+        file,
+        theater_runtime::run_header(&spec),
+        &spec.manifest_bytes(),
+        theater_trace::WriterOptions::default(),
+    )
+    .unwrap();
+    let recorder = theater_runtime::Recorder::spawn(writer, 100).unwrap();
+    let mut system = System::new(&spec, Sink::Background(Box::new(recorder))).unwrap();
+    system.run_until_idle(10).unwrap();
+    let counter = system.actor_id("counter").unwrap();
+
+    // Far more events than the channel and the pipe hold, so the scheduler must wait.
+    let inputs = 2
+        * (theater_runtime::RECORDER_CHANNEL_BATCHES * theater_runtime::RECORDER_BATCH_EVENTS)
+            as u64
+        / 4;
+    let progress = Arc::new(AtomicU64::new(0));
+    let seen = progress.clone();
+    // Drain the pipe only once the scheduler has stopped making progress: it is blocked
+    // on the full channel behind the recorder thread, blocked on the full pipe.
+    let drain = std::thread::spawn(move || {
+        let mut last = u64::MAX;
+        loop {
+            std::thread::sleep(std::time::Duration::from_millis(200));
+            let now = seen.load(Ordering::Relaxed);
+            if now == last {
+                break;
+            }
+            last = now;
+        }
+        let mut bytes = Vec::new();
+        reader.read_to_end(&mut bytes).unwrap();
+        (last, bytes)
+    });
+    for i in 0..inputs {
+        system.inject(counter, b"1".to_vec()).unwrap();
+        system.run_until_idle(10).unwrap();
+        progress.store(i + 1, Ordering::Relaxed);
+    }
+    let (_, sink) = system.finish("done").unwrap();
+    let Sink::Background(recorder) = sink else {
+        unreachable!()
+    };
+    let waits = recorder.waits();
+    let summary = recorder.finish().unwrap();
+    let (stalled_at, bytes) = drain.join().unwrap();
+    assert!(
+        stalled_at < inputs,
+        "the scheduler never stalled ({stalled_at} of {inputs} inputs)"
+    );
+    assert!(waits > 0, "the scheduler stalled, but no wait was counted");
+    let trace = Trace::from_bytes(bytes).unwrap();
+    trace.verify().unwrap();
+    assert_eq!(trace.head(), summary.head);
+    assert_eq!(trace.event_count(), summary.events);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -45,6 +45,11 @@ enum Command {
         /// Replace an existing trace file.
         #[arg(long)]
         force: bool,
+        /// Sync the trace to disk at every flush and at the end, so that it survives a
+        /// crash of the machine, not just of this process (costs recording throughput:
+        /// see docs/benchmarks.md).
+        #[arg(long)]
+        fsync: bool,
         /// External inputs, JSON lines (`-` for standard input).
         #[arg(long)]
         inputs: Option<PathBuf>,
@@ -208,6 +213,7 @@ fn run(command: Command) -> Result<()> {
         manifest,
         record,
         force,
+        fsync,
         inputs,
         http,
         max_deliveries,
@@ -228,7 +234,10 @@ fn run(command: Command) -> Result<()> {
                 std::fs::remove_file(path)
                     .with_context(|| format!("cannot replace {}", path.display()))?;
             }
-            let options = WriterOptions::default();
+            let options = WriterOptions {
+                fsync,
+                ..WriterOptions::default()
+            };
             let flush_ms = options.flush_interval_ms;
             let writer =
                 TraceWriter::create(path, run_header(&spec), &spec.manifest_bytes(), options)
@@ -333,6 +342,12 @@ fn run(command: Command) -> Result<()> {
         )?;
     }
     if let Sink::Background(recorder) = sink {
+        let waits = recorder.waits();
+        if waits > 0 {
+            eprintln!(
+                "note: the run waited {waits} times for the recorder thread to catch up (a slow disk, or too few cores)"
+            );
+        }
         let t = recorder.finish()?;
         writeln!(
             out,

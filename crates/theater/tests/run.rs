@@ -37,8 +37,9 @@ fn head_of(stdout: &str) -> String {
 fn bank_run_records_the_same_trace_twice() {
     let a = temp("bank-a.trace");
     let b = temp("bank-b.trace");
-    for path in [&a, &b] {
-        let out = theater(&[
+    // The second run syncs the trace to disk: durability, not content.
+    for (path, fsync) in [(&a, None), (&b, Some("--fsync"))] {
+        let mut args = vec![
             "run",
             "fixtures/manifests/bank.toml",
             "--inputs",
@@ -46,7 +47,9 @@ fn bank_run_records_the_same_trace_twice() {
             "--record",
             path.to_str().unwrap(),
             "--force",
-        ]);
+        ];
+        args.extend(fsync);
+        let out = theater(&args);
         assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
         let stdout = text(&out.stdout);
         assert!(stdout.contains("deliveries: 9"), "{stdout}");
