@@ -59,16 +59,20 @@ pub const RECORDER_BATCH_EVENTS: usize = 256;
 /// coming: far less than the channel holds (64 batches are ~10 ms of the fastest run).
 const RECORDER_POLL: Duration = Duration::from_millis(1);
 
+/// What the scheduler hands over, one per event (or blob, or whole delivery). Kept small:
+/// every byte of it is written by the scheduler's core and read by the recorder's, so
+/// the rare kinds are boxed.
 #[derive(Debug)]
 enum Msg {
     Blob(Vec<u8>),
-    Event(EventBody),
+    Event(Box<EventBody>),
     /// A whole delivery; its bytes are in the batch's arena.
     Delivery(Compact),
 }
 
 /// A delivery as the scheduler hands it over: everything [`DeliveryRecord`] says, with
-/// byte strings as ranges of the batch's arena.
+/// byte strings as ranges of the batch's arena, and what most deliveries lack (host
+/// calls, logs, a failure) boxed.
 #[derive(Debug)]
 struct Compact {
     seq: u64,
@@ -77,12 +81,18 @@ struct Compact {
     kind: MessageKind,
     time_ns: u64,
     payload: Range<usize>,
-    host_calls: Vec<HostCallRecord>,
     /// Range of the batch's `sent` list.
     sent: Range<usize>,
-    logs: Vec<LogLine>,
     state: Range<usize>,
     fuel_used: u64,
+    /// `None`: no host calls, no logs, outcome `Ok`.
+    rare: Option<Box<Rare>>,
+}
+
+#[derive(Debug)]
+struct Rare {
+    host_calls: Vec<HostCallRecord>,
+    logs: Vec<LogLine>,
     outcome: Outcome,
 }
 
@@ -155,7 +165,19 @@ fn write_delivery(
         payload,
         time_ns: d.time_ns,
     }))?;
-    for (function, request, response) in d.host_calls {
+    let Rare {
+        host_calls,
+        logs,
+        outcome,
+    } = d.rare.map_or(
+        Rare {
+            host_calls: Vec::new(),
+            logs: Vec::new(),
+            outcome: Outcome::Ok,
+        },
+        |r| *r,
+    );
+    for (function, request, response) in host_calls {
         let request = w.payload(&request)?;
         let response = w.payload(&response)?;
         w.append(EventBody::HostCall {
@@ -179,10 +201,10 @@ fn write_delivery(
         actor: d.to,
         seq: d.seq,
         sent,
-        logs: d.logs,
+        logs,
         state: Digest::of(&bytes[d.state]),
         fuel_used: d.fuel_used,
-        outcome: d.outcome,
+        outcome,
     }))?;
     Ok(())
 }
@@ -234,7 +256,7 @@ impl Recorder {
                     } = &mut batch;
                     let r = msgs.drain(..).try_for_each(|msg| match msg {
                         Msg::Blob(b) => writer.blob(&b).map(drop),
-                        Msg::Event(body) => writer.append(body).map(drop),
+                        Msg::Event(body) => writer.append(*body).map(drop),
                         Msg::Delivery(d) => write_delivery(writer, d, bytes, sent),
                     });
                     batch.bytes.clear();
@@ -340,12 +362,18 @@ impl Recorder {
             kind: d.kind.clone(),
             time_ns: d.time_ns,
             payload,
-            host_calls: d.host_calls,
+
             sent,
-            logs: d.logs,
             state,
             fuel_used: d.fuel_used,
-            outcome: d.outcome,
+            rare: (!d.host_calls.is_empty() || !d.logs.is_empty() || d.outcome != Outcome::Ok)
+                .then(|| {
+                    Box::new(Rare {
+                        host_calls: d.host_calls,
+                        logs: d.logs,
+                        outcome: d.outcome,
+                    })
+                }),
         }));
         b.events += events;
         self.events += events as u64;
@@ -414,7 +442,7 @@ impl Recorder {
     }
 
     pub(crate) fn append(&mut self, body: EventBody) -> Result<(), RuntimeError> {
-        self.send(Msg::Event(body))?;
+        self.send(Msg::Event(Box::new(body)))?;
         self.events += 1;
         Ok(())
     }
