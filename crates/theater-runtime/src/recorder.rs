@@ -17,9 +17,10 @@
 //! first event that references them.
 //!
 //! Handing a batch over costs the scheduler no system call and no clock read: while
-//! batches keep coming, the recorder thread polls the channel between 1 ms sleeps
-//! instead of blocking on it, so a send never has to wake it (a futex wake was the
-//! largest part of the scheduler's recording cost). After a flush interval with
+//! batches keep coming, the recorder thread polls the channel between short sleeps
+//! (1 ms, doubling while nothing comes) instead of blocking on it, so a send never has
+//! to wake it (a futex wake was the largest part of the scheduler's recording cost); a
+//! scheduler that finds the channel full wakes it. After a flush interval with
 //! nothing, it raises a flag and blocks; the scheduler, seeing the flag, hands over its
 //! partial batch, so a slow run still reaches the disk on the writer's interval. The
 //! scheduler also hands over its partial batch before it waits for input, and the
@@ -55,8 +56,11 @@ pub const RECORDER_CHANNEL_BATCHES: usize = 64;
 /// the recorder thread, per batch instead of per event.
 pub const RECORDER_BATCH_EVENTS: usize = 256;
 
-/// How long the recorder thread sleeps when it finds the channel empty while batches are
-/// coming: far less than the channel holds (64 batches are ~10 ms of the fastest run).
+/// How long the recorder thread first sleeps when it finds the channel empty while
+/// batches are coming: far less than the channel holds (64 batches are ~10 ms of the
+/// fastest run). Each further empty look doubles the sleep, so a quiet run costs a few
+/// wake-ups, not one per millisecond; a scheduler that finds the channel full wakes the
+/// thread at once.
 const RECORDER_POLL: Duration = Duration::from_millis(1);
 
 /// What the scheduler hands over, one per event (or blob, or whole delivery). Kept small:
@@ -272,16 +276,20 @@ impl Recorder {
                 // on the scheduler's thread). Only after a quiet flush interval does it
                 // block, and ask the scheduler for its partial batch.
                 let mut last = Instant::now();
+                let mut poll = RECORDER_POLL;
                 loop {
                     let result = match rx.try_recv() {
                         Ok(batch) => {
                             last = Instant::now();
+                            poll = RECORDER_POLL;
                             write(&mut writer, batch)
                         }
                         Err(TryRecvError::Disconnected) => break,
                         Err(TryRecvError::Empty) if last.elapsed() < interval => {
-                            // `finish` unparks the thread, so the end is not delayed.
-                            std::thread::park_timeout(RECORDER_POLL);
+                            // `finish` and a full channel unpark the thread, so neither
+                            // the end nor the scheduler waits for a sleep to run out.
+                            std::thread::park_timeout(poll);
+                            poll = (poll * 2).min(interval);
                             Ok(())
                         }
                         Err(TryRecvError::Empty) => {
@@ -290,6 +298,7 @@ impl Recorder {
                                 Ok(batch) => {
                                     t_due.store(false, Ordering::Relaxed);
                                     last = Instant::now();
+                                    poll = RECORDER_POLL;
                                     write(&mut writer, batch)
                                 }
                                 Err(RecvTimeoutError::Timeout) => writer.flush_if_due(),
@@ -397,6 +406,9 @@ impl Recorder {
             Ok(()) => true,
             Err(TrySendError::Full(batch)) => {
                 self.waits += 1;
+                if let Some(thread) = &self.thread {
+                    thread.thread().unpark();
+                }
                 tx.send(batch).is_ok()
             }
             Err(TrySendError::Disconnected(_)) => false,

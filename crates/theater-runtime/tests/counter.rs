@@ -261,3 +261,59 @@ fn a_stalled_recorder_makes_the_scheduler_wait_and_loses_nothing() {
     assert_eq!(trace.event_count(), summary.events);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Voluntary context switches of the recorder thread so far (Linux's per-thread count).
+fn recorder_thread_switches() -> u64 {
+    for task in std::fs::read_dir("/proc/self/task").unwrap() {
+        let task = task.unwrap().path();
+        let comm = std::fs::read_to_string(task.join("comm")).unwrap_or_default();
+        if comm.starts_with("theater-record") {
+            let status = std::fs::read_to_string(task.join("status")).unwrap();
+            return status
+                .lines()
+                .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap();
+        }
+    }
+    panic!("no recorder thread");
+}
+
+/// The recorder thread polls while batches come, but a quiet run costs it a few
+/// wake-ups, not one per millisecond.
+#[test]
+fn a_quiet_recorder_thread_sleeps() {
+    let spec = counter_spec();
+    let path = std::env::temp_dir().join(format!("theater-bg-quiet-{}.trace", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    let writer = theater_trace::TraceWriter::create(
+        &path,
+        theater_runtime::run_header(&spec),
+        &spec.manifest_bytes(),
+        theater_trace::WriterOptions::default(),
+    )
+    .unwrap();
+    let recorder = theater_runtime::Recorder::spawn(writer, 100).unwrap();
+    let mut system = System::new(&spec, Sink::Background(Box::new(recorder))).unwrap();
+    let counter = system.actor_id("counter").unwrap();
+    system.inject(counter, b"1".to_vec()).unwrap();
+    system.run_until_idle(10).unwrap();
+    // Idle: hand over what is recorded, as `theater run` does before waiting for input.
+    system.sink_mut().flush().unwrap();
+    let before = recorder_thread_switches();
+    let quiet = std::time::Duration::from_millis(1000);
+    std::thread::sleep(quiet);
+    let woke = recorder_thread_switches() - before;
+    // Polling every millisecond until the flush interval passes would be ~100 wake-ups;
+    // doubling sleeps, then blocking a flush interval (100 ms) at a time, make ~7 + 10.
+    assert!(
+        woke < 40,
+        "the recorder thread woke {woke} times in {quiet:?} of quiet"
+    );
+    let (_, sink) = system.finish("done").unwrap();
+    let Sink::Background(r) = sink else {
+        unreachable!()
+    };
+    r.finish().unwrap();
+    let _ = std::fs::remove_file(&path);
+}
