@@ -49,6 +49,46 @@ fn record(spec: &SystemSpec, inputs: &[&[u8]]) -> Vec<u8> {
     writer.finish().unwrap().1
 }
 
+/// A trace file for `spec` at `path` (replacing any).
+fn trace_file(
+    spec: &SystemSpec,
+    path: &std::path::Path,
+    options: theater_trace::WriterOptions,
+) -> theater_trace::TraceWriter<std::fs::File> {
+    let _ = std::fs::remove_file(path);
+    theater_trace::TraceWriter::create(
+        path,
+        theater_runtime::run_header(spec),
+        &spec.manifest_bytes(),
+        options,
+    )
+    .unwrap()
+}
+
+/// A system of `spec` recording through `writer` on a recorder thread.
+fn on_recorder_thread(
+    spec: &SystemSpec,
+    writer: theater_trace::TraceWriter<std::fs::File>,
+    flush_ms: u64,
+) -> System {
+    let recorder = theater_runtime::Recorder::spawn(writer, flush_ms).unwrap();
+    System::new(spec, Sink::Background(Box::new(recorder))).unwrap()
+}
+
+/// Ends a run recorded on a recorder thread: how many hand-overs waited, and the trace.
+fn finish_on_recorder_thread(
+    system: System,
+) -> (
+    u64,
+    Result<theater_trace::TraceSummary, theater_runtime::RuntimeError>,
+) {
+    let (_, sink) = system.finish("done").unwrap();
+    let Sink::Background(recorder) = sink else {
+        unreachable!()
+    };
+    (recorder.waits(), recorder.finish())
+}
+
 #[test]
 fn counter_counts_and_replays_to_the_same_head() {
     let spec = counter_spec();
@@ -78,20 +118,11 @@ fn background_recording_writes_the_same_bytes_as_inline_recording() {
 fn recorder_thread_reports_a_full_trace_instead_of_hanging() {
     let spec = counter_spec();
     let path = std::env::temp_dir().join(format!("theater-bg-full-{}.trace", std::process::id()));
-    let _ = std::fs::remove_file(&path);
     let options = theater_trace::WriterOptions {
         trace_max_bytes: 300_000,
         ..theater_trace::WriterOptions::default()
     };
-    let writer = theater_trace::TraceWriter::create(
-        &path,
-        theater_runtime::run_header(&spec),
-        &spec.manifest_bytes(),
-        options,
-    )
-    .unwrap();
-    let recorder = theater_runtime::Recorder::spawn(writer, 100).unwrap();
-    let mut system = System::new(&spec, Sink::Background(Box::new(recorder))).unwrap();
+    let mut system = on_recorder_thread(&spec, trace_file(&spec, &path, options), 100);
     let mut error = None;
     for i in 0..20_000u32 {
         let step = system
@@ -104,14 +135,9 @@ fn recorder_thread_reports_a_full_trace_instead_of_hanging() {
     }
     let error = match error {
         Some(e) => e,
-        None => {
-            let (_, sink) = system.finish("done").unwrap();
-            let Sink::Background(r) = sink else {
-                unreachable!()
-            };
-            r.finish()
-                .expect_err("the trace cannot hold 20,000 deliveries")
-        }
+        None => finish_on_recorder_thread(system)
+            .1
+            .expect_err("the trace cannot hold 20,000 deliveries"),
     };
     assert!(
         matches!(
@@ -133,21 +159,12 @@ fn recorder_thread_reports_a_full_trace_instead_of_hanging() {
 fn a_slow_run_reaches_the_disk_before_a_batch_fills() {
     let spec = counter_spec();
     let path = std::env::temp_dir().join(format!("theater-bg-slow-{}.trace", std::process::id()));
-    let _ = std::fs::remove_file(&path);
     let flush_ms = 20;
     let options = theater_trace::WriterOptions {
         flush_interval_ms: flush_ms,
         ..theater_trace::WriterOptions::default()
     };
-    let writer = theater_trace::TraceWriter::create(
-        &path,
-        theater_runtime::run_header(&spec),
-        &spec.manifest_bytes(),
-        options,
-    )
-    .unwrap();
-    let recorder = theater_runtime::Recorder::spawn(writer, flush_ms).unwrap();
-    let mut system = System::new(&spec, Sink::Background(Box::new(recorder))).unwrap();
+    let mut system = on_recorder_thread(&spec, trace_file(&spec, &path, options), flush_ms);
     system.run_until_idle(10).unwrap();
     let counter = system.actor_id("counter").unwrap();
     // An input and its delivery make 4 events: stay under one batch, so only the
@@ -168,11 +185,7 @@ fn a_slow_run_reaches_the_disk_before_a_batch_fills() {
         on_disk > 1,
         "nothing but the header on disk after {produced} events in {steps} slow steps"
     );
-    let (_, sink) = system.finish("done").unwrap();
-    let Sink::Background(r) = sink else {
-        unreachable!()
-    };
-    let summary = r.finish().unwrap();
+    let summary = finish_on_recorder_thread(system).1.unwrap();
     assert_eq!(Trace::open(&path).unwrap().head(), summary.head);
     let _ = std::fs::remove_file(&path);
 }
@@ -210,8 +223,7 @@ fn a_stalled_recorder_makes_the_scheduler_wait_and_loses_nothing() {
         theater_trace::WriterOptions::default(),
     )
     .unwrap();
-    let recorder = theater_runtime::Recorder::spawn(writer, 100).unwrap();
-    let mut system = System::new(&spec, Sink::Background(Box::new(recorder))).unwrap();
+    let mut system = on_recorder_thread(&spec, writer, 100);
     system.run_until_idle(10).unwrap();
     let counter = system.actor_id("counter").unwrap();
 
@@ -243,12 +255,8 @@ fn a_stalled_recorder_makes_the_scheduler_wait_and_loses_nothing() {
         system.run_until_idle(10).unwrap();
         progress.store(i + 1, Ordering::Relaxed);
     }
-    let (_, sink) = system.finish("done").unwrap();
-    let Sink::Background(recorder) = sink else {
-        unreachable!()
-    };
-    let waits = recorder.waits();
-    let summary = recorder.finish().unwrap();
+    let (waits, summary) = finish_on_recorder_thread(system);
+    let summary = summary.unwrap();
     let (stalled_at, bytes) = drain.join().unwrap();
     assert!(
         stalled_at < inputs,
@@ -285,16 +293,8 @@ fn recorder_thread_switches() -> u64 {
 fn a_quiet_recorder_thread_sleeps() {
     let spec = counter_spec();
     let path = std::env::temp_dir().join(format!("theater-bg-quiet-{}.trace", std::process::id()));
-    let _ = std::fs::remove_file(&path);
-    let writer = theater_trace::TraceWriter::create(
-        &path,
-        theater_runtime::run_header(&spec),
-        &spec.manifest_bytes(),
-        theater_trace::WriterOptions::default(),
-    )
-    .unwrap();
-    let recorder = theater_runtime::Recorder::spawn(writer, 100).unwrap();
-    let mut system = System::new(&spec, Sink::Background(Box::new(recorder))).unwrap();
+    let writer = trace_file(&spec, &path, theater_trace::WriterOptions::default());
+    let mut system = on_recorder_thread(&spec, writer, 100);
     let counter = system.actor_id("counter").unwrap();
     system.inject(counter, b"1".to_vec()).unwrap();
     system.run_until_idle(10).unwrap();
@@ -310,10 +310,6 @@ fn a_quiet_recorder_thread_sleeps() {
         woke < 40,
         "the recorder thread woke {woke} times in {quiet:?} of quiet"
     );
-    let (_, sink) = system.finish("done").unwrap();
-    let Sink::Background(r) = sink else {
-        unreachable!()
-    };
-    r.finish().unwrap();
+    finish_on_recorder_thread(system).1.unwrap();
     let _ = std::fs::remove_file(&path);
 }
