@@ -513,14 +513,7 @@ impl http_client::Host for HostState {
         };
         let encoded = serde_json::to_vec(&request).expect("http requests serialize");
         let bytes = ctx.recorded(HostFunction::HttpSend, encoded, |w| {
-            let result = if request.body.0.len() as u64 > limits.message_bytes {
-                Err(HttpError::TooLarge)
-            } else {
-                match &w.http {
-                    Some(client) => client.send(&request, &limits),
-                    None => Err(HttpError::Unavailable),
-                }
-            };
+            let result = crate::http::send(w.http.as_deref(), &request, &limits);
             crate::http::encode_result(&result)
         });
         match crate::http::decode_result(&bytes) {
