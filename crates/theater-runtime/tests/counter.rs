@@ -236,14 +236,14 @@ fn a_stalled_recorder_makes_the_scheduler_wait_and_loses_nothing() {
     let seen = progress.clone();
     // Drain the pipe only once the scheduler has stopped making progress: it is blocked
     // on the full channel behind the recorder thread, blocked on the full pipe.
+    // (No progress over three looks 200 ms apart: a blocked scheduler stays blocked, so
+    // waiting longer costs only time, and a loaded machine is not taken for a stall.)
     let drain = std::thread::spawn(move || {
-        let mut last = u64::MAX;
-        loop {
+        let (mut last, mut still) = (u64::MAX, 0);
+        while still < 3 {
             std::thread::sleep(std::time::Duration::from_millis(200));
             let now = seen.load(Ordering::Relaxed);
-            if now == last {
-                break;
-            }
+            still = if now == last { still + 1 } else { 0 };
             last = now;
         }
         let mut bytes = Vec::new();
