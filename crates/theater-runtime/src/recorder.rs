@@ -290,7 +290,7 @@ impl Recorder {
                             // the end nor the scheduler waits for a sleep to run out.
                             std::thread::park_timeout(poll);
                             poll = (poll * 2).min(interval);
-                            Ok(())
+                            writer.flush_if_due()
                         }
                         Err(TryRecvError::Empty) => {
                             t_due.store(true, Ordering::Relaxed);
@@ -371,7 +371,6 @@ impl Recorder {
             kind: d.kind.clone(),
             time_ns: d.time_ns,
             payload,
-
             sent,
             state,
             fuel_used: d.fuel_used,

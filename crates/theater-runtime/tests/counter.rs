@@ -310,6 +310,11 @@ fn a_quiet_recorder_thread_sleeps() {
         woke < 40,
         "the recorder thread woke {woke} times in {quiet:?} of quiet"
     );
+    // And what the idle run handed over reached the file meanwhile.
+    assert_eq!(
+        Trace::open(&path).unwrap().event_count(),
+        system.sink().events()
+    );
     finish_on_recorder_thread(system).1.unwrap();
     let _ = std::fs::remove_file(&path);
 }
