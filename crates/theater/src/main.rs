@@ -48,7 +48,7 @@ enum Command {
         /// Sync the trace to disk at every flush and at the end, so that it survives a
         /// crash of the machine, not just of this process (costs recording throughput:
         /// see docs/benchmarks.md).
-        #[arg(long)]
+        #[arg(long, requires = "record")]
         fsync: bool,
         /// External inputs, JSON lines (`-` for standard input).
         #[arg(long)]

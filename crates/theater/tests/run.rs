@@ -60,6 +60,14 @@ fn bank_run_records_the_same_trace_twice() {
         std::fs::read(&b).unwrap(),
         "same manifest and seed, same bytes"
     );
+    // `--fsync` without a trace to sync is a usage error, not silently nothing.
+    let out = theater(&["run", "fixtures/manifests/bank.toml", "--fsync"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("--record"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 #[test]
