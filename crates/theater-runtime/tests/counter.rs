@@ -2,6 +2,7 @@
 
 mod common;
 
+use common::{finish_on_recorder_thread, on_recorder_thread, trace_file};
 use theater_runtime::{memory_sink, replay, ActorSpec, ComponentSpec, Sink, System, SystemSpec};
 use theater_trace::{Bytes, RestartPolicy, RunMode, Trace};
 
@@ -47,46 +48,6 @@ fn record(spec: &SystemSpec, inputs: &[&[u8]]) -> Vec<u8> {
         unreachable!()
     };
     writer.finish().unwrap().1
-}
-
-/// A trace file for `spec` at `path` (replacing any).
-fn trace_file(
-    spec: &SystemSpec,
-    path: &std::path::Path,
-    options: theater_trace::WriterOptions,
-) -> theater_trace::TraceWriter<std::fs::File> {
-    let _ = std::fs::remove_file(path);
-    theater_trace::TraceWriter::create(
-        path,
-        theater_runtime::run_header(spec),
-        &spec.manifest_bytes(),
-        options,
-    )
-    .unwrap()
-}
-
-/// A system of `spec` recording through `writer` on a recorder thread.
-fn on_recorder_thread(
-    spec: &SystemSpec,
-    writer: theater_trace::TraceWriter<std::fs::File>,
-    flush_ms: u64,
-) -> System {
-    let recorder = theater_runtime::Recorder::spawn(writer, flush_ms).unwrap();
-    System::new(spec, Sink::Background(Box::new(recorder))).unwrap()
-}
-
-/// Ends a run recorded on a recorder thread: how many hand-overs waited, and the trace.
-fn finish_on_recorder_thread(
-    system: System,
-) -> (
-    u64,
-    Result<theater_trace::TraceSummary, theater_runtime::RuntimeError>,
-) {
-    let (_, sink) = system.finish("done").unwrap();
-    let Sink::Background(recorder) = sink else {
-        unreachable!()
-    };
-    (recorder.waits(), recorder.finish())
 }
 
 #[test]

@@ -4,6 +4,8 @@
 #![allow(dead_code, unreachable_pub, unused_imports)]
 
 use std::collections::BTreeMap;
+use std::fs::File;
+use std::path::Path;
 
 use serde_json::{json, Value};
 use std::cell::RefCell;
@@ -13,7 +15,9 @@ use theater_runtime::{
     System, SystemSpec,
 };
 use theater_trace::synth::Rng;
-use theater_trace::{Bytes, RestartPolicy, RunMode, Trace};
+use theater_trace::{
+    Bytes, RestartPolicy, RunMode, Trace, TraceSummary, TraceWriter, WriterOptions,
+};
 
 thread_local! {
     /// Compiled components shared by the tests of one thread.
@@ -66,22 +70,62 @@ pub fn spec(components: &[&str], actors: Vec<ActorSpec>, limits: Limits, seed: u
     }
 }
 
+/// Runs `system` to idle, then feeds it `inputs` (target id, payload), each followed by
+/// running to idle.
+fn run_inputs(system: &mut System, inputs: &[(u64, Vec<u8>)]) {
+    system.run_until_idle(100_000).unwrap();
+    for (to, payload) in inputs {
+        system.inject(*to, payload.clone()).unwrap();
+        system.run_until_idle(100_000).unwrap();
+    }
+}
+
 /// Records `spec` with `inputs` (target id, payload), each followed by running to idle.
 pub fn record(spec: &SystemSpec, inputs: &[(u64, Vec<u8>)]) -> (RunSummary, Vec<u8>) {
     let mut system = with_cache(spec, |c| {
         System::with_cache(spec, memory_sink(spec).unwrap(), c)
     })
     .unwrap();
-    system.run_until_idle(100_000).unwrap();
-    for (to, payload) in inputs {
-        system.inject(*to, payload.clone()).unwrap();
-        system.run_until_idle(100_000).unwrap();
-    }
+    run_inputs(&mut system, inputs);
     let (summary, sink) = system.finish("inputs exhausted").unwrap();
     let Sink::Memory(writer) = sink else {
         unreachable!("memory sink")
     };
     (summary, writer.finish().unwrap().1)
+}
+
+/// A new trace file for `spec` at `path` (replacing any).
+pub fn trace_file(spec: &SystemSpec, path: &Path, options: WriterOptions) -> TraceWriter<File> {
+    let _ = std::fs::remove_file(path);
+    TraceWriter::create(
+        path,
+        theater_runtime::run_header(spec),
+        &spec.manifest_bytes(),
+        options,
+    )
+    .unwrap()
+}
+
+/// A system of `spec` recording through `writer` on a recorder thread, as `theater run
+/// --record` does.
+pub fn on_recorder_thread(spec: &SystemSpec, writer: TraceWriter<File>, flush_ms: u64) -> System {
+    let recorder = theater_runtime::Recorder::spawn(writer, flush_ms).unwrap();
+    with_cache(spec, |c| {
+        System::with_cache(spec, Sink::Background(Box::new(recorder)), c)
+    })
+    .unwrap()
+}
+
+/// Ends a run recorded on a recorder thread: how many hand-overs waited, and the
+/// finished trace's summary.
+pub fn finish_on_recorder_thread(
+    system: System,
+) -> (u64, Result<TraceSummary, theater_runtime::RuntimeError>) {
+    let (_, sink) = system.finish("inputs exhausted").unwrap();
+    let Sink::Background(recorder) = sink else {
+        unreachable!("background sink")
+    };
+    (recorder.waits(), recorder.finish())
 }
 
 /// Records `spec` with `inputs` as `theater run --record` does, on a recorder thread to
@@ -94,29 +138,10 @@ pub fn record_in_background(spec: &SystemSpec, inputs: &[(u64, Vec<u8>)]) -> Vec
         std::process::id(),
         RUN.fetch_add(1, Ordering::Relaxed)
     ));
-    let _ = std::fs::remove_file(&path);
-    let writer = theater_trace::TraceWriter::create(
-        &path,
-        theater_runtime::run_header(spec),
-        &spec.manifest_bytes(),
-        theater_trace::WriterOptions::default(),
-    )
-    .unwrap();
-    let recorder = theater_runtime::Recorder::spawn(writer, 100).unwrap();
-    let mut system = with_cache(spec, |c| {
-        System::with_cache(spec, Sink::Background(Box::new(recorder)), c)
-    })
-    .unwrap();
-    system.run_until_idle(100_000).unwrap();
-    for (to, payload) in inputs {
-        system.inject(*to, payload.clone()).unwrap();
-        system.run_until_idle(100_000).unwrap();
-    }
-    let (_, sink) = system.finish("inputs exhausted").unwrap();
-    let Sink::Background(recorder) = sink else {
-        unreachable!("background sink")
-    };
-    let summary = recorder.finish().unwrap();
+    let writer = trace_file(spec, &path, WriterOptions::default());
+    let mut system = on_recorder_thread(spec, writer, 100);
+    run_inputs(&mut system, inputs);
+    let summary = finish_on_recorder_thread(system).1.unwrap();
     let bytes = std::fs::read(&path).unwrap();
     let _ = std::fs::remove_file(&path);
     assert_eq!(
