@@ -64,6 +64,17 @@ enum Mode {
     Inline,
 }
 
+impl Mode {
+    fn name(self) -> &'static str {
+        match self {
+            Mode::Off => "off",
+            Mode::Background => "recorder thread (`theater run --record`)",
+            Mode::BackgroundFsync => "recorder thread with fsync (`--record --fsync`)",
+            Mode::Inline => "inline, on the scheduler's thread (for comparison)",
+        }
+    }
+}
+
 const MODES: [Mode; 4] = [
     Mode::Off,
     Mode::Background,
@@ -156,13 +167,7 @@ fn main() {
         rate(off),
         per(off)
     );
-    let names = [
-        "",
-        "recorder thread (`theater run --record`)",
-        "recorder thread with fsync (`--record --fsync`)",
-        "inline, on the scheduler's thread (for comparison)",
-    ];
-    for i in 1..4 {
+    for (i, mode) in MODES.into_iter().enumerate().skip(1) {
         let (r, t) = (median(running[i].clone()), median(total[i].clone()));
         let end = median(
             running[i]
@@ -171,8 +176,8 @@ fn main() {
                 .map(|(r, t)| *t - *r)
                 .collect(),
         );
-        println!("recording, {}:", names[i]);
-        if i < 3 {
+        println!("recording, {}:", mode.name());
+        if mode != Mode::Inline {
             println!(
                 "  hand-overs that waited for the recorder thread (channel full): {} in {RUNS} runs",
                 waits[i]
@@ -189,7 +194,11 @@ fn main() {
         println!(
             "  whole rally, until the trace is finished: cost {:+.1}% (the end, writing the last batches, index and footer{}: {:.2} ms)",
             cost(t, off),
-            if i == 2 { " and syncing" } else { "" },
+            if mode == Mode::BackgroundFsync {
+                " and syncing"
+            } else {
+                ""
+            },
             end.as_secs_f64() * 1e3
         );
     }
