@@ -118,7 +118,8 @@ impl Rerun {
         run(&mut system, &mut budget, &mut holds)?;
         for input in inputs {
             if input.request {
-                system.inject_request(input.to, input.payload.clone())?;
+                // Refused or accepted, the trace records which.
+                let _ = system.inject_request(input.to, input.payload.clone())?;
             } else {
                 system.inject(input.to, input.payload.clone())?;
             }

@@ -10,14 +10,15 @@
 
 use std::collections::VecDeque;
 
-use theater_trace::{ActorId, HostFunction, LogLevel, LogLine, RunMode};
+use theater_trace::{ActorId, HostFunction, LogLine, RunMode};
 
 use crate::bindings::theater::actor::{
     http_client, messaging, runtime, store, supervision, timers, types,
 };
+use crate::delivery::HostCallRecord;
 use crate::http::{Body, OutboundError as HttpError, OutboundRequest};
-use crate::sink::HostCallRecord;
-use crate::system::{ActorStatus, World};
+use crate::wit_map;
+use crate::world::{ActorStatus, World};
 
 /// Per-store host data.
 pub(crate) struct HostState {
@@ -182,14 +183,10 @@ impl runtime::Host for HostState {
             ctx.logs_dropped += 1;
             return;
         }
-        let level = match level {
-            runtime::Level::Trace => LogLevel::Trace,
-            runtime::Level::Debug => LogLevel::Debug,
-            runtime::Level::Info => LogLevel::Info,
-            runtime::Level::Warn => LogLevel::Warn,
-            runtime::Level::Error => LogLevel::Error,
-        };
-        ctx.logs.push(LogLine { level, message });
+        ctx.logs.push(LogLine {
+            level: wit_map::log_level(level),
+            message,
+        });
     }
 
     fn self_id(&mut self) -> types::ActorId {
@@ -224,7 +221,7 @@ impl runtime::Host for HostState {
             let mut out = vec![0u8; len as usize];
             match w.mode {
                 RunMode::Simulated => w.rng.fill(&mut out),
-                RunMode::Live => crate::system::os_random(&mut out, &mut w.rng),
+                RunMode::Live => crate::rng::os_random(&mut out, &mut w.rng),
             }
             out
         })
@@ -407,11 +404,7 @@ impl supervision::Host for HostState {
                 id: *id,
                 name: m.name.clone(),
                 component: m.component.clone(),
-                status: match m.status {
-                    ActorStatus::Running => supervision::ChildStatus::Running,
-                    ActorStatus::Restarting => supervision::ChildStatus::Restarting,
-                    ActorStatus::Exited => supervision::ChildStatus::Exited,
-                },
+                status: wit_map::child_status(m.status),
                 restarts: m.restarts,
             })
             .collect()

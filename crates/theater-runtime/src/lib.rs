@@ -9,27 +9,40 @@
 //!
 //! This crate knows nothing about terminals, manifests files or command lines.
 
+mod checkpoint;
+mod components;
+mod delivery;
+mod effects;
 mod engine;
 mod error;
+mod external;
 mod host;
 pub mod http;
 mod limits;
 mod recorder;
 pub mod replay;
+mod rng;
+mod scheduler;
 mod sink;
 mod spec;
-mod system;
+mod supervision;
+mod wit_map;
+mod world;
 
+pub use checkpoint::Checkpoint;
+pub use components::ComponentCache;
 pub use engine::{engine_settings, Engine};
 pub use error::{Divergence, RuntimeError};
+pub use external::{ExternalReply, RequestFailure};
 pub use limits::Limits;
 pub use recorder::{Recorder, RECORDER_BATCH_EVENTS, RECORDER_CHANNEL_BATCHES};
+pub use scheduler::{RunSummary, System};
 pub use sink::Sink;
 pub use spec::{
     default_grants, granted_interface, ActorSpec, ComponentSpec, SystemSpec, INTERFACES,
     NETWORK_INTERFACES,
 };
-pub use system::{ActorStatus, Checkpoint, ComponentCache, ExternalReply, RunSummary, System};
+pub use world::ActorStatus;
 
 /// The run header for recording `spec` (the writer fills in the manifest digest).
 pub fn run_header(spec: &SystemSpec) -> theater_trace::RunHeader {
@@ -58,7 +71,7 @@ pub fn memory_sink(spec: &SystemSpec) -> Result<Sink, RuntimeError> {
 #[doc(hidden)]
 pub mod bench_support {
     use crate::bindings::theater::actor::types;
-    use crate::system::ComponentCache;
+    use crate::components::ComponentCache;
     use crate::{Limits, RuntimeError};
 
     /// Calls `handle-message(state, message)` of a fresh instance of `component` `n`

@@ -5,10 +5,9 @@
 //! A delivery, the run's hot path, is not handed over as events at all: the scheduler
 //! copies its raw parts (the message, the recorded host calls, the messages sent, the
 //! new state's bytes, fuel and outcome) into the batch's byte arena as one
-//! [`DeliveryRecord`], and the recorder thread builds the `Delivered`, `HostCall` and
-//! `Outputs` events from it: payload blobs, the state digest and all allocation happen
-//! off the scheduler's thread. The events are exactly those inline recording writes
-//! (`counter.rs::background_recording_writes_the_same_bytes_as_inline_recording`).
+//! `DeliveryRecord`, and the recorder thread turns it back into one and writes its
+//! events with `delivery::write`, the same function inline recording uses: payload
+//! blobs, the state digest and all allocation happen off the scheduler's thread.
 //!
 //! Determinism is unaffected: the channel is FIFO, so the trace holds the events in the
 //! order the scheduler produced them, and nothing flows back but emptied batch buffers,
@@ -41,12 +40,12 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use theater_trace::{
-    ActorId, Delivery, DeliveryOutputs, Digest, EventBody, LogLine, MessageKind, Outcome, Payload,
-    Sender, SentMessage, TraceError, TraceSummary, TraceWriter,
+    ActorId, Digest, EventBody, LogLine, MessageKind, Outcome, Payload, Sender, TraceError,
+    TraceSummary, TraceWriter,
 };
 
+use crate::delivery::{DeliveryRecord, HostCallRecord, SentView};
 use crate::error::RuntimeError;
-use crate::sink::HostCallRecord;
 
 /// Batches in flight between the scheduler and the recorder thread; a full channel makes
 /// the scheduler wait (bounded memory: this many batches of [`RECORDER_BATCH_EVENTS`]).
@@ -138,79 +137,44 @@ impl Batch {
     }
 }
 
-/// One delivery, as `System::deliver` records it on a recorder thread.
-pub(crate) struct DeliveryRecord<'a> {
-    pub(crate) seq: u64,
-    pub(crate) from: Sender,
-    pub(crate) to: ActorId,
-    pub(crate) kind: &'a MessageKind,
-    pub(crate) time_ns: u64,
-    pub(crate) payload: &'a [u8],
-    pub(crate) host_calls: Vec<HostCallRecord>,
-    pub(crate) logs: Vec<LogLine>,
-    pub(crate) state: &'a [u8],
-    pub(crate) fuel_used: u64,
-    pub(crate) outcome: Outcome,
-}
-
-/// Writes the events of one delivery: exactly what inline recording appends.
-fn write_delivery(
-    w: &mut TraceWriter<File>,
-    d: Compact,
-    bytes: &[u8],
-    sent: &[SentRef],
-) -> Result<(), TraceError> {
-    let payload = w.payload(&bytes[d.payload])?;
-    w.append(EventBody::Delivered(Delivery {
-        seq: d.seq,
-        from: d.from,
-        to: d.to,
-        kind: d.kind,
-        payload,
-        time_ns: d.time_ns,
-    }))?;
-    let Rare {
-        host_calls,
-        logs,
-        outcome,
-    } = d.rare.map_or(
-        Rare {
-            host_calls: Vec::new(),
-            logs: Vec::new(),
-            outcome: Outcome::Ok,
-        },
-        |r| *r,
-    );
-    for (function, request, response) in host_calls {
-        let request = w.payload(&request)?;
-        let response = w.payload(&response)?;
-        w.append(EventBody::HostCall {
-            actor: d.to,
-            function,
-            request,
-            response,
-        })?;
+impl Compact {
+    /// The delivery record this stands for, its bytes in `bytes` and its sent messages
+    /// in `sent` (the batch's).
+    fn record<'a>(
+        self,
+        bytes: &'a [u8],
+        sent: &'a [SentRef],
+    ) -> DeliveryRecord<'a, impl Iterator<Item = SentView<'a>> + 'a> {
+        let Rare {
+            host_calls,
+            logs,
+            outcome,
+        } = self.rare.map_or(
+            Rare {
+                host_calls: Vec::new(),
+                logs: Vec::new(),
+                outcome: Outcome::Ok,
+            },
+            |r| *r,
+        );
+        DeliveryRecord {
+            seq: self.seq,
+            from: self.from,
+            to: self.to,
+            kind: self.kind,
+            time_ns: self.time_ns,
+            payload: &bytes[self.payload],
+            host_calls,
+            logs,
+            state: &bytes[self.state],
+            fuel_used: self.fuel_used,
+            outcome,
+            sent: sent[self.sent]
+                .iter()
+                .map(move |m| (m.to, m.kind.clone(), &bytes[m.payload.clone()])),
+            host_call_mismatch: None,
+        }
     }
-    let sent = sent[d.sent]
-        .iter()
-        .map(|m| {
-            Ok(SentMessage {
-                to: m.to,
-                kind: m.kind.clone(),
-                payload: w.payload(&bytes[m.payload.clone()])?,
-            })
-        })
-        .collect::<Result<Vec<_>, TraceError>>()?;
-    w.append(EventBody::Outputs(DeliveryOutputs {
-        actor: d.to,
-        seq: d.seq,
-        sent,
-        logs,
-        state: Digest::of(&bytes[d.state]),
-        fuel_used: d.fuel_used,
-        outcome,
-    }))?;
-    Ok(())
 }
 
 /// The scheduler's handle on a recorder thread.
@@ -228,11 +192,11 @@ pub struct Recorder {
     due: Arc<AtomicBool>,
     /// Hand-overs that found the channel full and waited for the recorder thread.
     waits: u64,
-    thread: Option<JoinHandle<Result<TraceSummary, TraceError>>>,
+    thread: Option<JoinHandle<Result<TraceSummary, RuntimeError>>>,
     blobs: BTreeSet<Digest>,
     events: u64,
     failed: Arc<AtomicBool>,
-    error: Arc<Mutex<Option<TraceError>>>,
+    error: Arc<Mutex<Option<RuntimeError>>>,
 }
 
 impl Recorder {
@@ -259,9 +223,9 @@ impl Recorder {
                         msgs, bytes, sent, ..
                     } = &mut batch;
                     let r = msgs.drain(..).try_for_each(|msg| match msg {
-                        Msg::Blob(b) => writer.blob(&b).map(drop),
-                        Msg::Event(body) => writer.append(*body).map(drop),
-                        Msg::Delivery(d) => write_delivery(writer, d, bytes, sent),
+                        Msg::Blob(b) => writer.blob(&b).map(drop).map_err(RuntimeError::from),
+                        Msg::Event(body) => writer.append(*body).map(drop).map_err(Into::into),
+                        Msg::Delivery(d) => crate::delivery::write(d.record(bytes, sent), writer),
                     });
                     batch.bytes.clear();
                     batch.sent.clear();
@@ -290,7 +254,7 @@ impl Recorder {
                             // the end nor the scheduler waits for a sleep to run out.
                             std::thread::park_timeout(poll);
                             poll = (poll * 2).min(interval);
-                            writer.flush_if_due()
+                            writer.flush_if_due().map_err(Into::into)
                         }
                         Err(TryRecvError::Empty) => {
                             t_due.store(true, Ordering::Relaxed);
@@ -301,7 +265,9 @@ impl Recorder {
                                     poll = RECORDER_POLL;
                                     write(&mut writer, batch)
                                 }
-                                Err(RecvTimeoutError::Timeout) => writer.flush_if_due(),
+                                Err(RecvTimeoutError::Timeout) => {
+                                    writer.flush_if_due().map_err(Into::into)
+                                }
                                 Err(RecvTimeoutError::Disconnected) => break,
                             }
                         }
@@ -311,10 +277,12 @@ impl Recorder {
                         *t_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
                         // Drain without writing, so the scheduler never blocks on us.
                         while rx.recv().is_ok() {}
-                        return Err(TraceError::Misuse("recording stopped after an error"));
+                        return Err(RuntimeError::Trace(TraceError::Misuse(
+                            "recording stopped after an error",
+                        )));
                     }
                 }
-                writer.finish().map(|(summary, _)| summary)
+                Ok(writer.finish().map(|(summary, _)| summary)?)
             })
             .map_err(|e| {
                 RuntimeError::Unreplayable(format!("cannot start the recorder thread: {e}"))
@@ -342,14 +310,17 @@ impl Recorder {
         Ok(())
     }
 
-    /// Records one delivery (its `Delivered`, `HostCall` and `Outputs` events) from its
-    /// raw parts; `sent` gives the messages it sent, in order.
+    /// Records one delivery (its `Delivered`, `HostCall` and `Outputs` events): its
+    /// parts are copied into the batch, and the recorder thread writes the events.
     pub(crate) fn delivery<'a>(
         &mut self,
-        d: DeliveryRecord<'_>,
-        sent: impl Iterator<Item = (ActorId, MessageKind, &'a [u8])>,
+        d: DeliveryRecord<'a, impl Iterator<Item = SentView<'a>>>,
     ) -> Result<(), RuntimeError> {
-        let events = 2 + d.host_calls.len();
+        debug_assert!(
+            d.host_call_mismatch.is_none(),
+            "a recording serves no host calls"
+        );
+        let events = crate::delivery::event_count(d.host_calls.len());
         // A batch holds at most RECORDER_BATCH_EVENTS events (unless one delivery alone
         // makes more), which bounds what a crash can lose.
         if self.batch.events > 0 && self.batch.events + events > RECORDER_BATCH_EVENTS {
@@ -358,7 +329,7 @@ impl Recorder {
         let b = &mut self.batch;
         let payload = b.push_bytes(d.payload);
         let first = b.sent.len();
-        for (to, kind, bytes) in sent {
+        for (to, kind, bytes) in d.sent {
             let payload = b.push_bytes(bytes);
             b.sent.push(SentRef { to, kind, payload });
         }
@@ -368,7 +339,7 @@ impl Recorder {
             seq: d.seq,
             from: d.from,
             to: d.to,
-            kind: d.kind.clone(),
+            kind: d.kind,
             time_ns: d.time_ns,
             payload,
             sent,
@@ -431,7 +402,9 @@ impl Recorder {
 
     fn take_error(&mut self) -> RuntimeError {
         let e = self.error.lock().unwrap_or_else(|p| p.into_inner()).take();
-        RuntimeError::Trace(e.unwrap_or(TraceError::Misuse("the recorder thread stopped")))
+        e.unwrap_or(RuntimeError::Trace(TraceError::Misuse(
+            "the recorder thread stopped",
+        )))
     }
 
     pub(crate) fn blob(&mut self, bytes: &[u8]) -> Result<Digest, RuntimeError> {

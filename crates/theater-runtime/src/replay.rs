@@ -14,10 +14,12 @@ use std::collections::BTreeMap;
 
 use theater_trace::{Digest, EventBody, MessageKind, Payload, Trace};
 
+use crate::checkpoint::Checkpoint;
+use crate::components::ComponentCache;
 use crate::error::RuntimeError;
+use crate::scheduler::System;
 use crate::sink::{Replayer, Sink, END_OF_TRACE};
 use crate::spec::SystemSpec;
-use crate::system::{Checkpoint, ComponentCache, System};
 
 /// How to replay.
 #[derive(Clone, Debug, Default)]
@@ -221,8 +223,9 @@ impl ReplayDriver {
         match next {
             EventBody::Input(d) => {
                 let bytes = payload_bytes(&mut self.system, &d.payload)?;
+                // Accepted or refused, the emitted event is compared with the recording.
                 if let MessageKind::Request { .. } = d.kind {
-                    self.system.inject_request(d.to, bytes)?;
+                    let _ = self.system.inject_request(d.to, bytes)?;
                 } else {
                     self.system.inject(d.to, bytes)?;
                 }

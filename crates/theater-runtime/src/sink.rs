@@ -4,10 +4,9 @@
 use std::collections::VecDeque;
 use std::fs::File;
 
-use theater_trace::{
-    ActorId, Digest, EventBody, HostFunction, Payload, RecordedEvent, Trace, TraceWriter,
-};
+use theater_trace::{ActorId, Digest, EventBody, Payload, RecordedEvent, Trace, TraceWriter};
 
+use crate::delivery::{DeliveryRecord, EventOut, HostCallRecord, SentView};
 use crate::error::{Divergence, RuntimeError};
 
 /// Events read ahead from a trace during replay, at most…
@@ -18,9 +17,6 @@ const REPLAY_FIRST_BATCH_EVENTS: usize = 32;
 
 /// What a divergence says was expected when the recording has no more events.
 pub(crate) const END_OF_TRACE: &str = "(end of trace)";
-
-/// A recorded host call: function, request, response.
-pub(crate) type HostCallRecord = (HostFunction, Vec<u8>, Vec<u8>);
 
 /// The destination of a run's events.
 #[derive(Debug)]
@@ -72,7 +68,54 @@ impl Sink {
         }
     }
 
-    /// In replay, the host calls recorded for the delivery just checked.
+    /// Takes one delivery: writes its events (inline or on the recorder thread),
+    /// compares them with the recording (replay), or drops them (off).
+    pub(crate) fn delivery<'a>(
+        &mut self,
+        d: DeliveryRecord<'a, impl Iterator<Item = SentView<'a>>>,
+    ) -> Result<(), RuntimeError> {
+        match self {
+            Sink::Off => Ok(()),
+            Sink::File(w) => crate::delivery::write(d, w.as_mut()),
+            Sink::Memory(w) => crate::delivery::write(d, w.as_mut()),
+            Sink::Background(r) => r.delivery(d),
+            Sink::Replay(r) => crate::delivery::write(d, r.as_mut()),
+        }
+    }
+
+    /// In replay: where the comparison stands (the next event to compare, and the
+    /// digest of the last one matched).
+    pub(crate) fn replay_position(&self) -> Option<(u64, Digest)> {
+        match self {
+            Sink::Replay(r) => Some((r.next, r.last_digest)),
+            _ => None,
+        }
+    }
+
+    /// In replay: forgets which actors were exempt from fuel comparison (a restore
+    /// starts over).
+    pub(crate) fn clear_fuel_exempt(&mut self) {
+        if let Sink::Replay(r) = self {
+            r.fuel_exempt.clear();
+        }
+    }
+
+    /// In replay: resumes comparing at `position` (a checkpoint's).
+    pub(crate) fn rewind_to(&mut self, position: Option<(u64, Digest)>) {
+        if let (Sink::Replay(r), Some((next, digest))) = (self, position) {
+            r.seek(next, digest);
+        }
+    }
+
+    /// In replay: fuel is no longer compared for `actors`, whose instances were
+    /// replaced after they had run (see `Replayer::fuel_exempt`).
+    pub(crate) fn exempt_fuel(&mut self, actors: &[ActorId]) {
+        if let Sink::Replay(r) = self {
+            r.fuel_exempt.extend(actors.iter().copied());
+        }
+    }
+
+    /// In replay, the host calls recorded for the next delivery.
     pub(crate) fn recorded_host_calls(
         &mut self,
     ) -> Result<Option<VecDeque<HostCallRecord>>, RuntimeError> {
@@ -259,9 +302,19 @@ impl Replayer {
         body
     }
 
+    /// The host calls recorded for the next delivery: the `HostCall` events after its
+    /// `Delivered` (none if the next event is not a delivery; the comparison then
+    /// reports the divergence).
     fn upcoming_host_calls(&mut self) -> Result<VecDeque<HostCallRecord>, RuntimeError> {
         let mut calls = VecDeque::new();
-        let mut i = 0;
+        self.fill()?;
+        if !matches!(
+            self.buffer.front().map(|e| &e.event.body),
+            Some(EventBody::Delivered(_))
+        ) {
+            return Ok(calls);
+        }
+        let mut i = 1;
         loop {
             if i >= self.buffer.len() {
                 // Read further ahead without losing what is buffered.
@@ -310,5 +363,20 @@ impl Replayer {
             expected,
             actual,
         }))
+    }
+}
+
+impl EventOut for Replayer {
+    /// A replay stores nothing: the payload is what the recording names.
+    fn payload(&mut self, bytes: &[u8]) -> Result<Payload, RuntimeError> {
+        Ok(Payload::of(bytes))
+    }
+
+    fn append(&mut self, body: EventBody) -> Result<(), RuntimeError> {
+        self.expect(&body)
+    }
+
+    fn events(&self) -> u64 {
+        self.next
     }
 }

@@ -106,7 +106,7 @@ fn external_requests_are_answered_once_and_replay_to_the_same_head() {
                     .record_dropped(format!("GET /{to}"), DropReason::NoRoute)
                     .unwrap(),
                 _ => {
-                    if let Some(c) = system.inject_request(to, payload).unwrap() {
+                    if let Ok(c) = system.inject_request(to, payload).unwrap() {
                         assert!(accepted.insert(c), "seed {seed}: correlation {c} reused");
                     }
                 }
@@ -127,7 +127,7 @@ fn external_requests_are_answered_once_and_replay_to_the_same_head() {
             "seed {seed}: a request answered twice"
         );
         assert_eq!(unique, accepted, "seed {seed}: requests left unanswered");
-        let failed = replies.iter().filter(|r| !r.ok).count() as u64;
+        let failed = replies.iter().filter(|r| r.answer.is_err()).count() as u64;
         let (a, f) = answered.get();
         answered.set((a + got.len() as u64, f + failed));
         let (_, sink) = system.finish("inputs exhausted").unwrap();

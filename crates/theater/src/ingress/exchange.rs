@@ -1,0 +1,156 @@
+//! The scheduler's side of the ingress: offers each request to the system as an
+//! external request, in arrival order (the trace's input order), sends each reply back
+//! on its request's channel, and records what was dropped and whose client left.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use theater_runtime::{RuntimeError, System};
+use theater_trace::{DropReason, RefusalReason};
+
+use super::{Answer, Incoming, IngressLimits};
+
+/// A request accepted into the system and waiting for its reply.
+#[derive(Debug)]
+struct Waiting {
+    answer: tokio::sync::oneshot::Sender<Answer>,
+    summary: String,
+    since: Instant,
+}
+
+/// The scheduler's side of the ingress: offers requests to the system, sends replies
+/// back, and records what was dropped.
+#[derive(Debug)]
+pub struct Exchange {
+    waiting: BTreeMap<u64, Waiting>,
+    limits: IngressLimits,
+    message_bytes: u64,
+    /// Requests offered so far.
+    pub requests: u64,
+    /// Requests the system refused.
+    pub refused: u64,
+    /// Events recorded for dropped traffic.
+    pub dropped: u64,
+}
+
+impl Exchange {
+    pub fn new(limits: IngressLimits, message_bytes: u64) -> Exchange {
+        Exchange {
+            waiting: BTreeMap::new(),
+            limits,
+            message_bytes,
+            requests: 0,
+            refused: 0,
+            dropped: 0,
+        }
+    }
+
+    /// Offers a request to its actor (recorded as an input, or as refused).
+    pub fn offer(&mut self, system: &mut System, req: Incoming) -> Result<(), RuntimeError> {
+        self.requests += 1;
+        let len = req.payload.len() as u64;
+        match system.inject_request(req.actor, req.payload)? {
+            Ok(correlation) => {
+                self.waiting.insert(
+                    correlation,
+                    Waiting {
+                        answer: req.answer,
+                        summary: req.summary,
+                        since: Instant::now(),
+                    },
+                );
+            }
+            Err(reason) => {
+                self.refused += 1;
+                let (status, why) = match reason {
+                    RefusalReason::NoSuchActor => (503, "the actor has exited".to_string()),
+                    RefusalReason::TooLarge => (
+                        413,
+                        format!(
+                            "the request is {len} bytes as a message; the limit is {}",
+                            self.message_bytes
+                        ),
+                    ),
+                    RefusalReason::MailboxFull => (503, "the actor's mailbox is full".to_string()),
+                };
+                let _ = req.answer.send(Answer::Refused { status, why });
+            }
+        }
+        Ok(())
+    }
+
+    /// Records traffic the server dropped.
+    pub fn dropped(
+        &mut self,
+        system: &mut System,
+        request: String,
+        reason: DropReason,
+    ) -> Result<(), RuntimeError> {
+        self.dropped += 1;
+        system.record_dropped(request, reason)
+    }
+
+    /// Sends the replies the system produced; a client that left is recorded.
+    pub fn deliver(&mut self, system: &mut System) -> Result<(), RuntimeError> {
+        for reply in system.take_replies() {
+            let Some(w) = self.waiting.remove(&reply.correlation) else {
+                continue;
+            };
+            let correlation = reply.correlation;
+            let Waiting {
+                answer,
+                summary,
+                since,
+            } = w;
+            let sent = answer.send(Answer::Reply {
+                correlation,
+                answer: reply.answer,
+            });
+            if sent.is_err() {
+                self.lost(system, correlation, summary, since)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Records requests whose client stopped waiting (it left, or the reply timeout
+    /// passed) while their actor has not replied.
+    pub fn sweep(&mut self, system: &mut System) -> Result<(), RuntimeError> {
+        let gone: Vec<u64> = self
+            .waiting
+            .iter()
+            .filter(|(_, w)| w.answer.is_closed())
+            .map(|(c, _)| *c)
+            .collect();
+        for c in gone {
+            if let Some(w) = self.waiting.remove(&c) {
+                self.lost(system, c, w.summary, w.since)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn lost(
+        &mut self,
+        system: &mut System,
+        correlation: u64,
+        summary: String,
+        since: Instant,
+    ) -> Result<(), RuntimeError> {
+        let limit_ms = self.limits.reply_timeout_ms;
+        let reason = if since.elapsed() >= Duration::from_millis(limit_ms) {
+            DropReason::ReplyTimedOut {
+                correlation,
+                limit_ms,
+            }
+        } else {
+            DropReason::ClientGoneBeforeReply { correlation }
+        };
+        self.dropped(system, summary, reason)
+    }
+
+    /// Requests still waiting for a reply.
+    pub fn waiting(&self) -> usize {
+        self.waiting.len()
+    }
+}
