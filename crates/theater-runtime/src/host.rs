@@ -473,20 +473,53 @@ impl store::Host for HostState {
             HostFunction::StoreListKeys,
             prefix.clone().into_bytes(),
             |w| {
-                let keys: Vec<&str> =
+                encode_keys(
                     w.kv.range((actor, prefix.clone())..)
                         .take_while(|((a, k), _)| *a == actor && k.starts_with(&prefix))
-                        .map(|((_, k), _)| k.as_str())
-                        .collect();
-                keys.join("\n").into_bytes()
+                        .map(|((_, k), _)| k.as_str()),
+                )
             },
         );
-        String::from_utf8_lossy(&result)
+        decode_keys(&result)
+    }
+}
+
+/// Marks a `store.list-keys` response as length-prefixed keys. The first traces
+/// joined keys with `"\n"`, which loses an empty key and splits one holding a newline;
+/// their responses are text, which never starts with this byte (it is not UTF-8), so
+/// [`decode_keys`] still reads them.
+const KEYS_MARK: u8 = 0xff;
+
+/// A `store.list-keys` response: [`KEYS_MARK`], then each key as a little-endian `u32`
+/// length and its bytes.
+fn encode_keys<'a>(keys: impl Iterator<Item = &'a str>) -> Vec<u8> {
+    let mut out = vec![KEYS_MARK];
+    for k in keys {
+        out.extend_from_slice(&(k.len() as u32).to_le_bytes());
+        out.extend_from_slice(k.as_bytes());
+    }
+    out
+}
+
+/// Reads a recorded `store.list-keys` response (either encoding). A damaged one reads
+/// as the keys before the damage.
+fn decode_keys(bytes: &[u8]) -> Vec<String> {
+    let Some((&KEYS_MARK, mut rest)) = bytes.split_first() else {
+        // The first encoding: keys joined with "\n" (empty keys were lost).
+        return String::from_utf8_lossy(bytes)
             .split('\n')
             .filter(|s| !s.is_empty())
             .map(str::to_owned)
-            .collect()
+            .collect();
+    };
+    let mut keys = Vec::new();
+    while let Some((len, tail)) = rest.split_first_chunk::<4>() {
+        let len = u32::from_le_bytes(*len) as usize;
+        let Some(key) = tail.get(..len) else { break };
+        keys.push(String::from_utf8_lossy(key).into_owned());
+        rest = &tail[len..];
     }
+    keys
 }
 
 impl http_client::Host for HostState {
@@ -521,5 +554,34 @@ impl http_client::Host for HostState {
             Err(HttpError::Connection(m)) => Err(http_client::HttpError::Connection(m)),
             Err(HttpError::Unavailable) => Err(http_client::HttpError::Unavailable),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{decode_keys, encode_keys};
+
+    fn check(keys: &[&str]) {
+        assert_eq!(decode_keys(&encode_keys(keys.iter().copied())), keys);
+    }
+
+    #[test]
+    fn listed_keys_survive_any_content() {
+        check(&[]);
+        check(&[""]);
+        check(&["", "a\nb", "\n", "c", "\u{1f600}"]);
+    }
+
+    #[test]
+    fn listed_keys_of_the_first_encoding_still_read() {
+        assert_eq!(decode_keys(b"a\nb"), ["a", "b"]);
+        assert_eq!(decode_keys(b""), Vec::<String>::new());
+    }
+
+    #[test]
+    fn a_damaged_key_list_reads_up_to_the_damage() {
+        let mut bytes = encode_keys(["one", "two"].into_iter());
+        bytes.truncate(bytes.len() - 1);
+        assert_eq!(decode_keys(&bytes), ["one"]);
     }
 }

@@ -235,3 +235,36 @@ fn replaying_external_requests_keeps_no_replies() {
     }
     assert!(driver.finished());
 }
+
+/// `store.list-keys` once joined keys with "\n": a key holding a newline came back
+/// split, and an empty key was lost. The kv example's store lists what it holds.
+#[test]
+fn listed_keys_may_hold_newlines_or_be_empty() {
+    let mut store = actor("store", "kv", json!("store"), RestartPolicy::Permanent);
+    store.grants = Some(theater_runtime::INTERFACES.map(String::from).to_vec());
+    let spec = spec(&["kv"], vec![store], Limits::default(), 1);
+    let mut system = with_cache(&spec, |c| {
+        theater_runtime::System::with_cache(&spec, theater_runtime::memory_sink(&spec).unwrap(), c)
+    })
+    .unwrap();
+    system.run_until_idle(100).unwrap();
+    for op in [
+        json!({"Put": ["a\nb", "1"]}),
+        json!({"Put": ["", "2"]}),
+        json!({"Put": ["c", "3"]}),
+        json!("List"),
+    ] {
+        system.inject_request(0, msg(op)).unwrap().unwrap();
+        system.run_until_idle(100).unwrap();
+    }
+    let replies = system.take_replies();
+    let listed: theater_wire::IngressResponse =
+        serde_json::from_slice(replies.last().unwrap().answer.as_ref().unwrap()).unwrap();
+    let keys: Vec<String> = serde_json::from_str(&listed.body.text()).unwrap();
+    assert_eq!(keys, ["", "a\nb", "c"]);
+    let (_, sink) = system.finish("done").unwrap();
+    let theater_runtime::Sink::Memory(w) = sink else {
+        unreachable!("memory sink")
+    };
+    assert_replays(&w.finish().unwrap().1);
+}
