@@ -6,6 +6,7 @@ mod common;
 
 use common::*;
 use serde_json::{json, Value};
+use theater_runtime::RequestFailure;
 use theater_trace::{EventBody, ExitReason, RefusalReason, RestartPolicy, Trace, TrapCode};
 
 /// Actor ids in every case: the supervisor, a bystander, and the supervisor's child.
@@ -142,13 +143,25 @@ fn trap_in_init_exhausts_restart_intensity_and_escalates() {
 fn message_flood_stops_at_the_mailbox_limit() {
     let events = case(json!({}), json!(["flood"]));
     assert!(exits(&events, CHILD).is_empty());
-    // The flood sent exactly mailbox_len messages to itself; all were delivered.
+    // The flood sent exactly mailbox_len messages to itself (its mailbox was empty
+    // while it ran); all were delivered.
     let mailbox = small_limits().mailbox_len as usize;
-    let child_deliveries = events
+    let flood_sent: Vec<usize> = events
         .iter()
-        .filter(|e| matches!(e, EventBody::Delivered(d) if d.to == CHILD))
+        .filter_map(|e| match e {
+            EventBody::Outputs(o) if o.actor == CHILD && !o.sent.is_empty() => Some(o.sent.len()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(flood_sent, [mailbox]);
+    let self_deliveries = events
+        .iter()
+        .filter(|e| {
+            matches!(e, EventBody::Delivered(d)
+                if d.to == CHILD && d.from == theater_trace::Sender::Actor(CHILD))
+        })
         .count();
-    assert!(child_deliveries >= mailbox, "{child_deliveries}");
+    assert_eq!(self_deliveries, mailbox);
 }
 
 #[test]
@@ -169,7 +182,16 @@ fn spawn_bomb_stops_at_the_children_limit() {
 fn oversized_message_is_refused_to_the_sender() {
     let events = case(json!({}), json!(["huge"]));
     assert!(exits(&events, CHILD).is_empty());
-    // Nothing of 2 MiB was sent.
+    // The sender was told `too-large`, and nothing of 2 MiB was sent.
+    let logs: Vec<&str> = events
+        .iter()
+        .filter_map(|e| match e {
+            EventBody::Outputs(o) if o.actor == CHILD => Some(o),
+            _ => None,
+        })
+        .flat_map(|o| o.logs.iter().map(|l| l.message.as_str()))
+        .collect();
+    assert_eq!(logs, ["huge send: Err(SendError::TooLarge)"]);
     assert!(!events
         .iter()
         .any(|e| matches!(e, EventBody::Delivered(d) if d.payload.len() > 1 << 20)));
@@ -236,28 +258,24 @@ fn requests_to_failing_or_dead_actors_get_error_replies() {
         // The victim is gone (temporary, not restarted): the request cannot be sent.
         (0, msg(json!([{"request": {"to": 1, "cmds": []}}]))),
     ];
-    let events: Vec<EventBody> = record_events(&spec, &inputs);
-    let failed_replies: Vec<String> = events
+    let trace = record_trace(&spec, &inputs);
+    let events = events_of(&trace);
+    let failed_replies: Vec<RequestFailure> = events
         .iter()
         .filter_map(|e| match e {
             EventBody::Delivered(d)
                 if d.to == 0
                     && matches!(d.kind, theater_trace::MessageKind::Reply { ok: false, .. }) =>
             {
-                match &d.payload {
-                    theater_trace::Payload::Inline(b) => {
-                        Some(String::from_utf8_lossy(&b.0).into_owned())
-                    }
-                    theater_trace::Payload::Blob { .. } => Some("(blob)".into()),
-                }
+                Some(RequestFailure::decode(&payload_bytes(&trace, &d.payload)))
             }
             _ => None,
         })
         .collect();
-    assert_eq!(failed_replies.len(), 1, "{failed_replies:?}");
-    assert!(
-        failed_replies[0].contains("handler-failed") || failed_replies[0] == "(blob)",
-        "{failed_replies:?}"
+    // Only the first request reached the victim; the second could not be sent.
+    assert_eq!(
+        failed_replies,
+        [RequestFailure::HandlerFailed("Trap(Unreachable)".into())]
     );
     assert_eq!(
         exits(&events, 1),

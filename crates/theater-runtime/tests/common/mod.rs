@@ -157,13 +157,26 @@ pub fn record_events(
     spec: &SystemSpec,
     inputs: &[(u64, Vec<u8>)],
 ) -> Vec<theater_trace::EventBody> {
+    events_of(&record_trace(spec, inputs))
+}
+
+/// [`record`], checked to replay, as a trace (to read payloads from).
+pub fn record_trace(spec: &SystemSpec, inputs: &[(u64, Vec<u8>)]) -> Trace {
     let (_, bytes) = record(spec, inputs);
     assert_replays(&bytes);
-    Trace::from_bytes(bytes)
-        .unwrap()
-        .events()
-        .map(|e| e.unwrap().event.body)
-        .collect()
+    Trace::from_bytes(bytes).unwrap()
+}
+
+pub fn events_of(trace: &Trace) -> Vec<theater_trace::EventBody> {
+    trace.events().map(|e| e.unwrap().event.body).collect()
+}
+
+/// A payload's bytes, inline or from the trace's blobs.
+pub fn payload_bytes(trace: &Trace, p: &theater_trace::Payload) -> Vec<u8> {
+    match p {
+        theater_trace::Payload::Inline(b) => b.0.clone(),
+        theater_trace::Payload::Blob { digest, .. } => trace.blob(digest).unwrap().unwrap(),
+    }
 }
 
 /// Replays a recorded trace and checks it reaches the recorded chain head.
