@@ -195,6 +195,26 @@ fn raw(addr: SocketAddr, bytes: &[u8], wait: Duration, close: bool) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// Waits until the trace being recorded at `path` holds an event for which `found`
+/// holds (the recorder flushes on an interval); panics after a minute.
+fn wait_for_event(path: &Path, found: impl Fn(&EventBody) -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let seen = Trace::open(path)
+            .map(|t| t.events().any(|e| e.is_ok_and(|e| found(&e.event.body))))
+            .unwrap_or(false);
+        if seen {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the event never reached {}",
+            path.display()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// Whether this machine lets an unprivileged `unshare` make an empty network namespace.
 fn can_unshare() -> bool {
     Command::new("unshare")
@@ -303,7 +323,12 @@ fn http_traffic_is_recorded_and_replays_offline() {
         call(&agent, "GET", &format!("{base}/kv/t7-11"), ""),
         (200, "v7-11".into())
     );
-    std::thread::sleep(Duration::from_millis(300)); // let the drops reach the scheduler
+    // The last misbehaving client's drop is in the trace (on disk within a flush
+    // interval) before the run is stopped.
+    wait_for_event(&trace, |e| {
+        matches!(e, EventBody::IngressDropped { request, reason: DropReason::ClientGone }
+            if request.starts_with("PUT /kv/gone"))
+    });
 
     let stdout = terminate(child);
     assert_eq!(upstream.stop(), 1, "the upstream saw exactly the one fetch");

@@ -31,7 +31,7 @@
 use std::collections::BTreeSet;
 use std::fs::File;
 use std::ops::Range;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{
     channel, sync_channel, Receiver, RecvTimeoutError, SyncSender, TryRecvError, TrySendError,
 };
@@ -191,7 +191,7 @@ pub struct Recorder {
     /// clock to decide it.)
     due: Arc<AtomicBool>,
     /// Hand-overs that found the channel full and waited for the recorder thread.
-    waits: u64,
+    waits: Arc<AtomicU64>,
     thread: Option<JoinHandle<Result<TraceSummary, RuntimeError>>>,
     blobs: BTreeSet<Digest>,
     events: u64,
@@ -292,7 +292,7 @@ impl Recorder {
             spare,
             batch: Batch::new(),
             due,
-            waits: 0,
+            waits: Arc::new(AtomicU64::new(0)),
             thread: Some(thread),
             blobs: BTreeSet::new(),
             events,
@@ -375,7 +375,7 @@ impl Recorder {
         let sent = self.tx.as_ref().is_some_and(|tx| match tx.try_send(batch) {
             Ok(()) => true,
             Err(TrySendError::Full(batch)) => {
-                self.waits += 1;
+                self.waits.fetch_add(1, Ordering::Relaxed);
                 if let Some(thread) = &self.thread {
                     thread.thread().unpark();
                 }
@@ -438,7 +438,14 @@ impl Recorder {
     /// How many hand-overs found the channel full and made the scheduler wait for the
     /// recorder thread: a recorder that cannot keep up (a slow disk, too few cores).
     pub fn waits(&self) -> u64 {
-        self.waits
+        self.waits.load(Ordering::Relaxed)
+    }
+
+    /// The same count, readable from another thread while the run goes on (a monitor,
+    /// or a test that must know the scheduler is about to wait). It is counted before
+    /// the scheduler blocks.
+    pub fn waits_shared(&self) -> Arc<AtomicU64> {
+        self.waits.clone()
     }
 
     /// Waits for every event to be written, writes the index and footer, and returns

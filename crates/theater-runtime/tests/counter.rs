@@ -195,21 +195,20 @@ fn a_stalled_recorder_makes_the_scheduler_wait_and_loses_nothing() {
         / 4;
     let progress = Arc::new(AtomicU64::new(0));
     let seen = progress.clone();
-    // Drain the pipe only once the scheduler has stopped making progress: it is blocked
-    // on the full channel behind the recorder thread, blocked on the full pipe.
-    // (No progress over three looks 200 ms apart: a blocked scheduler stays blocked, so
-    // waiting longer costs only time, and a loaded machine is not taken for a stall.)
+    let theater_runtime::Sink::Background(recorder) = system.sink() else {
+        unreachable!("on the recorder thread")
+    };
+    let waited = recorder.waits_shared();
+    // Drain the pipe only once the scheduler found the channel full (it counts the wait,
+    // then blocks behind the recorder thread, itself blocked on the full pipe).
     let drain = std::thread::spawn(move || {
-        let (mut last, mut still) = (u64::MAX, 0);
-        while still < 3 {
-            std::thread::sleep(std::time::Duration::from_millis(200));
-            let now = seen.load(Ordering::Relaxed);
-            still = if now == last { still + 1 } else { 0 };
-            last = now;
+        while waited.load(Ordering::Relaxed) == 0 {
+            std::thread::park_timeout(std::time::Duration::from_millis(5));
         }
+        let stalled_at = seen.load(Ordering::Relaxed);
         let mut bytes = Vec::new();
         reader.read_to_end(&mut bytes).unwrap();
-        (last, bytes)
+        (stalled_at, bytes)
     });
     for i in 0..inputs {
         system.inject(counter, b"1".to_vec()).unwrap();
