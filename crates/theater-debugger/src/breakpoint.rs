@@ -19,20 +19,7 @@ use crate::predicate::{ActorRef, Predicate};
 use crate::DebugError;
 
 /// Event kinds a `kind` breakpoint accepts (`EventBody::kind_name`).
-pub const EVENT_KINDS: [&str; 12] = [
-    "run-started",
-    "component",
-    "spawned",
-    "exited",
-    "restarted",
-    "input",
-    "delivered",
-    "refused",
-    "host-call",
-    "outputs",
-    "run-ended",
-    "dropped",
-];
+pub use theater_trace::EVENT_KIND_NAMES as EVENT_KINDS;
 
 /// Where to stop.
 #[derive(Clone, Debug)]

@@ -46,14 +46,7 @@ pub enum Command {
     Quit,
 }
 
-/// Formats of `export`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ExportFormat {
-    Json,
-    Perfetto,
-    Mermaid,
-    Dot,
-}
+pub use crate::export::ExportFormat;
 
 /// What `info` shows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -248,16 +241,11 @@ pub fn parse_command(line: &str) -> Result<Option<Command>, DebugError> {
         "export" if rest.is_empty() => return Err(usage(c, "a file to write is needed")),
         "export" => {
             let (file, format) = match rest.rsplit_once(char::is_whitespace) {
-                Some((file, f)) if ["json", "perfetto", "mermaid", "dot"].contains(&f) => {
-                    (file.trim(), f)
-                }
-                _ => (rest, "json"),
-            };
-            let format = match format {
-                "perfetto" => ExportFormat::Perfetto,
-                "mermaid" => ExportFormat::Mermaid,
-                "dot" => ExportFormat::Dot,
-                _ => ExportFormat::Json,
+                Some((file, f)) => match f.parse::<ExportFormat>() {
+                    Ok(format) => (file.trim(), format),
+                    Err(_) => (rest, ExportFormat::Json),
+                },
+                None => (rest, ExportFormat::Json),
             };
             Command::Export(PathBuf::from(file), format)
         }

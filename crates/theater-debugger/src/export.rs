@@ -9,9 +9,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::fmt::Write as _;
 
 use serde_json::{json, Value};
-use theater_trace::{
-    ActorId, EventBody, ExitReason, MessageKind, Outcome, RecordedEvent, Sender, Trace,
-};
+use theater_trace::{ActorId, EventBody, MessageKind, Outcome, RecordedEvent, Sender, Trace};
 
 use crate::inspect::{event_payload, payload_preview};
 use crate::DebugError;
@@ -63,29 +61,6 @@ fn tree_order(actors: &BTreeMap<ActorId, (String, Option<ActorId>)>) -> Vec<Acto
         visit(*id, actors, &mut out);
     }
     out
-}
-
-/// Like the trace's own event display, but without `#` (special in Mermaid labels).
-fn kind_name(kind: &MessageKind) -> String {
-    match kind {
-        MessageKind::Init => "init".into(),
-        MessageKind::OneWay => "message".into(),
-        MessageKind::Request { correlation } => format!("request c{correlation}"),
-        MessageKind::Reply { correlation, ok } => {
-            format!("reply c{correlation}{}", if *ok { "" } else { " (error)" })
-        }
-        MessageKind::ChildExit { child } => format!("child-exit {child}"),
-    }
-}
-
-fn reason_text(r: &ExitReason) -> String {
-    match r {
-        ExitReason::Normal => "normal".into(),
-        ExitReason::Error(m) => format!("error: {m}"),
-        ExitReason::Trap(t) => format!("trap: {t:?}"),
-        ExitReason::Killed => "killed".into(),
-        ExitReason::Escalated => "escalated".into(),
-    }
 }
 
 fn all_events(trace: &Trace) -> Result<Vec<RecordedEvent>, DebugError> {
@@ -142,10 +117,10 @@ pub fn perfetto(trace: &Trace) -> Result<Value, DebugError> {
                 let end = outputs.map_or(ts + 1, |(n, _)| n + 1);
                 let outputs = outputs.map(|(_, o)| o);
                 let name = match d.from {
-                    Sender::Actor(a) => format!("{} from {a}", kind_name(&d.kind)),
-                    Sender::External => format!("{} from outside", kind_name(&d.kind)),
+                    Sender::Actor(a) => format!("{} from {a}", d.kind),
+                    Sender::External => format!("{} from outside", d.kind),
                     Sender::Timer(t) => format!("timer {t}"),
-                    Sender::Runtime => kind_name(&d.kind),
+                    Sender::Runtime => d.kind.to_string(),
                 };
                 let mut args = json!({
                     "event": ts,
@@ -155,11 +130,7 @@ pub fn perfetto(trace: &Trace) -> Result<Value, DebugError> {
                 });
                 if let Some(o) = outputs {
                     args["fuel"] = json!(o.fuel_used);
-                    args["outcome"] = json!(match &o.outcome {
-                        Outcome::Ok => "ok".to_string(),
-                        Outcome::Error(m) => format!("error: {m}"),
-                        Outcome::Trap(t) => format!("trap: {t:?}"),
-                    });
+                    args["outcome"] = json!(o.outcome.to_string());
                     args["sent"] = json!(o.sent.len());
                 }
                 out.push(json!({"name": name, "cat": "delivery", "ph": "X", "ts": ts,
@@ -204,15 +175,13 @@ pub fn perfetto(trace: &Trace) -> Result<Value, DebugError> {
             }
             EventBody::Refused { to, reason, .. } => {
                 out.push(
-                    json!({"name": format!("refused: {reason:?}"), "cat": "input", "ph": "i",
+                    json!({"name": format!("refused: {reason}"), "cat": "input", "ph": "i",
                     "s": "t", "ts": ts, "pid": pid(*to), "tid": to}),
                 );
             }
             EventBody::ActorExited { actor, reason } => {
-                out.push(
-                    json!({"name": format!("exit: {}", reason_text(reason)), "cat": "failure",
-                    "ph": "i", "s": "t", "ts": ts, "pid": pid(*actor), "tid": actor}),
-                );
+                out.push(json!({"name": format!("exit: {reason}"), "cat": "failure",
+                    "ph": "i", "s": "t", "ts": ts, "pid": pid(*actor), "tid": actor}));
             }
             EventBody::ActorRestarted { actor, restarts } => {
                 out.push(
@@ -240,22 +209,117 @@ fn participant(id: ActorId, actors: &BTreeMap<ActorId, (String, Option<ActorId>)
 }
 
 fn label(text: &str) -> String {
-    let mut t: String = text
-        .chars()
-        .map(|c| match c {
-            ';' | '#' | '\n' | '\r' => ' ',
-            c => c,
-        })
-        .take(LABEL_PAYLOAD_CHARS)
-        .collect();
+    let mut t = String::new();
+    for c in text.chars().take(LABEL_PAYLOAD_CHARS) {
+        match c {
+            // Mermaid's entity codes: `#` and `;` would end a label or start an entity.
+            '#' => t.push_str("#35;"),
+            ';' => t.push_str("#59;"),
+            '\n' | '\r' => t.push(' '),
+            c => t.push(c),
+        }
+    }
     if text.chars().count() > LABEL_PAYLOAD_CHARS {
         t.push('…');
     }
     t
 }
 
+/// What `export` writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExportFormat {
+    /// JSON Lines, one event per line (see docs/trace-format.md).
+    Json,
+    /// Chrome trace-event JSON: open it in https://ui.perfetto.dev or chrome://tracing.
+    Perfetto,
+    /// A Mermaid sequence diagram of the messages in a window of events.
+    Mermaid,
+    /// The supervision tree with exit reasons, as Graphviz DOT.
+    Dot,
+}
+
+impl ExportFormat {
+    pub const ALL: [ExportFormat; 4] = [
+        ExportFormat::Json,
+        ExportFormat::Perfetto,
+        ExportFormat::Mermaid,
+        ExportFormat::Dot,
+    ];
+
+    /// Every format's name, as commands spell it.
+    pub const NAMES: [&'static str; 4] = ["json", "perfetto", "mermaid", "dot"];
+
+    pub fn name(self) -> &'static str {
+        ExportFormat::NAMES[self as usize]
+    }
+
+    /// What a file of this format holds, for the line that reports the export.
+    pub fn what(self) -> &'static str {
+        match self {
+            ExportFormat::Json => "JSON lines",
+            ExportFormat::Perfetto => "a Perfetto timeline (open it in https://ui.perfetto.dev)",
+            ExportFormat::Mermaid => "a Mermaid sequence diagram",
+            ExportFormat::Dot => "the supervision tree as DOT",
+        }
+    }
+}
+
+impl std::fmt::Display for ExportFormat {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for ExportFormat {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<ExportFormat, String> {
+        ExportFormat::ALL
+            .into_iter()
+            .find(|f| f.name() == s)
+            .ok_or_else(|| {
+                format!(
+                    "no export format {s:?} (formats: {})",
+                    ExportFormat::NAMES.join(", ")
+                )
+            })
+    }
+}
+
+/// Writes `trace` to `out` in `format`; a Mermaid diagram shows the events
+/// `window.0..window.0 + window.1`. Returns what was written, for a report line.
+pub fn write(
+    trace: &Trace,
+    format: ExportFormat,
+    window: (u64, u64),
+    out: &mut dyn std::io::Write,
+) -> Result<String, DebugError> {
+    let io = |e: std::io::Error| DebugError::Io("writing the export".into(), e);
+    match format {
+        ExportFormat::Json => {
+            let n = theater_trace::export_json_lines(trace, out)?;
+            return Ok(format!("{n} events as JSON lines"));
+        }
+        ExportFormat::Perfetto => {
+            serde_json::to_writer(&mut *out, &perfetto(trace)?).map_err(|e| io(e.into()))?;
+            out.write_all(b"\n").map_err(io)?;
+        }
+        ExportFormat::Mermaid => {
+            let text = mermaid(trace, window.0, window.1)?;
+            out.write_all(text.as_bytes()).map_err(io)?;
+        }
+        ExportFormat::Dot => out.write_all(dot(trace)?.as_bytes()).map_err(io)?,
+    }
+    Ok(format.what().to_string())
+}
+
+/// Events a Mermaid diagram shows when the caller names no window: the REPL's export,
+/// and the diagrams `bisect` and `diff` draw around what they found.
+pub const MERMAID_WINDOW_EVENTS: u64 = 40;
+
 /// A Mermaid sequence diagram of the messages delivered in events `from..from + count`.
-/// Messages are labelled `e<N>` with their event number (`#` is special in Mermaid).
+/// Messages are labelled `e<N>` with their event number, then as `dump` spells them
+/// (`#` and `;` as Mermaid entity codes).
 pub fn mermaid(trace: &Trace, from: u64, count: u64) -> Result<String, DebugError> {
     mermaid_marked(trace, from, count, None)
 }
@@ -307,7 +371,7 @@ pub fn mermaid_marked(
                 let line = format!(
                     "    {from_p}{arrow}{to}: e{} {} {}",
                     e.number,
-                    kind_name(&d.kind),
+                    label(&d.kind.to_string()),
                     label(&payload)
                 );
                 let _ = writeln!(out, "{}", line.trim_end());
@@ -323,18 +387,14 @@ pub fn mermaid_marked(
                         "    {}-->>outside: e{} {} {}",
                         participant(o.actor, &actors),
                         e.number,
-                        kind_name(&m.kind),
+                        label(&m.kind.to_string()),
                         label(&payload)
                     );
                     let _ = writeln!(out, "{}", line.trim_end());
                 }
             }
             EventBody::Outputs(o) if o.outcome != Outcome::Ok => {
-                let what = match &o.outcome {
-                    Outcome::Error(m) => format!("error: {}", label(m)),
-                    Outcome::Trap(t) => format!("trap: {t:?}"),
-                    Outcome::Ok => String::new(),
-                };
+                let what = label(&o.outcome.to_string());
                 let _ = writeln!(
                     out,
                     "    Note over {}: e{} {what}",
@@ -357,7 +417,7 @@ pub fn mermaid_marked(
             EventBody::Refused { to, reason, .. } => {
                 let _ = writeln!(
                     out,
-                    "    outside-x{}: e{} refused {reason:?}",
+                    "    outside-x{}: e{} refused {reason}",
                     participant(*to, &actors),
                     e.number
                 );
@@ -386,7 +446,7 @@ pub fn dot(trace: &Trace) -> Result<String, DebugError> {
     for e in &events {
         match &e.event.body {
             EventBody::ActorExited { actor, reason } => {
-                exits.insert(*actor, reason_text(reason));
+                exits.insert(*actor, reason.to_string());
             }
             EventBody::ActorRestarted { actor, restarts: n } => {
                 restarts.insert(*actor, *n);

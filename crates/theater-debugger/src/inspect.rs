@@ -239,7 +239,7 @@ pub fn http_lines(trace: &Trace, body: &EventBody) -> Vec<String> {
             type Answer = Result<theater_wire::OutboundResponse, theater_wire::OutboundError>;
             match bytes(response).and_then(|b| serde_json::from_slice::<Answer>(&b).ok()) {
                 Some(Ok(r)) => out.push(format!("http in: {}  {}", r.status, body_text(&r.body))),
-                Some(Err(e)) => out.push(format!("http in: failed: {e:?}")),
+                Some(Err(e)) => out.push(format!("http in: failed: {e}")),
                 None => {}
             }
         }

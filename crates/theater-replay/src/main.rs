@@ -18,22 +18,23 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{bail, Context};
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::builder::TypedValueParser as _;
+use clap::{Parser, Subcommand};
 use std::collections::BTreeMap;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use theater_debugger::export::{ExportFormat, MERMAID_WINDOW_EVENTS};
 use theater_debugger::inspect::{describe, text_preview};
 use theater_debugger::{
     bisect, bisect_inputs, diff, minimize, DebugError, Predicate, Session, SessionOptions,
 };
 use theater_runtime::replay::{ReplayDriver, ReplayOptions, ReplayReport, Step};
 use theater_runtime::{ComponentCache, Limits, RuntimeError};
-use theater_trace::{event_to_json, export_json_lines, Trace, TraceError};
+use theater_trace::{event_to_json, Trace, TraceError};
 
-/// Events shown before the first divergence or culprit in a `--mermaid` picture…
+/// Events shown before the first divergence or culprit in a `--mermaid` picture (of
+/// `MERMAID_WINDOW_EVENTS`).
 const MERMAID_BEFORE_EVENTS: u64 = 20;
-/// …and in all.
-const MERMAID_WINDOW_EVENTS: u64 = 30;
 
 /// Exit code for a divergence or difference.
 const EXIT_DIFFERENCE: u8 = 1;
@@ -145,7 +146,10 @@ enum Command {
     /// sequence diagram of message flow, or the supervision tree as Graphviz DOT.
     Export {
         trace: PathBuf,
-        #[arg(long, value_enum)]
+        /// json (JSON Lines, see docs/trace-format.md), perfetto (open it in
+        /// https://ui.perfetto.dev), mermaid (a sequence diagram; --from/--count for a
+        /// window), dot (the supervision tree).
+        #[arg(long, value_parser = format_parser())]
         format: ExportFormat,
         /// Output file (default: standard output).
         #[arg(long, short)]
@@ -159,16 +163,10 @@ enum Command {
     },
 }
 
-#[derive(Clone, Copy, ValueEnum)]
-enum ExportFormat {
-    /// JSON Lines, one event per line (see docs/trace-format.md).
-    Json,
-    /// Chrome trace-event JSON: open it in https://ui.perfetto.dev or chrome://tracing.
-    Perfetto,
-    /// A Mermaid sequence diagram of the messages (use --from/--count for a window).
-    Mermaid,
-    /// The supervision tree with exit reasons, as Graphviz DOT.
-    Dot,
+/// `--format`: one of the debugger's export formats, listed in `--help`.
+fn format_parser() -> impl clap::builder::TypedValueParser<Value = ExportFormat> {
+    clap::builder::PossibleValuesParser::new(ExportFormat::NAMES)
+        .map(|name| name.parse::<ExportFormat>().expect("a listed format"))
 }
 
 /// The arguments, with `repl` inserted when the first one is a file (or looks like a
@@ -301,7 +299,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             if let Some(h) = trace.header() {
                 writeln!(
                     out,
-                    "run:     {} mode={:?} seed={}",
+                    "run:     {} mode={} seed={}",
                     h.producer, h.mode, h.seed
                 )?;
                 writeln!(
@@ -560,28 +558,8 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                 )),
                 None => Box::new(&mut out),
             };
-            let what = match format {
-                ExportFormat::Json => {
-                    let n = export_json_lines(&trace, &mut sink)?;
-                    format!("{n} events as JSON lines")
-                }
-                ExportFormat::Perfetto => {
-                    let v = theater_debugger::export::perfetto(&trace)?;
-                    serde_json::to_writer(&mut sink, &v)?;
-                    writeln!(sink)?;
-                    "a Perfetto timeline (open it in https://ui.perfetto.dev)".to_string()
-                }
-                ExportFormat::Mermaid => {
-                    let text =
-                        theater_debugger::export::mermaid(&trace, from, count.unwrap_or(u64::MAX))?;
-                    sink.write_all(text.as_bytes())?;
-                    "a Mermaid sequence diagram".to_string()
-                }
-                ExportFormat::Dot => {
-                    sink.write_all(theater_debugger::export::dot(&trace)?.as_bytes())?;
-                    "the supervision tree as DOT".to_string()
-                }
-            };
+            let window = (from, count.unwrap_or(u64::MAX));
+            let what = theater_debugger::export::write(&trace, format, window, &mut sink)?;
             sink.flush()?;
             drop(sink);
             eprintln!("exported {what}");

@@ -16,7 +16,8 @@ use rustyline::hint::Hinter;
 use rustyline::history::DefaultHistory;
 use rustyline::validate::Validator;
 use rustyline::{Context, Editor, Helper};
-use theater_debugger::command::{help, parse_command, Command, ExportFormat, InfoTopic, COMMANDS};
+use theater_debugger::command::{help, parse_command, Command, InfoTopic, COMMANDS};
+use theater_debugger::export::{self, MERMAID_WINDOW_EVENTS};
 use theater_debugger::{bisect, diff, ActorRef, Breakpoint, DebugError, Session, EVENT_KINDS};
 use theater_trace::Trace;
 
@@ -244,7 +245,7 @@ pub(crate) fn execute(s: &mut Session, command: Command) -> Result<String, Debug
             );
             if let Some(h) = t.header() {
                 text.push_str(&format!(
-                    "\nrun: {} mode={:?} seed={}",
+                    "\nrun: {} mode={} seed={}",
                     h.producer, h.mode, h.seed
                 ));
             }
@@ -317,7 +318,7 @@ pub(crate) fn execute(s: &mut Session, command: Command) -> Result<String, Debug
             } else {
                 lines
                     .iter()
-                    .map(|(e, a, l)| format!("#{e:<6} actor {a} [{:?}] {}", l.level, l.message))
+                    .map(|(e, a, l)| format!("#{e:<6} actor {a} [{}] {}", l.level, l.message))
                     .collect::<Vec<_>>()
                     .join("\n")
             }
@@ -349,33 +350,12 @@ pub(crate) fn execute(s: &mut Session, command: Command) -> Result<String, Debug
             }
         }
         Command::Export(path, format) => {
-            let text = match format {
-                ExportFormat::Json => None,
-                ExportFormat::Perfetto => Some(
-                    serde_json::to_string(&theater_debugger::export::perfetto(s.trace())?)
-                        .unwrap_or_default(),
-                ),
-                ExportFormat::Mermaid => {
-                    let at = s.position().event;
-                    let from = at.saturating_sub(20);
-                    Some(theater_debugger::export::mermaid(s.trace(), from, 40)?)
-                }
-                ExportFormat::Dot => Some(theater_debugger::export::dot(s.trace())?),
-            };
+            // A Mermaid diagram shows the events around the cursor.
+            let from = s.position().event.saturating_sub(MERMAID_WINDOW_EVENTS / 2);
             let f = std::fs::File::create(&path)
                 .map_err(|e| DebugError::Io(format!("cannot create {}", path.display()), e))?;
             let mut w = std::io::BufWriter::new(f);
-            let what = match text {
-                None => {
-                    let n = theater_trace::export_json_lines(s.trace(), &mut w)?;
-                    format!("{n} events as JSON lines")
-                }
-                Some(t) => {
-                    w.write_all(t.as_bytes())
-                        .map_err(|e| DebugError::Io(format!("writing {}", path.display()), e))?;
-                    format!("{format:?}").to_lowercase()
-                }
-            };
+            let what = export::write(s.trace(), format, (from, MERMAID_WINDOW_EVENTS), &mut w)?;
             w.flush()
                 .map_err(|e| DebugError::Io(format!("writing {}", path.display()), e))?;
             format!("exported {what} to {}", path.display())

@@ -130,7 +130,7 @@ impl CallCtx {
                 Some((f, req, resp)) if f == function && req == request => resp,
                 Some((f, req, _)) => {
                     self.replay_mismatch.get_or_insert(format!(
-                        "host call {function:?}({}) where the recording has {f:?}({})",
+                        "host call {function}({}) where the recording has {f}({})",
                         theater_trace::hex(&request),
                         theater_trace::hex(&req)
                     ));
@@ -138,7 +138,7 @@ impl CallCtx {
                 }
                 None => {
                     self.replay_mismatch.get_or_insert(format!(
-                        "host call {function:?} that the recording does not have"
+                        "host call {function} that the recording does not have"
                     ));
                     live(&mut self.world)
                 }

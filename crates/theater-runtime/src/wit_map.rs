@@ -22,7 +22,7 @@ pub(crate) fn exit_reason(reason: ExitReason) -> types::ExitReason {
     match reason {
         ExitReason::Normal => types::ExitReason::Normal,
         ExitReason::Error(m) => types::ExitReason::Error(m),
-        ExitReason::Trap(t) => types::ExitReason::Trap(trap_name(&t)),
+        ExitReason::Trap(t) => types::ExitReason::Trap(t.to_string()),
         ExitReason::Killed | ExitReason::Escalated => types::ExitReason::Killed,
     }
 }
@@ -69,24 +69,6 @@ pub(crate) fn request_error(payload: &[u8]) -> messaging::RequestError {
     match RequestFailure::decode(payload) {
         RequestFailure::TargetExited => messaging::RequestError::TargetExited,
         RequestFailure::HandlerFailed(m) => messaging::RequestError::HandlerFailed(m),
-    }
-}
-
-/// The WIT name of a trap code.
-pub(crate) fn trap_name(t: &TrapCode) -> String {
-    match t {
-        TrapCode::OutOfFuel => "out-of-fuel".into(),
-        TrapCode::Unreachable => "unreachable".into(),
-        TrapCode::MemoryOutOfBounds => "memory-out-of-bounds".into(),
-        TrapCode::MemoryLimit => "memory-limit".into(),
-        TrapCode::StackOverflow => "stack-overflow".into(),
-        TrapCode::IntegerOverflow => "integer-overflow".into(),
-        TrapCode::IntegerDivisionByZero => "integer-division-by-zero".into(),
-        TrapCode::BadConversionToInteger => "bad-conversion-to-integer".into(),
-        TrapCode::IndirectCallTypeMismatch => "indirect-call-type-mismatch".into(),
-        TrapCode::TableOutOfBounds => "table-out-of-bounds".into(),
-        TrapCode::NullReference => "null-reference".into(),
-        TrapCode::Other(s) => s.clone(),
     }
 }
 

@@ -24,6 +24,16 @@ pub enum ActorStatus {
     Exited,
 }
 
+impl std::fmt::Display for ActorStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ActorStatus::Running => "running",
+            ActorStatus::Restarting => "restarting",
+            ActorStatus::Exited => "exited",
+        })
+    }
+}
+
 /// Supervision settings of one supervisor (`supervision.configure`).
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct SupervisorSettings {

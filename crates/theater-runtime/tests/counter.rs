@@ -195,7 +195,7 @@ fn a_stalled_recorder_makes_the_scheduler_wait_and_loses_nothing() {
         / 4;
     let progress = Arc::new(AtomicU64::new(0));
     let seen = progress.clone();
-    let theater_runtime::Sink::Background(recorder) = system.sink() else {
+    let Sink::Background(recorder) = system.sink() else {
         unreachable!("on the recorder thread")
     };
     let waited = recorder.waits_shared();

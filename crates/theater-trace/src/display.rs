@@ -1,8 +1,31 @@
-//! One-line human descriptions of events, for listings (`theater-replay dump`, the REPL).
+//! How the trace's values read to a person: the one place that spells an event, a
+//! sender, a recipient, a message kind, a payload, an outcome, a trap, an exit reason, a
+//! refusal, a drop, a host function, a restart policy, a log level and a run mode.
+//!
+//! Every listing uses these `Display`s — `dump`, the REPL, divergence reports, `diff`,
+//! `bisect`, the Mermaid, DOT and Perfetto exports — so a value is spelled the same
+//! everywhere, and no `Debug` output of a domain type reaches a person.
 
 use std::fmt;
 
 use crate::event::*;
+
+/// Every [`EventBody::kind_name`], in the order of the variants (for breakpoints and
+/// completion); a test checks each variant's name is here.
+pub const EVENT_KIND_NAMES: [&str; 12] = [
+    "run-started",
+    "component",
+    "spawned",
+    "exited",
+    "restarted",
+    "input",
+    "delivered",
+    "refused",
+    "host-call",
+    "outputs",
+    "run-ended",
+    "dropped",
+];
 
 impl fmt::Display for EventBody {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -10,7 +33,7 @@ impl fmt::Display for EventBody {
         match self {
             EventBody::RunStarted(h) => write!(
                 f,
-                " {} mode={:?} seed={} engine={} manifest={}",
+                " {} mode={} seed={} engine={} manifest={}",
                 h.producer,
                 h.mode,
                 h.seed,
@@ -27,13 +50,18 @@ impl fmt::Display for EventBody {
                 component,
                 restart,
             } => {
-                write!(f, " actor {actor} {name:?} component={}", component.short())?;
+                write!(
+                    f,
+                    " actor {actor} {} component={}",
+                    Quoted(name),
+                    component.short()
+                )?;
                 if let Some(p) = parent {
                     write!(f, " parent={p}")?;
                 }
-                write!(f, " restart={restart:?}")
+                write!(f, " restart={restart}")
             }
-            EventBody::ActorExited { actor, reason } => write!(f, " actor {actor}: {reason:?}"),
+            EventBody::ActorExited { actor, reason } => write!(f, " actor {actor}: {reason}"),
             EventBody::ActorRestarted { actor, restarts } => {
                 write!(f, " actor {actor} (restart #{restarts})")
             }
@@ -41,8 +69,8 @@ impl fmt::Display for EventBody {
                 f,
                 " actor {} <- {} {} seq={} t={}ns {}",
                 d.to,
-                sender(&d.from),
-                kind(&d.kind),
+                d.from,
+                d.kind,
                 d.seq,
                 d.time_ns,
                 PayloadPreview(&d.payload)
@@ -52,7 +80,7 @@ impl fmt::Display for EventBody {
                 payload,
                 reason,
             } => {
-                write!(f, " actor {to} {reason:?} {}", PayloadPreview(payload))
+                write!(f, " actor {to} {reason} {}", PayloadPreview(payload))
             }
             EventBody::HostCall {
                 actor,
@@ -61,14 +89,14 @@ impl fmt::Display for EventBody {
                 response,
             } => write!(
                 f,
-                " actor {actor} {function:?}({}) -> {}",
+                " actor {actor} {function}({}) -> {}",
                 PayloadPreview(request),
                 PayloadPreview(response)
             ),
             EventBody::Outputs(o) => {
                 write!(
                     f,
-                    " actor {} seq={} {:?} fuel={}",
+                    " actor {} seq={} {} fuel={}",
                     o.actor, o.seq, o.outcome, o.fuel_used
                 )?;
                 for m in &o.sent {
@@ -76,12 +104,12 @@ impl fmt::Display for EventBody {
                         f,
                         " -> {} {} {}",
                         Recipient(m.to),
-                        kind(&m.kind),
+                        m.kind,
                         PayloadPreview(&m.payload)
                     )?;
                 }
                 for l in &o.logs {
-                    write!(f, " log[{:?}] {:?}", l.level, l.message)?;
+                    write!(f, " log[{}] {}", l.level, Quoted(&l.message))?;
                 }
                 write!(f, " state={}", o.state.short())
             }
@@ -92,14 +120,34 @@ impl fmt::Display for EventBody {
                 } else {
                     request
                 };
-                write!(f, " {request}: {reason:?}")
+                write!(f, " {request}: {reason}")
             }
         }
     }
 }
 
-/// An actor id, or `outside` for [`EXTERNAL`].
-struct Recipient(ActorId);
+/// Text in double quotes, with quotes, backslashes and control characters escaped.
+#[derive(Clone, Copy, Debug)]
+pub struct Quoted<'a>(pub &'a str);
+
+impl fmt::Display for Quoted<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("\"")?;
+        for c in self.0.chars() {
+            match c {
+                '"' => f.write_str("\\\"")?,
+                '\\' => f.write_str("\\\\")?,
+                c if c.is_control() => write!(f, "{}", c.escape_default())?,
+                c => write!(f, "{c}")?,
+            }
+        }
+        f.write_str("\"")
+    }
+}
+
+/// An actor id as the recipient of a message: the id, or `outside` for [`EXTERNAL`].
+#[derive(Clone, Copy, Debug)]
+pub struct Recipient(pub ActorId);
 
 impl fmt::Display for Recipient {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -111,29 +159,39 @@ impl fmt::Display for Recipient {
     }
 }
 
-fn sender(s: &Sender) -> String {
-    match s {
-        Sender::External => "external".into(),
-        Sender::Actor(a) => format!("actor {a}"),
-        Sender::Timer(t) => format!("timer {t}"),
-        Sender::Runtime => "runtime".into(),
-    }
-}
-
-fn kind(k: &MessageKind) -> String {
-    match k {
-        MessageKind::Init => "init".into(),
-        MessageKind::OneWay => "message".into(),
-        MessageKind::Request { correlation } => format!("request#{correlation}"),
-        MessageKind::Reply { correlation, ok } => {
-            format!("reply#{correlation}{}", if *ok { "" } else { " (failed)" })
+impl fmt::Display for Sender {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Sender::External => f.write_str("external"),
+            Sender::Actor(a) => write!(f, "actor {a}"),
+            Sender::Timer(t) => write!(f, "timer {t}"),
+            Sender::Runtime => f.write_str("runtime"),
         }
-        MessageKind::ChildExit { child } => format!("child-exit({child})"),
     }
 }
 
-/// A payload as `N B` plus its text when it is short printable UTF-8, else hex.
-struct PayloadPreview<'a>(&'a Payload);
+impl fmt::Display for MessageKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MessageKind::Init => f.write_str("init"),
+            MessageKind::OneWay => f.write_str("message"),
+            MessageKind::Request { correlation } => write!(f, "request#{correlation}"),
+            MessageKind::Reply { correlation, ok } => {
+                write!(
+                    f,
+                    "reply#{correlation}{}",
+                    if *ok { "" } else { " (failed)" }
+                )
+            }
+            MessageKind::ChildExit { child } => write!(f, "child-exit({child})"),
+        }
+    }
+}
+
+/// A payload as `[N B "text"]` when it is short printable UTF-8, `[N B 0x…]` otherwise,
+/// or `[N B blob digest]` when it is stored as a blob.
+#[derive(Clone, Copy, Debug)]
+pub struct PayloadPreview<'a>(pub &'a Payload);
 
 impl fmt::Display for PayloadPreview<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -141,11 +199,204 @@ impl fmt::Display for PayloadPreview<'_> {
             Payload::Inline(b) => {
                 write!(f, "[{} B ", b.0.len())?;
                 match std::str::from_utf8(&b.0) {
-                    Ok(s) if !s.chars().any(char::is_control) => write!(f, "{s:?}]"),
+                    Ok(s) if !s.chars().any(char::is_control) => write!(f, "{}]", Quoted(s)),
                     _ => write!(f, "0x{}]", crate::digest::hex(&b.0)),
                 }
             }
             Payload::Blob { digest, len } => write!(f, "[{len} B blob {}]", digest.short()),
         }
+    }
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Outcome::Ok => f.write_str("ok"),
+            Outcome::Error(m) => write!(f, "error: {m}"),
+            Outcome::Trap(t) => write!(f, "trap: {t}"),
+        }
+    }
+}
+
+/// A trap by its WIT name (`out-of-fuel`, `unreachable`, …).
+impl fmt::Display for TrapCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            TrapCode::OutOfFuel => "out-of-fuel",
+            TrapCode::Unreachable => "unreachable",
+            TrapCode::MemoryOutOfBounds => "memory-out-of-bounds",
+            TrapCode::MemoryLimit => "memory-limit",
+            TrapCode::StackOverflow => "stack-overflow",
+            TrapCode::IntegerOverflow => "integer-overflow",
+            TrapCode::IntegerDivisionByZero => "integer-division-by-zero",
+            TrapCode::BadConversionToInteger => "bad-conversion-to-integer",
+            TrapCode::IndirectCallTypeMismatch => "indirect-call-type-mismatch",
+            TrapCode::TableOutOfBounds => "table-out-of-bounds",
+            TrapCode::NullReference => "null-reference",
+            TrapCode::Other(s) => s,
+        })
+    }
+}
+
+impl fmt::Display for ExitReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ExitReason::Normal => f.write_str("normal"),
+            ExitReason::Error(m) => write!(f, "error: {m}"),
+            ExitReason::Trap(t) => write!(f, "trap: {t}"),
+            ExitReason::Killed => f.write_str("killed"),
+            ExitReason::Escalated => f.write_str("escalated"),
+        }
+    }
+}
+
+impl fmt::Display for RefusalReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            RefusalReason::NoSuchActor => "no-such-actor",
+            RefusalReason::MailboxFull => "mailbox-full",
+            RefusalReason::TooLarge => "too-large",
+        })
+    }
+}
+
+impl fmt::Display for DropReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DropReason::Malformed(m) => write!(f, "malformed ({m})"),
+            DropReason::TooLarge { limit } => write!(f, "too large (limit {limit} B)"),
+            DropReason::TimedOut { limit_ms } => write!(f, "timed out (limit {limit_ms} ms)"),
+            DropReason::ClientGone => f.write_str("client gone"),
+            DropReason::NoRoute => f.write_str("no route"),
+            DropReason::Busy { limit } => write!(f, "busy (queue limit {limit})"),
+            DropReason::ClientGoneBeforeReply { correlation } => {
+                write!(f, "client gone before the reply to request#{correlation}")
+            }
+            DropReason::ReplyTimedOut {
+                correlation,
+                limit_ms,
+            } => write!(
+                f,
+                "no reply to request#{correlation} in time (limit {limit_ms} ms)"
+            ),
+        }
+    }
+}
+
+/// A host function by its WIT name (`store.get`, `http-client.send`, …).
+impl fmt::Display for HostFunction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            HostFunction::Now => "now",
+            HostFunction::RandomBytes => "random-bytes",
+            HostFunction::StoreGet => "store.get",
+            HostFunction::StoreSet => "store.set",
+            HostFunction::StoreDelete => "store.delete",
+            HostFunction::StoreListKeys => "store.list-keys",
+            HostFunction::HttpSend => "http-client.send",
+            HostFunction::Other(name) => name,
+        })
+    }
+}
+
+impl fmt::Display for RestartPolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            RestartPolicy::Permanent => "permanent",
+            RestartPolicy::Transient => "transient",
+            RestartPolicy::Temporary => "temporary",
+        })
+    }
+}
+
+impl fmt::Display for LogLevel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            LogLevel::Trace => "trace",
+            LogLevel::Debug => "debug",
+            LogLevel::Info => "info",
+            LogLevel::Warn => "warn",
+            LogLevel::Error => "error",
+        })
+    }
+}
+
+impl fmt::Display for RunMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            RunMode::Live => "live",
+            RunMode::Simulated => "simulated",
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_name_is_listed() {
+        let d = Delivery {
+            seq: 0,
+            from: Sender::External,
+            to: 0,
+            kind: MessageKind::Init,
+            payload: Payload::Inline(Vec::new().into()),
+            time_ns: 0,
+        };
+        let o = DeliveryOutputs {
+            actor: 0,
+            seq: 0,
+            sent: Vec::new(),
+            logs: Vec::new(),
+            state: crate::Digest::ZERO,
+            fuel_used: 0,
+            outcome: Outcome::Ok,
+        };
+        let p = || Payload::Inline(Vec::new().into());
+        let bodies = [
+            EventBody::Input(d.clone()),
+            EventBody::Delivered(d),
+            EventBody::Outputs(o),
+            EventBody::Refused {
+                to: 0,
+                payload: p(),
+                reason: RefusalReason::TooLarge,
+            },
+            EventBody::HostCall {
+                actor: 0,
+                function: HostFunction::Now,
+                request: p(),
+                response: p(),
+            },
+            EventBody::RunEnded {
+                time_ns: 0,
+                reason: String::new(),
+            },
+            EventBody::ActorExited {
+                actor: 0,
+                reason: ExitReason::Normal,
+            },
+            EventBody::ActorRestarted {
+                actor: 0,
+                restarts: 1,
+            },
+            EventBody::IngressDropped {
+                request: String::new(),
+                reason: DropReason::NoRoute,
+            },
+        ];
+        for b in &bodies {
+            assert!(
+                EVENT_KIND_NAMES.contains(&b.kind_name()),
+                "{}",
+                b.kind_name()
+            );
+        }
+    }
+
+    #[test]
+    fn quoting_escapes_what_would_break_a_line() {
+        assert_eq!(Quoted("a \"b\"\n\\").to_string(), r#""a \"b\"\n\\""#);
     }
 }

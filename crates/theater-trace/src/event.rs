@@ -389,7 +389,8 @@ pub enum Outcome {
 }
 
 impl EventBody {
-    /// A short lowercase name of the event's kind, for listings and breakpoints.
+    /// A short lowercase name of the event's kind, for listings and breakpoints (all of
+    /// them: [`crate::EVENT_KIND_NAMES`]).
     pub fn kind_name(&self) -> &'static str {
         match self {
             EventBody::RunStarted(_) => "run-started",

@@ -27,6 +27,7 @@ mod writer;
 
 pub use codec::{decode_event, encode_event, event_bytes, event_digest, EVENT_DIGEST_CONTEXT};
 pub use digest::{hex, Bytes, Digest, DIGEST_LEN};
+pub use display::{PayloadPreview, Quoted, Recipient, EVENT_KIND_NAMES};
 pub use error::{Corruption, Problem, TraceError};
 pub use event::*;
 pub use format::{FORMAT_VERSION, FORMAT_VERSION_MIN};

@@ -177,6 +177,18 @@ pub enum OutboundError {
     Unavailable,
 }
 
+impl std::fmt::Display for OutboundError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            OutboundError::InvalidRequest(m) => write!(f, "invalid request: {m}"),
+            OutboundError::TooLarge => f.write_str("too large"),
+            OutboundError::Timeout => f.write_str("timed out"),
+            OutboundError::Connection(m) => write!(f, "connection failed: {m}"),
+            OutboundError::Unavailable => f.write_str("no network in this run"),
+        }
+    }
+}
+
 fn header<'a>(headers: &'a Headers, name: &str) -> Option<&'a str> {
     headers
         .iter()

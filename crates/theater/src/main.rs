@@ -327,7 +327,7 @@ fn run(command: Command) -> Result<()> {
         let parent = parent.map_or(String::from("-"), |p| p.to_string());
         writeln!(
             out,
-            "  actor {id:<4} {name:<20} parent {parent:<4} {status:?} restarts {restarts}"
+            "  actor {id:<4} {name:<20} parent {parent:<4} {status} restarts {restarts}"
         )?;
     }
     writeln!(out, "virtual time: {} ns", summary.time_ns)?;

@@ -144,7 +144,7 @@ fn outbound_calls_are_recorded_and_served_from_the_trace() {
     let RuntimeError::Divergence(d) = e else {
         panic!("not a divergence: {e}")
     };
-    assert!(d.actual.contains("HttpSend"), "{d}");
+    assert!(d.actual.contains("http-client.send"), "{d}");
 }
 
 /// The trace re-written with each outbound request's JSON passed through `change`
