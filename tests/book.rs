@@ -2,14 +2,14 @@
 //! run, in chapter order, in a scratch directory that sees the repository's `fixtures/`,
 //! with the `theater` and `theater-replay` binaries this `cargo test --workspace` built
 //! first on the PATH. Lines starting with `cargo` or `./scripts/` are the README's two
-//! commands, which CI (`.ci/run`) runs itself. Every link to another file must resolve.
+//! commands, which CI (`.ci/run`) runs itself. A comment line `# prints: TEXT` after a
+//! command says what it prints: its output (standard output and error) must contain
+//! TEXT. Every link to another file must resolve.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
+use theater_testkit::repo;
 
 /// `target/debug` (or whichever profile built this test).
 fn bin_dir() -> PathBuf {
@@ -28,16 +28,29 @@ fn chapters() -> Vec<PathBuf> {
         .collect()
 }
 
-fn sh_lines(text: &str) -> Vec<String> {
-    let mut out = Vec::new();
+/// What a `# prints:` comment introduces.
+const PRINTS: &str = "# prints: ";
+
+/// The commands of the `sh` blocks, each with what its `# prints:` lines expect.
+fn sh_lines(text: &str) -> Vec<(String, Vec<String>)> {
+    let mut out: Vec<(String, Vec<String>)> = Vec::new();
     let mut in_sh = false;
     for line in text.lines() {
         if line.starts_with("```") {
             in_sh = !in_sh && line.trim() == "```sh";
             continue;
         }
-        if in_sh && !line.trim().is_empty() && !line.trim_start().starts_with('#') {
-            out.push(line.trim().to_string());
+        let line = line.trim();
+        if !in_sh || line.is_empty() {
+            continue;
+        }
+        if let Some(expected) = line.strip_prefix(PRINTS) {
+            let (_, expects) = out
+                .last_mut()
+                .expect("a `# prints:` line follows a command");
+            expects.push(expected.to_string());
+        } else if !line.starts_with('#') {
+            out.push((line.to_string(), Vec::new()));
         }
     }
     out
@@ -79,10 +92,10 @@ fn every_command_in_the_book_runs() {
         bins.display(),
         std::env::var("PATH").unwrap_or_default()
     );
-    let mut ran = 0;
+    let (mut ran, mut checked) = (0, 0);
     for chapter in chapters() {
         let text = std::fs::read_to_string(&chapter).unwrap();
-        for line in sh_lines(&text) {
+        for (line, expects) in sh_lines(&text) {
             if line.starts_with("cargo ") || line.starts_with("./scripts/") {
                 continue;
             }
@@ -100,9 +113,23 @@ fn every_command_in_the_book_runs() {
                 String::from_utf8_lossy(&out.stdout),
                 String::from_utf8_lossy(&out.stderr)
             );
+            let printed = format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            for expected in &expects {
+                assert!(
+                    printed.contains(expected.as_str()),
+                    "{}: `{line}` does not print `{expected}`; it printed:\n{printed}",
+                    chapter.display()
+                );
+                checked += 1;
+            }
             ran += 1;
         }
     }
     assert!(ran >= 20, "only {ran} commands in the book");
+    assert!(checked >= 20, "only {checked} outputs checked in the book");
     std::fs::remove_dir_all(&scratch).unwrap();
 }

@@ -9,7 +9,6 @@
 //!
 //! Figures go to docs/benchmarks.md.
 
-use std::path::PathBuf;
 use std::time::Instant;
 
 use theater_debugger::rerun::{Input, Rerun};
@@ -20,8 +19,7 @@ const VOLLEYS: u64 = 20_000;
 const SEEKS: usize = 200;
 
 fn main() {
-    let fixture =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/traces/ping-pong.bin");
+    let fixture = theater_testkit::fixture_trace("ping-pong.bin");
     let small = Trace::open(&fixture).expect("the ping-pong fixture trace");
     let serve = Input {
         event: 0,

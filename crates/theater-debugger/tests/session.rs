@@ -1,8 +1,6 @@
 //! Sessions over the committed example traces: stepping, going back through
 //! checkpoints, breakpoints, watchpoints, state inspection, bisect, minimize and diff.
 
-use std::path::PathBuf;
-
 use theater_debugger::inspect::decode;
 use theater_debugger::rerun::{inputs_of, Rerun};
 use theater_debugger::{
@@ -11,11 +9,7 @@ use theater_debugger::{
 };
 use theater_trace::{Digest, EventBody, Trace};
 
-fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../fixtures/traces")
-        .join(name)
-}
+use theater_testkit::fixture_trace as fixture;
 
 fn open(name: &str, every: u64) -> Session {
     let options = SessionOptions {

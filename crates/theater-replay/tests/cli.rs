@@ -192,7 +192,7 @@ fn record_bank_with(name: &str, ops: &[&str]) -> PathBuf {
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join(format!("{name}.trace"));
     let _ = std::fs::remove_file(&path);
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let root = theater_testkit::repo();
     let spec = theater_runtime::SystemSpec {
         mode: theater_trace::RunMode::Simulated,
         seed: 1,
@@ -247,8 +247,7 @@ fn verify_re_executes_a_real_run() {
 #[test]
 fn verify_with_a_swapped_component_reports_the_divergence_and_exits_1() {
     let path = record_bank("bank-swap");
-    let counter =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/components/counter.wasm");
+    let counter = theater_testkit::repo().join("fixtures/components/counter.wasm");
     let swap = format!("bank={}", counter.display());
     let out = bin(&["verify", path.to_str().unwrap(), "--swap", &swap]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
@@ -279,11 +278,7 @@ fn verify_of_a_trace_that_cannot_be_replayed_exits_2_after_its_integrity_check()
 }
 
 fn fixture(name: &str) -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../fixtures/traces")
-        .join(name)
-        .display()
-        .to_string()
+    theater_testkit::fixture_trace(name).display().to_string()
 }
 
 const OPEN_ALICE: &str = r#"{"open": {"name": "alice", "amount": 150}}"#;

@@ -4,14 +4,11 @@
 //! rewrites them; a mismatch is shown as a diff).
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::Value;
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+use theater_testkit::{golden, repo as root};
 
 fn export(trace: &str, args: &[&str]) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_theater-replay"))
@@ -127,26 +124,6 @@ fn perfetto_exports_follow_the_trace_event_format() {
         names.iter().any(|n| n.starts_with("restarted")),
         "{names:?}"
     );
-}
-
-fn golden(name: &str, actual: &str) {
-    let path = root().join("fixtures/golden").join(name);
-    if std::env::var_os("THEATER_BLESS").is_some() {
-        std::fs::write(&path, actual).unwrap();
-        return;
-    }
-    let expected = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("{}: {e} (bless it with THEATER_BLESS=1)", path.display()));
-    if expected != actual {
-        let diff = similar::TextDiff::from_lines(expected.as_str(), actual)
-            .unified_diff()
-            .header("golden", "actual")
-            .to_string();
-        panic!(
-            "{} differs (THEATER_BLESS=1 to accept):\n{diff}",
-            path.display()
-        );
-    }
 }
 
 #[test]

@@ -19,9 +19,7 @@ use std::time::Duration;
 
 use theater_trace::{DropReason, EventBody, HostFunction, MessageKind, Trace};
 
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+use theater_testkit::{repo, scratch};
 
 fn replay_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_theater-replay"))
@@ -142,12 +140,6 @@ fn terminate(mut child: Child) -> String {
 }
 
 /// An empty directory of the test's own.
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
 
 fn agent() -> ureq::Agent {
     ureq::Agent::config_builder()

@@ -5,15 +5,9 @@
 
 mod common;
 
-use std::path::PathBuf;
-
 use common::Pane;
 
-fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../fixtures/traces")
-        .join(name)
-}
+use theater_testkit::fixture_trace as fixture;
 
 #[test]
 fn a_person_steps_goes_back_breaks_inspects_and_mistypes() {

@@ -4,15 +4,14 @@
 //! time. (All of these keep every frame checksum valid: the hash chain and the blob
 //! digests catch them.)
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 use theater_trace::format::{FRAME_HEADER_LEN, HEADER_LEN};
 use theater_trace::{decode_event, encode_event, EventBody, Payload};
 
 fn fixture() -> Vec<u8> {
-    std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/traces/bank-bug.bin"))
-        .unwrap()
+    std::fs::read(theater_testkit::fixture_trace("bank-bug.bin")).unwrap()
 }
 
 /// A frame: kind, where it starts, its payload range.

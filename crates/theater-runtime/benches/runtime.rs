@@ -24,13 +24,7 @@ use theater_trace::{Bytes, RestartPolicy, RunMode, TraceWriter, WriterOptions};
 const RUNS: usize = 9;
 const BALLS: u64 = 20_000;
 
-fn component(name: &str) -> Vec<u8> {
-    std::fs::read(format!(
-        "{}/../../fixtures/components/{name}.wasm",
-        env!("CARGO_MANIFEST_DIR")
-    ))
-    .unwrap()
-}
+use theater_testkit::fixture_component as component;
 
 fn ping_pong_spec() -> SystemSpec {
     let actor = |name: &str, peer: u64| ActorSpec {

@@ -14,11 +14,7 @@ fn main() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(10_000_000);
-    let component = std::fs::read(format!(
-        "{}/../../fixtures/components/ping-pong.wasm",
-        env!("CARGO_MANIFEST_DIR")
-    ))
-    .unwrap();
+    let component = theater_testkit::fixture_component("ping-pong");
     let path = std::env::temp_dir().join(format!("theater-soak-{}.trace", std::process::id()));
     let _ = std::fs::remove_file(&path);
     println!(

@@ -6,13 +6,7 @@ use common::{finish_on_recorder_thread, on_recorder_thread, trace_file};
 use theater_runtime::{memory_sink, replay, ActorSpec, ComponentSpec, Sink, System, SystemSpec};
 use theater_trace::{Bytes, RestartPolicy, RunMode, Trace};
 
-fn component(name: &str) -> Vec<u8> {
-    let path = format!(
-        "{}/../../fixtures/components/{name}.wasm",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
-}
+use theater_testkit::fixture_component as component;
 
 fn counter_spec() -> SystemSpec {
     SystemSpec {

@@ -205,11 +205,7 @@ fn timers_fire_in_virtual_time_order() {
 #[test]
 fn replaying_external_requests_keeps_no_replies() {
     use theater_runtime::replay::{ReplayDriver, Step};
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../fixtures/traces/kv-http.bin"
-    );
-    let trace = Trace::open(std::path::Path::new(path)).unwrap();
+    let trace = Trace::open(&theater_testkit::fixture_trace("kv-http.bin")).unwrap();
     let replies = trace
         .events()
         .filter(|e| match &e.as_ref().unwrap().event.body {

@@ -6,11 +6,7 @@ use theater_runtime::bench_support::soak;
 
 #[test]
 fn a_bounded_soak_records_and_replays_to_the_same_head() {
-    let component = std::fs::read(format!(
-        "{}/../../fixtures/components/ping-pong.wasm",
-        env!("CARGO_MANIFEST_DIR")
-    ))
-    .unwrap();
+    let component = theater_testkit::fixture_component("ping-pong");
     let path = std::env::temp_dir().join(format!("theater-soak-test-{}.trace", std::process::id()));
     let _ = std::fs::remove_file(&path);
     let mut rows = Vec::new();

@@ -12,7 +12,7 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -21,9 +21,7 @@ const REQUESTS: usize = 40_000;
 const TIME_LIMIT: Duration = Duration::from_secs(60);
 const ROUNDS: usize = 3;
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+use theater_testkit::repo;
 
 /// Starts the kv service; returns the process and its address.
 fn serve(record: Option<&Path>) -> (Child, SocketAddr) {

@@ -6,7 +6,6 @@
 //! `THEATER_SEED=n` picks another schedule of kill times; the seed is printed on failure.
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -20,9 +19,7 @@ use theater_trace::{Problem, Trace, TraceError};
 /// Kills per run of this test.
 const KILLS: usize = 20;
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+use theater_testkit::repo as root;
 
 #[test]
 fn sigkill_at_random_moments_loses_nothing_that_was_flushed() {

@@ -7,11 +7,7 @@ use theater_trace::ActorId;
 
 #[test]
 fn the_system_refuses_what_it_cannot_take_with_the_right_status() {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../fixtures/manifests/kv.toml"
-    );
-    let mut spec = theater::manifest::load(std::path::Path::new(path)).unwrap();
+    let mut spec = theater::manifest::load(&theater_testkit::fixture_manifest("kv.toml")).unwrap();
     spec.limits.mailbox_len = 2;
     spec.limits.message_bytes = 400;
     let mut system = System::new(&spec, theater_runtime::Sink::Off).unwrap();

@@ -5,7 +5,6 @@
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener};
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use theater_runtime::replay::{replay, ReplayOptions};
@@ -13,9 +12,7 @@ use theater_runtime::{memory_sink, RuntimeError, Sink, System, SystemSpec};
 use theater_trace::{EventBody, HostFunction, Trace, TraceWriter, WriterOptions};
 use theater_wire::{Body, IngressRequest, IngressResponse};
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+use theater_testkit::repo;
 
 fn kv_spec() -> SystemSpec {
     theater::manifest::load(&repo().join("fixtures/manifests/kv.toml")).unwrap()

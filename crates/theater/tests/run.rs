@@ -1,11 +1,9 @@
 //! `theater run` as a user runs it: real manifests, real files, exit codes.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output};
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+use theater_testkit::repo;
 
 fn theater(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_theater"))

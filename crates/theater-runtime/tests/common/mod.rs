@@ -33,13 +33,7 @@ pub fn with_cache<T>(spec: &SystemSpec, f: impl FnOnce(&mut ComponentCache) -> T
     })
 }
 
-pub fn component(name: &str) -> Vec<u8> {
-    let path = format!(
-        "{}/../../fixtures/components/{name}.wasm",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
-}
+pub use theater_testkit::fixture_component as component;
 
 pub use theater_trace::synth::for_seeds;
 
