@@ -440,3 +440,18 @@ fn minimize_writes_a_smaller_trace_that_still_fails_and_verifies() {
     assert_eq!(again.status.code(), Some(2));
     assert!(text(&again.stderr).contains("--force"));
 }
+
+/// `dump` of the committed traces, line for line (`THEATER_BLESS=1` to accept a change):
+/// every kind of event, payloads inline and as blobs, HTTP traffic, drops.
+#[test]
+fn dump_matches_its_golden_files() {
+    for (trace, golden) in [
+        ("bank-bug.bin", "dump-bank-bug.txt"),
+        ("supervisor.bin", "dump-supervisor.txt"),
+        ("kv-http.bin", "dump-kv-http.txt"),
+    ] {
+        let out = bin(&["dump", &fixture(trace)]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        theater_testkit::golden(golden, &text(&out.stdout));
+    }
+}

@@ -9,87 +9,47 @@ use common::Pane;
 
 use theater_testkit::fixture_trace as fixture;
 
+/// The screens of a session as a person types through it: stepping, going back,
+/// breakpoints both ways, state and its diff, a mistyped command and a bad argument,
+/// actors, an event in full, help. Each command's output and the prompt after it are
+/// compared with `fixtures/golden/repl-bank-bug.txt` (`THEATER_BLESS=1` to accept a
+/// change).
 #[test]
 fn a_person_steps_goes_back_breaks_inspects_and_mistypes() {
     let pane = Pane::start(&fixture("bank-bug.bin"));
     let screen = pane.wait_for("theater #2/29>", 1);
-    assert!(screen.contains("30 events, 18 steps"), "{screen}");
-
-    let out = pane.run("step");
-    assert!(
-        out.contains("step 1/18") && out.contains("runtime init"),
-        "{out}"
-    );
-    assert!(pane.screen().contains("theater #4/29 bank#0>"));
-
-    let out = pane.run("step 3");
-    assert!(
-        out.contains("step 4/18") && out.contains(r#"{"open":{"amount":10,"name":"bob"}}"#),
-        "{out}"
-    );
-
-    let out = pane.run("back");
-    assert!(out.contains("step 3/18") && out.contains("#7 "), "{out}");
-    assert!(pane.screen().contains("theater #7/29 bank#0>"));
-
-    let out = pane.run(r#"break payload "amount":125"#);
-    assert!(out.contains("breakpoint 1: payload"), "{out}");
-    let out = pane.run("continue");
-    assert!(
-        out.contains("breakpoint 1 hit") && out.contains("#23 "),
-        "{out}"
-    );
-    let out = pane.run("c");
-    assert!(
-        out.contains("breakpoint 1 hit") && out.contains("#24 "),
-        "{out}"
-    );
-
-    let out = pane.run("state bank");
-    assert!(
-        out.contains(r#""alice": -1"#) && out.contains(r#""bob": 165"#),
-        "{out}"
-    );
-    let out = pane.run("state-diff");
-    assert!(
-        out.contains(r#"-    "alice": 125,"#) && out.contains(r#"+    "alice": -1,"#),
-        "{out}"
-    );
-
-    let out = pane.run("stpe 2");
-    assert!(
-        out.contains("unknown command `stpe` (did you mean `step`?)"),
-        "{out}"
-    );
-    let out = pane.run("goto twelve");
-    assert!(
-        out.contains("not an event number") && out.contains("usage: goto EVENT"),
-        "{out}"
-    );
-    // The session goes on where it was.
-    assert!(pane.screen().contains("theater #25/29 bank#0>"));
-
-    let out = pane.run("reverse-continue");
-    assert!(
-        out.contains("breakpoint 1 hit") && out.contains("#23 "),
-        "{out}"
-    );
-    let out = pane.run("goto 3");
-    assert!(out.contains("step 1/18"), "{out}");
-    let out = pane.run("actors");
-    assert!(out.contains("bank #0 (running)"), "{out}");
-    let out = pane.run("event 24");
-    assert!(
-        out.contains("#24 ")
-            && out.contains("\"kind\": \"delivered\"")
-            && out.contains("\"Delivered\": {"),
-        "{out}"
-    );
-    let out = pane.run("help back");
-    assert!(
-        out.contains("back [N]") && out.contains("checkpoint"),
-        "{out}"
-    );
+    let mut transcript = format!("{}\n", screen.trim_end());
+    for line in [
+        "step",
+        "step 3",
+        "back",
+        r#"break payload "amount":125"#,
+        "continue",
+        "c",
+        "state bank",
+        "state-diff",
+        "stpe 2",
+        "goto twelve",
+        "reverse-continue",
+        "goto 3",
+        "actors",
+        "event 24",
+        "help back",
+    ] {
+        let out = pane.run(line);
+        let prompt = pane
+            .screen()
+            .lines()
+            .rev()
+            .find(|l| l.starts_with("theater #"))
+            .unwrap_or_default()
+            .trim_end()
+            .to_string();
+        transcript.push_str(&format!("> {line}\n{out}\n{prompt}\n"));
+    }
+    // The trace's path is the clone's; the golden file names it from the repository.
+    let repo = format!("{}/", theater_testkit::repo().display());
+    theater_testkit::golden("repl-bank-bug.txt", &transcript.replace(&repo, ""));
 
     // Tab completion: a command name, then an actor name.
     pane.tmux(&["send-keys", "-t", "repl", "-l", "wat"]);
