@@ -10,6 +10,7 @@
 //! predicate that never holds, 2 unusable input (missing, corrupt, truncated or tampered
 //! trace, bad arguments).
 
+mod commands;
 mod render;
 mod repl;
 
@@ -17,20 +18,17 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use clap::builder::TypedValueParser as _;
 use clap::{Parser, Subcommand};
 use std::collections::BTreeMap;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use theater_debugger::export::{ExportFormat, MERMAID_WINDOW_EVENTS};
-use theater_debugger::inspect::{describe, text_preview};
-use theater_debugger::{
-    bisect, bisect_inputs, diff, minimize, DebugError, Predicate, Session, SessionOptions,
-};
+use theater_debugger::export::ExportFormat;
+use theater_debugger::{Session, SessionOptions};
 use theater_runtime::replay::{ReplayDriver, ReplayOptions, ReplayReport, Step};
 use theater_runtime::{ComponentCache, Limits, RuntimeError};
-use theater_trace::{event_to_json, Trace, TraceError};
+use theater_trace::Trace;
 
 /// Events shown before the first divergence or culprit in a `--mermaid` picture (of
 /// `MERMAID_WINDOW_EVENTS`).
@@ -288,148 +286,22 @@ fn interactive(
 fn run(command: Command) -> anyhow::Result<ExitCode> {
     let stdout = io::stdout();
     let mut out = io::BufWriter::new(stdout.lock());
-    match command {
-        Command::Info { trace: path } => {
-            let trace = open(&path)?;
-            writeln!(out, "trace:   {}", path.display())?;
-            writeln!(out, "size:    {} bytes", trace.file_len())?;
-            writeln!(out, "events:  {}", trace.event_count())?;
-            writeln!(out, "blobs:   {}", trace.blob_count())?;
-            writeln!(out, "head:    {}", trace.head())?;
-            if let Some(h) = trace.header() {
-                writeln!(
-                    out,
-                    "run:     {} mode={} seed={}",
-                    h.producer, h.mode, h.seed
-                )?;
-                writeln!(
-                    out,
-                    "engine:  {} nan-canonicalization={} relaxed-simd-deterministic={} threads={} fuel={} max-stack={}B",
-                    h.engine.engine,
-                    h.engine.nan_canonicalization,
-                    h.engine.relaxed_simd_deterministic,
-                    h.engine.threads,
-                    h.engine.fuel_metering,
-                    h.engine.max_wasm_stack_bytes
-                )?;
-            }
-            writeln!(
-                out,
-                "state:   {}",
-                if trace.recovery().is_some() {
-                    "incomplete (recovered)"
-                } else {
-                    "finished"
-                }
-            )?;
-        }
+    let code = match command {
+        Command::Info { trace } => commands::info(&trace, &mut out)?,
         Command::Verify {
-            trace: path,
+            trace,
             integrity_only,
-            swaps: swaps_list,
+            swaps,
             checkpoint_every,
-        } => {
-            let trace = open(&path)?;
-            match trace.verify() {
-                Ok(r) => writeln!(
-                    out,
-                    "integrity ok: {} events, {} blobs ({} bytes), chain head {}",
-                    r.events, r.blobs, r.blob_bytes, r.head
-                )?,
-                Err(e @ TraceError::Corrupt(_)) => {
-                    out.flush()?;
-                    eprintln!("verify failed: {}: {e}", path.display());
-                    return Ok(ExitCode::from(EXIT_UNUSABLE));
-                }
-                Err(e) => return Err(e.into()),
-            }
-            if !integrity_only {
-                let options = ReplayOptions {
-                    checkpoint_every,
-                    swaps: swaps(&swaps_list)?,
-                };
-                let head = trace.head();
-                out.flush()?;
-                let bar = progress(trace.event_count(), "verify");
-                let result = replay_with_progress(trace, &options, &bar);
-                bar.finish_and_clear();
-                match result {
-                    Ok(report) if report.head == head => writeln!(
-                        out,
-                        "replay ok: {} events re-executed, same chain head",
-                        report.events
-                    )?,
-                    Ok(report) => {
-                        writeln!(
-                            out,
-                            "replay stopped after {} events (chain head {})",
-                            report.events, report.head
-                        )?;
-                        return Ok(ExitCode::from(EXIT_DIFFERENCE));
-                    }
-                    Err(RuntimeError::Divergence(d)) => {
-                        out.flush()?;
-                        eprintln!("{}: {d}", path.display());
-                        return Ok(ExitCode::from(EXIT_DIFFERENCE));
-                    }
-                    Err(e) => bail!("cannot replay {}: {e}", path.display()),
-                }
-            }
-        }
+        } => commands::verify(&trace, integrity_only, &swaps, checkpoint_every, &mut out)?,
         Command::Dump {
-            trace: path,
+            trace,
             json,
             from,
             count,
-        } => {
-            let trace = open(&path)?;
-            let count = count.unwrap_or(u64::MAX);
-            for event in trace
-                .events_from(from)
-                .take(count.try_into().unwrap_or(usize::MAX))
-            {
-                let e = event?;
-                if json {
-                    writeln!(out, "{}", event_to_json(&e))?;
-                } else {
-                    // Blob payloads are shown too, when short: they are the messages.
-                    writeln!(out, "{}", describe(&trace, &e))?;
-                }
-            }
-        }
+        } => commands::dump(&trace, json, from, count, &mut out)?,
         Command::Diff { a, b, mermaid } => {
-            let (ta, tb) = (open(&a)?, open(&b)?);
-            let d = diff(&ta, &tb)?;
-            if let (Some(file), Some(first)) = (&mermaid, &d.first) {
-                let mut md = String::from("# First divergence\n");
-                for (name, trace, side) in [(&a, &ta, &first.a), (&b, &tb, &first.b)] {
-                    let at = side.event.unwrap_or(trace.event_count());
-                    let from = at.saturating_sub(MERMAID_BEFORE_EVENTS);
-                    md.push_str(&format!(
-                        "\n## {} (event {at})\n\n```mermaid\n{}```\n",
-                        name.display(),
-                        theater_debugger::export::mermaid_marked(
-                            trace,
-                            from,
-                            MERMAID_WINDOW_EVENTS,
-                            Some((at, "first divergence"))
-                        )?
-                    ));
-                }
-                std::fs::write(file, md)
-                    .with_context(|| format!("cannot write {}", file.display()))?;
-            }
-            writeln!(
-                out,
-                "{}",
-                render::diff(&d, &a.display().to_string(), &b.display().to_string())
-            )?;
-            out.flush()?;
-            return Ok(if d.same() {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(EXIT_DIFFERENCE)
-            });
+            commands::diff_runs(&a, &b, mermaid.as_deref(), &mut out)?
         }
         Command::Bisect {
             trace,
@@ -437,136 +309,24 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             good,
             bad,
             mermaid,
-        } => {
-            if let (Some(good), Some(bad)) = (good, bad) {
-                let predicate: Predicate = until.as_deref().unwrap_or("failed").parse()?;
-                let (tg, tb) = (open(&good)?, open(&bad)?);
-                let r = bisect_inputs(&tg, &tb, &predicate)?;
-                let show = |i: &Option<theater_debugger::rerun::Input>| {
-                    i.as_ref().map_or("(none)".to_string(), |i| {
-                        format!("to actor {}: {}", i.to, text_preview(&i.payload))
-                    })
-                };
-                writeln!(
-                    out,
-                    "the first input that makes `{predicate}` hold is input {} ({} reruns)",
-                    r.index + 1,
-                    r.runs
-                )?;
-                writeln!(out, "  in {}: {}", bad.display(), show(&r.bad))?;
-                writeln!(out, "  in {}: {}", good.display(), show(&r.good))?;
-                out.flush()?;
-                return Ok(ExitCode::SUCCESS);
-            }
-            let path = trace.context("bisect needs a trace (or --good and --bad)")?;
-            let until = until.context("bisect needs --until PREDICATE")?;
-            let predicate: Predicate = until.parse()?;
-            let mut session = Session::new(open(&path)?, &SessionOptions::default())?;
-            let bar = progress(session.trace().event_count(), "bisect");
-            session.set_progress(Some(session_progress(&bar)));
-            let found = bisect(&mut session, &predicate);
-            bar.finish_and_clear();
-            match found? {
-                Some(r) => {
-                    writeln!(out, "{}", render::bisect(&session, &until, &r))?;
-                    if let Some(file) = &mermaid {
-                        let at = r.events.first().map_or(0, |e| e.number);
-                        let from = at.saturating_sub(MERMAID_BEFORE_EVENTS);
-                        let md = format!(
-                            "# `{until}` first holds after event {at}\n\n```mermaid\n{}```\n",
-                            theater_debugger::export::mermaid_marked(
-                                session.trace(),
-                                from,
-                                MERMAID_WINDOW_EVENTS,
-                                Some((at, "culprit: the predicate holds after this"))
-                            )?
-                        );
-                        std::fs::write(file, md)
-                            .with_context(|| format!("cannot write {}", file.display()))?;
-                    }
-                }
-                None => {
-                    writeln!(out, "`{predicate}` never holds in {}", path.display())?;
-                    out.flush()?;
-                    return Ok(ExitCode::from(EXIT_DIFFERENCE));
-                }
-            }
-        }
+        } => commands::bisect_trace(trace, until, good, bad, mermaid, &mut out)?,
         Command::Minimize {
             trace,
             until,
             output,
             force,
-        } => {
-            let predicate: Predicate = until.parse()?;
-            if output.exists() && !force {
-                bail!("{} exists (use --force to replace it)", output.display());
-            }
-            let t = open(&trace)?;
-            let bar = progress(0, "minimize");
-            bar.set_style(
-                ProgressStyle::with_template("{msg:10} {pos} reruns, {prefix} inputs left")
-                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-            );
-            let m = minimize(&t, &predicate, |runs, left| {
-                bar.set_position(runs);
-                bar.set_prefix(left.to_string());
-            });
-            bar.finish_and_clear();
-            let m = match m {
-                Ok(m) => m,
-                Err(e @ DebugError::NotFound(_)) => {
-                    writeln!(out, "{e}")?;
-                    out.flush()?;
-                    return Ok(ExitCode::from(EXIT_DIFFERENCE));
-                }
-                Err(e) => return Err(e.into()),
-            };
-            std::fs::write(&output, &m.trace)
-                .with_context(|| format!("cannot write {}", output.display()))?;
-            writeln!(
-                out,
-                "kept {} of {} inputs ({} reruns); wrote {}",
-                m.kept.len(),
-                m.original.len(),
-                m.runs,
-                output.display()
-            )?;
-            for i in &m.kept {
-                writeln!(
-                    out,
-                    "  input (was event #{}) to actor {}: {}",
-                    i.event,
-                    i.to,
-                    text_preview(&i.payload)
-                )?;
-            }
-        }
-        Command::Repl { .. } => unreachable!("handled in main"),
+        } => commands::minimize_trace(&trace, &until, &output, force, &mut out)?,
         Command::Export {
-            trace: path,
+            trace,
             format,
             output,
             from,
             count,
-        } => {
-            let trace = open(&path)?;
-            let mut sink: Box<dyn Write> = match &output {
-                Some(file) => Box::new(io::BufWriter::new(
-                    std::fs::File::create(file)
-                        .with_context(|| format!("cannot create {}", file.display()))?,
-                )),
-                None => Box::new(&mut out),
-            };
-            let window = (from, count.unwrap_or(u64::MAX));
-            let what = theater_debugger::export::write(&trace, format, window, &mut sink)?;
-            sink.flush()?;
-            drop(sink);
-            eprintln!("exported {what}");
-        }
-    }
+        } => commands::export(&trace, format, output.as_deref(), from, count, &mut out)?,
+        Command::Repl { .. } => unreachable!("handled in main"),
+    };
     out.flush()?;
-    Ok(ExitCode::SUCCESS)
+    Ok(code)
 }
 
 /// `replay`, step by step, moving a progress bar.

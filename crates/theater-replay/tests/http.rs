@@ -139,8 +139,6 @@ fn terminate(mut child: Child) -> String {
     stdout
 }
 
-/// An empty directory of the test's own.
-
 fn agent() -> ureq::Agent {
     ureq::Agent::config_builder()
         .http_status_as_error(false)
