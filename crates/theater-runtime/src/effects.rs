@@ -4,13 +4,11 @@
 //! failed requests are routed here too: to the requester's queue, or out of the system
 //! for an external request.
 
-use std::collections::BTreeMap;
-
 use theater_trace::{ActorId, ExitReason, MessageKind, Sender, EXTERNAL};
 
 use crate::error::RuntimeError;
-use crate::external::{ExternalReply, RequestFailure};
 use crate::host::Effect;
+use crate::request::{ExternalReply, RequestFailure};
 use crate::scheduler::System;
 use crate::wit_map;
 use crate::world::{Pending, RequestInfo, SupervisorSettings, TimerInfo};
@@ -172,56 +170,4 @@ impl System {
     pub(crate) fn fail_request(&mut self, correlation: u64, failure: RequestFailure) {
         self.answer(correlation, Err(failure));
     }
-}
-
-/// The messages a successful delivery sends, in the order the outputs event lists them:
-/// its sends, requests and deferred replies as the handler made them, then the reply it
-/// returned from `handle-request`. A reply goes to the request's requester.
-pub(crate) fn sent_list<'a>(
-    requests: &'a BTreeMap<u64, RequestInfo>,
-    kind: &'a MessageKind,
-    effects: &'a [Effect],
-    reply: Option<&'a [u8]>,
-) -> impl Iterator<Item = (ActorId, MessageKind, &'a [u8])> + 'a {
-    let requester = move |c: u64| requests.get(&c).map_or(0, |r| r.requester);
-    let answer = match (reply, kind) {
-        (Some(bytes), MessageKind::Request { correlation }) => Some((
-            requester(*correlation),
-            MessageKind::Reply {
-                correlation: *correlation,
-                ok: true,
-            },
-            bytes,
-        )),
-        _ => None,
-    };
-    effects
-        .iter()
-        .filter_map(move |e| match e {
-            Effect::Send { to, payload } => Some((*to, MessageKind::OneWay, payload.as_slice())),
-            Effect::Request {
-                to,
-                correlation,
-                payload,
-            } => Some((
-                *to,
-                MessageKind::Request {
-                    correlation: *correlation,
-                },
-                payload.as_slice(),
-            )),
-            Effect::Reply {
-                correlation,
-                payload,
-            } => Some((
-                requester(*correlation),
-                MessageKind::Reply {
-                    correlation: *correlation,
-                    ok: true,
-                },
-                payload.as_slice(),
-            )),
-            _ => None,
-        })
-        .chain(answer)
 }

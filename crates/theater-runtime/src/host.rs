@@ -8,9 +8,9 @@
 //! and log it (recording) or serve the recorded result (replay), checking that the actor
 //! asked for the same function with the same arguments.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 
-use theater_trace::{ActorId, HostFunction, LogLine, RunMode};
+use theater_trace::{ActorId, HostFunction, LogLine, MessageKind, RunMode};
 
 use crate::bindings::theater::actor::{
     http_client, messaging, runtime, store, supervision, timers, types,
@@ -18,7 +18,7 @@ use crate::bindings::theater::actor::{
 use crate::delivery::HostCallRecord;
 use crate::http::{Body, OutboundError as HttpError, OutboundRequest};
 use crate::wit_map;
-use crate::world::{ActorStatus, World};
+use crate::world::{ActorStatus, RequestInfo, World};
 
 /// Per-store host data.
 pub(crate) struct HostState {
@@ -555,6 +555,58 @@ impl http_client::Host for HostState {
             Err(HttpError::Unavailable) => Err(http_client::HttpError::Unavailable),
         }
     }
+}
+
+/// The messages a successful delivery sends, in the order the outputs event lists them:
+/// its sends, requests and deferred replies as the handler made them, then the reply it
+/// returned from `handle-request`. A reply goes to the request's requester.
+pub(crate) fn sent_list<'a>(
+    requests: &'a BTreeMap<u64, RequestInfo>,
+    kind: &'a MessageKind,
+    effects: &'a [Effect],
+    reply: Option<&'a [u8]>,
+) -> impl Iterator<Item = (ActorId, MessageKind, &'a [u8])> + 'a {
+    let requester = move |c: u64| requests.get(&c).map_or(0, |r| r.requester);
+    let answer = match (reply, kind) {
+        (Some(bytes), MessageKind::Request { correlation }) => Some((
+            requester(*correlation),
+            MessageKind::Reply {
+                correlation: *correlation,
+                ok: true,
+            },
+            bytes,
+        )),
+        _ => None,
+    };
+    effects
+        .iter()
+        .filter_map(move |e| match e {
+            Effect::Send { to, payload } => Some((*to, MessageKind::OneWay, payload.as_slice())),
+            Effect::Request {
+                to,
+                correlation,
+                payload,
+            } => Some((
+                *to,
+                MessageKind::Request {
+                    correlation: *correlation,
+                },
+                payload.as_slice(),
+            )),
+            Effect::Reply {
+                correlation,
+                payload,
+            } => Some((
+                requester(*correlation),
+                MessageKind::Reply {
+                    correlation: *correlation,
+                    ok: true,
+                },
+                payload.as_slice(),
+            )),
+            _ => None,
+        })
+        .chain(answer)
 }
 
 #[cfg(test)]

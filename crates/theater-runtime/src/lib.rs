@@ -21,6 +21,7 @@ pub mod http;
 mod limits;
 mod recorder;
 pub mod replay;
+mod request;
 mod rng;
 mod scheduler;
 mod sink;
@@ -33,9 +34,9 @@ pub use checkpoint::Checkpoint;
 pub use components::ComponentCache;
 pub use engine::{engine_settings, Engine};
 pub use error::{Divergence, RuntimeError};
-pub use external::{ExternalReply, RequestFailure};
 pub use limits::Limits;
 pub use recorder::{Recorder, RECORDER_BATCH_EVENTS, RECORDER_CHANNEL_BATCHES};
+pub use request::{ExternalReply, RequestFailure};
 pub use scheduler::{RunSummary, System};
 pub use sink::Sink;
 pub use spec::{

@@ -17,10 +17,9 @@ use theater_trace::{
 
 use crate::components::{component_error, ComponentCache, Components, Instance};
 use crate::delivery::DeliveryRecord;
-use crate::effects::sent_list;
 use crate::error::RuntimeError;
-use crate::external::{ExternalReply, RequestFailure};
-use crate::host::{CallCtx, Effect};
+use crate::host::{sent_list, CallCtx, Effect};
+use crate::request::{ExternalReply, RequestFailure};
 use crate::rng::Rng;
 use crate::sink::Sink;
 use crate::spec::SystemSpec;

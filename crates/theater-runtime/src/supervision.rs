@@ -12,7 +12,7 @@ use theater_trace::{ActorId, EventBody, ExitReason, MessageKind, RestartPolicy, 
 
 use crate::bindings::theater::actor::supervision;
 use crate::error::RuntimeError;
-use crate::external::RequestFailure;
+use crate::request::RequestFailure;
 use crate::scheduler::System;
 use crate::world::{ActorMeta, ActorStatus, Pending, SupervisorSettings, World};
 

@@ -5,7 +5,7 @@
 use theater_trace::{ExitReason, LogLevel, RestartPolicy, Sender, TrapCode};
 
 use crate::bindings::theater::actor::{messaging, runtime, supervision, types};
-use crate::external::RequestFailure;
+use crate::request::RequestFailure;
 use crate::world::ActorStatus;
 
 /// The sender as a handler sees it: the runtime and the outside look alike.

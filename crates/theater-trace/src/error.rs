@@ -109,7 +109,11 @@ pub enum Problem {
     /// The file does not start with the trace magic.
     BadMagic,
     /// A format version this build cannot read.
-    UnsupportedVersion(u32),
+    UnsupportedVersion {
+        version: u32,
+        /// The versions this build reads (oldest, newest).
+        supported: (u32, u32),
+    },
     /// The file header's checksum does not match.
     HeaderChecksum,
     /// A frame runs past the end of the data.
@@ -178,11 +182,12 @@ impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Problem::BadMagic => f.write_str("not a Theater trace (bad magic)"),
-            Problem::UnsupportedVersion(v) => write!(
+            Problem::UnsupportedVersion {
+                version,
+                supported: (oldest, newest),
+            } => write!(
                 f,
-                "format version {v} is not supported (this build reads versions {} to {})",
-                crate::format::FORMAT_VERSION_MIN,
-                crate::FORMAT_VERSION
+                "format version {version} is not supported (this build reads versions {oldest} to {newest})"
             ),
             Problem::HeaderChecksum => f.write_str("file header checksum mismatch"),
             Problem::TruncatedFrame { needed, available } => write!(

@@ -119,7 +119,10 @@ pub(crate) fn check_file_header(bytes: &[u8]) -> Result<(), Corruption> {
         return Err(corrupt(Problem::HeaderChecksum));
     }
     if !(FORMAT_VERSION_MIN..=FORMAT_VERSION).contains(&version) {
-        return Err(corrupt(Problem::UnsupportedVersion(version)));
+        return Err(corrupt(Problem::UnsupportedVersion {
+            version,
+            supported: (FORMAT_VERSION_MIN, FORMAT_VERSION),
+        }));
     }
     Ok(())
 }
@@ -263,7 +266,13 @@ mod tests {
         }
         for v in [0, FORMAT_VERSION + 1] {
             let e = check_file_header(&header_of(v)).unwrap_err();
-            assert_eq!(e.problem, Problem::UnsupportedVersion(v));
+            assert_eq!(
+                e.problem,
+                Problem::UnsupportedVersion {
+                    version: v,
+                    supported: (FORMAT_VERSION_MIN, FORMAT_VERSION)
+                }
+            );
             assert!(e.to_string().contains("reads versions 1 to 2"), "{e}");
         }
     }
