@@ -231,10 +231,18 @@ impl System {
 
     fn deliver(&mut self, time_ns: u64, seq: u64, p: Pending) -> Result<(), RuntimeError> {
         let to = p.to;
-        // An actor's queued deliveries are dropped when it exits, so the target of a
-        // delivery is alive and has an instance.
+        // An actor's queued deliveries are dropped when it exits, so a delivery to one
+        // that is not running was queued after its exit; it is dropped here.
         let ready = self.world.is_alive(to) && self.instances.contains_key(&to);
-        debug_assert!(ready, "delivery {seq} to actor {to}, which is not running");
+        debug_assert!(
+            ready
+                || self
+                    .world
+                    .actors
+                    .get(&to)
+                    .is_some_and(|m| seq >= m.exited_seq),
+            "delivery {seq} to actor {to}, queued before it exited, was not dropped"
+        );
         if !ready {
             if let MessageKind::Request { correlation } = p.kind {
                 self.fail_request(correlation, RequestFailure::TargetExited);

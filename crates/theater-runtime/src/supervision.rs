@@ -162,6 +162,7 @@ impl System {
             supervisor: SupervisorSettings::default(),
             fuel: fuel.unwrap_or(self.world.limits.fuel_per_delivery),
             grants,
+            exited_seq: 0,
         };
         let earlier = self.world.actors.insert(id, meta);
         assert!(earlier.is_none(), "actor id {id} used twice");
@@ -248,6 +249,7 @@ impl System {
             }
             meta.status = ActorStatus::Exited;
             meta.mailbox = 0;
+            meta.exited_seq = self.world.next_seq;
             let children = meta.children.clone();
             assert!(self.world.live > 0, "more actors exited than were alive");
             self.world.live -= 1;
@@ -343,6 +345,7 @@ mod tests {
             supervisor: SupervisorSettings::default(),
             fuel: 0,
             grants: BTreeSet::new(),
+            exited_seq: 0,
         };
         let mut sup = meta(None, RestartPolicy::Permanent);
         sup.supervisor.strategy = strategy;

@@ -72,6 +72,10 @@ pub(crate) struct ActorMeta {
     pub(crate) fuel: u64,
     /// Host interfaces this actor (and so each of its children) may import.
     pub(crate) grants: BTreeSet<&'static str>,
+    /// The first sequence number queued after it last exited: every delivery queued
+    /// before is dropped with it, so only later ones (a reply to a request it had
+    /// made, a message sent in the turn that stopped it) can still reach it exited.
+    pub(crate) exited_seq: u64,
 }
 
 impl ActorMeta {
