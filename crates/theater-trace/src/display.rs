@@ -355,6 +355,18 @@ mod tests {
         };
         let p = || Payload::Inline(Vec::new().into());
         let bodies = [
+            EventBody::RunStarted(crate::synth::header(1)),
+            EventBody::ComponentRegistered {
+                name: String::new(),
+                component: crate::Digest::ZERO,
+            },
+            EventBody::ActorSpawned {
+                actor: 0,
+                parent: None,
+                name: String::new(),
+                component: crate::Digest::ZERO,
+                restart: RestartPolicy::Permanent,
+            },
             EventBody::Input(d.clone()),
             EventBody::Delivered(d),
             EventBody::Outputs(o),
