@@ -17,7 +17,7 @@ use rustyline::history::DefaultHistory;
 use rustyline::validate::Validator;
 use rustyline::{Context, Editor, Helper};
 use theater_debugger::command::{help, parse_command, Command, InfoTopic, COMMANDS};
-use theater_debugger::export::{self, MERMAID_WINDOW_EVENTS};
+use theater_debugger::export::{self, ExportFormat, MERMAID_WINDOW_EVENTS};
 use theater_debugger::{bisect, diff, ActorRef, Breakpoint, DebugError, Session, EVENT_KINDS};
 use theater_trace::Trace;
 
@@ -215,128 +215,25 @@ pub(crate) fn execute(s: &mut Session, command: Command) -> Result<String, Debug
             s.clear_breakpoints();
             format!("deleted {n} breakpoint(s)")
         }
-        Command::Info(InfoTopic::Breakpoints) => {
-            if s.breakpoints().is_empty() {
-                "no breakpoints".into()
-            } else {
-                s.breakpoints()
-                    .iter()
-                    .map(|(id, bp)| format!("{id}: {bp}"))
-                    .collect::<Vec<_>>()
-                    .join("\n")
-            }
-        }
+        Command::Info(InfoTopic::Breakpoints) => info_breakpoints(s),
         Command::Info(InfoTopic::Checkpoints) => format!(
             "{} checkpoint(s) held; {} events re-executed so far",
             s.checkpoint_count(),
             s.events_reexecuted()
         ),
-        Command::Info(InfoTopic::Trace) => {
-            let t = s.trace();
-            let p = s.position();
-            let mut text = format!(
-                "events: {}  steps: {}  blobs: {}  chain head: {}\ncursor: step {} (event #{})",
-                t.event_count(),
-                s.steps(),
-                t.blob_count(),
-                t.head(),
-                p.step,
-                p.event
-            );
-            if let Some(h) = t.header() {
-                text.push_str(&format!(
-                    "\nrun: {} mode={} seed={}",
-                    h.producer, h.mode, h.seed
-                ));
-            }
-            if let Some(d) = s.divergence() {
-                text.push_str(&format!("\nreplay diverges: {d}"));
-            }
-            text
-        }
+        Command::Info(InfoTopic::Trace) => info_trace(s),
         Command::Actors => render::actors(&s.actors()?),
         Command::Event(None) => render::step_events(s, s.cursor()),
-        Command::Event(Some(n)) => {
-            let e = s.trace().event(n).map_err(|_| {
-                DebugError::NotFound(format!(
-                    "no event {n}: the trace has events 0 to {}",
-                    s.trace().event_count().saturating_sub(1)
-                ))
-            })?;
-            // The JSON-lines form of the event, pretty-printed.
-            let line = theater_trace::event_to_json(&e);
-            let json = serde_json::from_str::<serde_json::Value>(&line)
-                .and_then(|v| serde_json::to_string_pretty(&v))
-                .unwrap_or(line);
-            format!(
-                "{}\n{json}",
-                theater_debugger::inspect::describe(s.trace(), &e)
-            )
-        }
+        Command::Event(Some(n)) => event_in_full(s, n)?,
         Command::State(a) => {
             let a = current_actor(s, a)?;
             let (id, bytes) = s.state(&a)?;
             let name = actor_name(s, id);
             render::state(id, &name, &bytes)
         }
-        Command::StateDiff { actor, between } => {
-            let a = current_actor(s, actor)?;
-            let id = s.resolve(&a)?;
-            let cursor = s.cursor();
-            let (from, to, from_label, to_label) = match between {
-                Some((x, y)) => (
-                    s.position_of_event(x)?,
-                    s.position_of_event(y)?,
-                    format!("at event #{x}"),
-                    format!("at event #{y}"),
-                ),
-                None if cursor == 0 => {
-                    return Err(DebugError::Usage(
-                        "state-diff: no step executed yet; give two events".into(),
-                    ))
-                }
-                None => (
-                    cursor - 1,
-                    cursor,
-                    format!("before step {cursor}"),
-                    format!("after step {cursor}"),
-                ),
-            };
-            let old = s.state_at(id, from)?;
-            let new = s.state_at(id, to)?;
-            s.goto_step(cursor)?;
-            format!(
-                "actor {} #{id}\n{}",
-                actor_name(s, id),
-                render::state_diff(old.as_deref(), new.as_deref(), &from_label, &to_label)
-            )
-        }
-        Command::Log(n) => {
-            let lines = s.logs(n)?;
-            if lines.is_empty() {
-                "no log lines up to here".into()
-            } else {
-                lines
-                    .iter()
-                    .map(|(e, a, l)| format!("#{e:<6} actor {a} [{}] {}", l.level, l.message))
-                    .collect::<Vec<_>>()
-                    .join("\n")
-            }
-        }
-        Command::Verify => {
-            let from = s.position().event;
-            match s.verify_rest() {
-                Ok(head) if head == s.trace().head() => {
-                    format!("replay ok: events #{from} to the end re-executed, chain head {head} matches")
-                }
-                Ok(head) => format!(
-                    "replay ended with chain head {head}, the recording's is {}",
-                    s.trace().head()
-                ),
-                Err(DebugError::Divergence(d)) => format!("divergence: {d}"),
-                Err(e) => return Err(e),
-            }
-        }
+        Command::StateDiff { actor, between } => state_diff(s, actor, between)?,
+        Command::Log(n) => log_lines(s, n)?,
+        Command::Verify => verify_rest(s)?,
         Command::Diff(other) => {
             let b = Trace::open(&other)?;
             let d = diff(s.trace(), &b)?;
@@ -349,20 +246,149 @@ pub(crate) fn execute(s: &mut Session, command: Command) -> Result<String, Debug
                 None => format!("`{text}` never holds in this trace"),
             }
         }
-        Command::Export(path, format) => {
-            // A Mermaid diagram shows the events around the cursor.
-            let from = s.position().event.saturating_sub(MERMAID_WINDOW_EVENTS / 2);
-            let f = std::fs::File::create(&path)
-                .map_err(|e| DebugError::Io(format!("cannot create {}", path.display()), e))?;
-            let mut w = std::io::BufWriter::new(f);
-            let what = export::write(s.trace(), format, (from, MERMAID_WINDOW_EVENTS), &mut w)?;
-            w.flush()
-                .map_err(|e| DebugError::Io(format!("writing {}", path.display()), e))?;
-            format!("exported {what} to {}", path.display())
-        }
+        Command::Export(path, format) => export_to(s, path, format)?,
         Command::Help(topic) => help(topic.as_deref())?,
         Command::Quit => String::new(),
     })
+}
+
+/// `info breakpoints`.
+fn info_breakpoints(s: &Session) -> String {
+    if s.breakpoints().is_empty() {
+        "no breakpoints".into()
+    } else {
+        s.breakpoints()
+            .iter()
+            .map(|(id, bp)| format!("{id}: {bp}"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
+/// `info trace`: counts, head, cursor, run header, divergence.
+fn info_trace(s: &Session) -> String {
+    let t = s.trace();
+    let p = s.position();
+    let mut text = format!(
+        "events: {}  steps: {}  blobs: {}  chain head: {}\ncursor: step {} (event #{})",
+        t.event_count(),
+        s.steps(),
+        t.blob_count(),
+        t.head(),
+        p.step,
+        p.event
+    );
+    if let Some(h) = t.header() {
+        text.push_str(&format!(
+            "\nrun: {} mode={} seed={}",
+            h.producer, h.mode, h.seed
+        ));
+    }
+    if let Some(d) = s.divergence() {
+        text.push_str(&format!("\nreplay diverges: {d}"));
+    }
+    text
+}
+
+/// `event N`: its line, then its JSON-lines form pretty-printed.
+fn event_in_full(s: &Session, n: u64) -> Result<String, DebugError> {
+    let e = s.trace().event(n).map_err(|_| {
+        DebugError::NotFound(format!(
+            "no event {n}: the trace has events 0 to {}",
+            s.trace().event_count().saturating_sub(1)
+        ))
+    })?;
+    // The JSON-lines form of the event, pretty-printed.
+    let line = theater_trace::event_to_json(&e);
+    let json = serde_json::from_str::<serde_json::Value>(&line)
+        .and_then(|v| serde_json::to_string_pretty(&v))
+        .unwrap_or(line);
+    Ok(format!(
+        "{}\n{json}",
+        theater_debugger::inspect::describe(s.trace(), &e)
+    ))
+}
+
+/// `state-diff [ACTOR] [X Y]`: an actor's state before and after the step, or between
+/// two events.
+fn state_diff(
+    s: &mut Session,
+    actor: Option<ActorRef>,
+    between: Option<(u64, u64)>,
+) -> Result<String, DebugError> {
+    let a = current_actor(s, actor)?;
+    let id = s.resolve(&a)?;
+    let cursor = s.cursor();
+    let (from, to, from_label, to_label) = match between {
+        Some((x, y)) => (
+            s.position_of_event(x)?,
+            s.position_of_event(y)?,
+            format!("at event #{x}"),
+            format!("at event #{y}"),
+        ),
+        None if cursor == 0 => {
+            return Err(DebugError::Usage(
+                "state-diff: no step executed yet; give two events".into(),
+            ))
+        }
+        None => (
+            cursor - 1,
+            cursor,
+            format!("before step {cursor}"),
+            format!("after step {cursor}"),
+        ),
+    };
+    let old = s.state_at(id, from)?;
+    let new = s.state_at(id, to)?;
+    s.goto_step(cursor)?;
+    Ok(format!(
+        "actor {} #{id}\n{}",
+        actor_name(s, id),
+        render::state_diff(old.as_deref(), new.as_deref(), &from_label, &to_label)
+    ))
+}
+
+/// `log [N]`: the last log lines up to the cursor.
+fn log_lines(s: &Session, n: usize) -> Result<String, DebugError> {
+    let lines = s.logs(n)?;
+    Ok(if lines.is_empty() {
+        "no log lines up to here".into()
+    } else {
+        lines
+            .iter()
+            .map(|(e, a, l)| format!("#{e:<6} actor {a} [{}] {}", l.level, l.message))
+            .collect::<Vec<_>>()
+            .join("\n")
+    })
+}
+
+/// `verify`: re-executes the rest of the trace from the cursor.
+fn verify_rest(s: &mut Session) -> Result<String, DebugError> {
+    let from = s.position().event;
+    Ok(match s.verify_rest() {
+        Ok(head) if head == s.trace().head() => {
+            format!("replay ok: events #{from} to the end re-executed, chain head {head} matches")
+        }
+        Ok(head) => format!(
+            "replay ended with chain head {head}, the recording's is {}",
+            s.trace().head()
+        ),
+        Err(DebugError::Divergence(d)) => format!("divergence: {d}"),
+        Err(e) => return Err(e),
+    })
+}
+
+/// `export FILE [FORMAT]`.
+fn export_to(s: &Session, path: PathBuf, format: ExportFormat) -> Result<String, DebugError> {
+    // A Mermaid diagram shows the events around the cursor.
+    let from = s.position().event.saturating_sub(MERMAID_WINDOW_EVENTS / 2);
+    let f = std::fs::File::create(&path)
+        .map_err(|e| DebugError::Io(format!("cannot create {}", path.display()), e))?;
+    let mut w = std::io::BufWriter::new(f);
+    let what = export::write(s.trace(), format, (from, MERMAID_WINDOW_EVENTS), &mut w)?;
+    w.flush()
+        .map_err(|e| DebugError::Io(format!("writing {}", path.display()), e))?;
+    Ok(format!("exported {what} to {}", path.display()))
 }
 
 /// `a`, or the actor of the current step.
