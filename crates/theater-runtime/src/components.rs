@@ -118,14 +118,14 @@ impl Components {
         })
     }
 
-    /// Compiles (or takes from `cache`) and links a component; returns its digest and
-    /// the host interfaces it imports (short names, see `spec::INTERFACES`).
+    /// Compiles (or takes from `cache`) and links a component; returns the host
+    /// interfaces it imports (short names, see `spec::INTERFACES`).
     pub(crate) fn add(
         &mut self,
         name: &str,
         bytes: &[u8],
         cache: &mut ComponentCache,
-    ) -> Result<(Digest, BTreeSet<&'static str>), RuntimeError> {
+    ) -> Result<BTreeSet<&'static str>, RuntimeError> {
         let digest = Digest::of(bytes);
         let component = match cache.compiled.get(&digest) {
             Some(c) => c.clone(),
@@ -147,7 +147,7 @@ impl Components {
             .filter_map(|(import, _)| crate::spec::granted_interface(import))
             .collect();
         self.by_name.insert(name.into(), (digest, pre));
-        Ok((digest, imports))
+        Ok(imports)
     }
 
     /// The digest of the component named `name` (which was added).

@@ -7,7 +7,7 @@ use theater_trace::{ActorId, Delivery, DropReason, EventBody, MessageKind, Refus
 use crate::error::RuntimeError;
 use crate::request::ExternalReply;
 use crate::scheduler::System;
-use crate::world::{Pending, RequestInfo};
+use crate::world::{ActorStatus, Pending, RequestInfo};
 
 impl System {
     /// Offers an external one-way message. Accepted messages are recorded as inputs and
@@ -56,11 +56,16 @@ impl System {
     fn refusal(&self, to: ActorId, len: usize) -> Option<RefusalReason> {
         let limits = &self.world.limits;
         match self.world.actors.get(&to) {
-            Some(_) if !self.world.is_alive(to) => Some(RefusalReason::NoSuchActor),
-            None => Some(RefusalReason::NoSuchActor),
-            Some(_) if len as u64 > limits.message_bytes => Some(RefusalReason::TooLarge),
-            Some(m) if m.mailbox >= limits.mailbox_len => Some(RefusalReason::MailboxFull),
-            Some(_) => None,
+            Some(m) if m.status != ActorStatus::Exited => {
+                if len as u64 > limits.message_bytes {
+                    Some(RefusalReason::TooLarge)
+                } else if m.mailbox >= limits.mailbox_len {
+                    Some(RefusalReason::MailboxFull)
+                } else {
+                    None
+                }
+            }
+            _ => Some(RefusalReason::NoSuchActor),
         }
     }
 

@@ -70,5 +70,11 @@ mod tests {
             assert_eq!(RequestFailure::decode(&f.encode()), f);
         }
         assert_eq!(RequestFailure::TargetExited.encode(), b"\"target-exited\"");
+        // Anything else (not JSON, another shape) reads as the actor having exited.
+        assert_eq!(
+            RequestFailure::decode(b"\xff not json"),
+            RequestFailure::TargetExited
+        );
+        assert_eq!(RequestFailure::decode(b"[1]"), RequestFailure::TargetExited);
     }
 }

@@ -147,7 +147,7 @@ impl System {
         bytes: &[u8],
         cache: &mut ComponentCache,
     ) -> Result<(), RuntimeError> {
-        let (_, imports) = self.components.add(name, bytes, cache)?;
+        let imports = self.components.add(name, bytes, cache)?;
         self.world.imports.insert(name.into(), imports);
         let digest = self.sink.blob(bytes)?;
         self.sink.append(EventBody::ComponentRegistered {

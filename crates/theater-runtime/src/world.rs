@@ -172,6 +172,13 @@ impl World {
         c
     }
 
+    /// A fresh timer id.
+    pub(crate) fn take_timer_id(&mut self) -> u64 {
+        let id = self.next_timer;
+        self.next_timer += 1;
+        id
+    }
+
     /// Queues a delivery `delay_ns` from now, after everything queued for the same time.
     pub(crate) fn enqueue(&mut self, delay_ns: u64, pending: Pending) -> QueueKey {
         let key = (self.time_ns.saturating_add(delay_ns), self.next_seq);

@@ -250,8 +250,7 @@ impl messaging::Host for HostState {
             return Err(messaging::SendError::NoSuchActor);
         };
         ctx.check_send(to, payload.len())?;
-        let correlation = ctx.world.next_correlation;
-        ctx.world.next_correlation += 1;
+        let correlation = ctx.world.take_correlation();
         ctx.effects.push(Effect::Request {
             to,
             correlation,
@@ -293,8 +292,7 @@ impl timers::Host for HostState {
         let Some(ctx) = self.ctx() else {
             return 0;
         };
-        let id = ctx.world.next_timer;
-        ctx.world.next_timer += 1;
+        let id = ctx.world.take_timer_id();
         ctx.effects.push(Effect::SetTimer {
             id,
             delay_ns: delay,
@@ -365,8 +363,7 @@ impl supervision::Host for HostState {
         if ctx.world.live + pending_spawns >= ctx.world.limits.actors_total {
             return Err(supervision::SupervisionError::TooManyActors);
         }
-        let id = ctx.world.next_actor;
-        ctx.world.next_actor += 1;
+        let id = ctx.world.take_actor_id();
         ctx.effects.push(Effect::Spawn { id, spec });
         Ok(id)
     }
