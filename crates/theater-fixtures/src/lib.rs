@@ -1,21 +1,21 @@
 //! Building the guest actors in `fixtures/actors/` into WebAssembly components.
 //!
-//! Each actor crate is compiled for `wasm32-unknown-unknown` with the `guest` profile,
-//! with source paths remapped so the output does not depend on where the repository or
-//! the cargo home lives, then wrapped into a component with `wit-component`. The
+//! Each actor crate is built by `theater-build` (the code behind `theater build`):
+//! compiled for `wasm32-unknown-unknown` with its size-optimized profile, with source
+//! paths remapped so the output does not depend on where the repository or the cargo
+//! home lives, then wrapped into a component with `wit-component`. The
 //! components are committed under `fixtures/components/`, so tests need no network and
 //! no wasm target; [`stale`] tells whether they still match their sources.
 //!
 //! This is build tooling for the repository (a binary crate's library half), so it
 //! reports errors with `anyhow`.
 
+use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
-use std::process::Command;
-
-use anyhow::{bail, Context, Result};
+use theater_build::cargo::BuildOptions;
 
 /// The wasm target the actors are built for.
-pub const TARGET: &str = "wasm32-unknown-unknown";
+pub const TARGET: &str = theater_build::TARGET;
 
 /// The repository root.
 pub fn repo_root() -> PathBuf {
@@ -43,81 +43,33 @@ pub fn actor_names() -> Result<Vec<String>> {
 
 /// Whether the wasm target's standard library is installed.
 pub fn target_installed() -> bool {
-    Command::new("rustc")
-        .args(["--print", "sysroot"])
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8(o.stdout).ok())
-        .is_some_and(|sysroot| {
-            Path::new(sysroot.trim())
-                .join("lib/rustlib")
-                .join(TARGET)
-                .exists()
-        })
+    theater_build::cargo::target_installed()
 }
 
 /// Builds every actor and returns `(name, component bytes)`, sorted by name.
-/// `target_dir` receives the cargo build output.
+/// `target_dir` receives the cargo build output. Source paths are remapped so the output
+/// does not depend on where the repository or the cargo home lives.
 pub fn build_all(target_dir: &Path) -> Result<Vec<(String, Vec<u8>)>> {
     let root = repo_root().canonicalize()?;
-    let names = actor_names()?;
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let cargo_home = std::env::var("CARGO_HOME")
         .map(PathBuf::from)
         .or_else(|_| std::env::var("HOME").map(|h| Path::new(&h).join(".cargo")))
         .unwrap_or_default();
-    let rustflags = format!(
-        "--remap-path-prefix={}=/theater --remap-path-prefix={}=/cargo",
-        root.display(),
-        cargo_home.display()
-    );
-    let mut cmd = Command::new(cargo);
-    cmd.current_dir(&root)
-        .args([
-            "build",
-            "--quiet",
-            "--locked",
-            "--target",
-            TARGET,
-            "--profile",
-            "guest",
-        ])
-        .arg("--target-dir")
-        .arg(target_dir)
-        .env("RUSTFLAGS", rustflags)
-        .env_remove("CARGO_ENCODED_RUSTFLAGS");
-    for name in &names {
-        cmd.args(["-p", name]);
-    }
-    let status = cmd
-        .status()
-        .context("running cargo build for the guest actors")?;
-    if !status.success() {
-        bail!("building the guest actors failed ({status})");
-    }
-    names
+    let options = BuildOptions {
+        target_dir: Some(target_dir.to_path_buf()),
+        remap: vec![
+            (root.clone(), "/theater".into()),
+            (cargo_home, "/cargo".into()),
+        ],
+        locked: true,
+        quiet: true,
+    };
+    let built = theater_build::cargo::build(&root, &actor_names()?, &options)
+        .context("building the guest actors")?;
+    Ok(built
         .into_iter()
-        .map(|name| {
-            let module_path = target_dir
-                .join(TARGET)
-                .join("guest")
-                .join(format!("{}.wasm", name.replace('-', "_")));
-            let module = std::fs::read(&module_path)
-                .with_context(|| format!("reading {}", module_path.display()))?;
-            let component =
-                componentize(&module).with_context(|| format!("componentizing {name}"))?;
-            Ok((name, component))
-        })
-        .collect()
-}
-
-/// Wraps a core module (with its embedded component-type section from wit-bindgen) into
-/// a component.
-pub fn componentize(module: &[u8]) -> Result<Vec<u8>> {
-    wit_component::ComponentEncoder::default()
-        .module(module)?
-        .validate(true)
-        .encode()
+        .map(|b| (b.package, b.component))
+        .collect())
 }
 
 /// Names of committed components that differ from a fresh build (or are missing).

@@ -38,7 +38,7 @@ use serde::Serialize;
 )]
 pub mod bindings {
     wit_bindgen::generate!({
-        path: "../../wit",
+        path: "wit",
         world: "actor",
         pub_export_macro: true,
         default_bindings_module: "theater_guest::bindings",

@@ -48,6 +48,11 @@ impl ComponentCache {
         })
     }
 
+    /// The engine components are compiled for.
+    pub(crate) fn engine(&self) -> &wasmtime::Engine {
+        &self.engine
+    }
+
     /// Makes sure the cache's engine fits `limits` (an engine made for another wasm
     /// stack limit is replaced, with its compiled components).
     pub(crate) fn fit(&mut self, limits: &Limits) -> Result<(), RuntimeError> {
@@ -74,7 +79,7 @@ impl ComponentCache {
     }
 }
 
-fn linker(engine: &wasmtime::Engine) -> Result<Linker<HostState>, RuntimeError> {
+pub(crate) fn linker(engine: &wasmtime::Engine) -> Result<Linker<HostState>, RuntimeError> {
     let mut linker = Linker::new(engine);
     ActorBindings::add_to_linker::<HostState, wasmtime::component::HasSelf<HostState>>(
         &mut linker,

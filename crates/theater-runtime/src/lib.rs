@@ -9,6 +9,7 @@
 //!
 //! This crate knows nothing about terminals, manifests files or command lines.
 
+mod check;
 mod checkpoint;
 mod components;
 mod delivery;
@@ -30,6 +31,7 @@ mod supervision;
 mod wit_map;
 mod world;
 
+pub use check::{ComponentReport, WORLD_EXPORTS};
 pub use checkpoint::Checkpoint;
 pub use components::ComponentCache;
 pub use engine::{engine_settings, Engine};
@@ -241,7 +243,7 @@ pub mod bench_support {
 )]
 pub(crate) mod bindings {
     wasmtime::component::bindgen!({
-        path: "../../wit",
+        path: "../theater-guest/wit",
         world: "actor",
     });
 }

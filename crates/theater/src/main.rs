@@ -23,6 +23,8 @@ use theater::ingress::{self, Exchange, ToScheduler};
 use theater_runtime::{run_header, Recorder, Sink, System};
 use theater_trace::{TraceWriter, WriterOptions};
 
+mod develop;
+
 #[derive(Parser)]
 #[command(
     name = "theater",
@@ -37,41 +39,73 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the system described by a manifest until idle.
-    Run {
-        manifest: PathBuf,
-        /// Record the run into this trace file.
+    Run(RunArgs),
+    /// Create a new actor crate (Cargo.toml, src/lib.rs, manifest.toml, inputs.jsonl).
+    New {
+        /// The actor's name (also the crate's and the directory's).
+        name: String,
+        /// Where to create it (default: ./NAME). Must not exist.
         #[arg(long)]
-        record: Option<PathBuf>,
-        /// Replace an existing trace file.
+        path: Option<PathBuf>,
+        /// The guest SDK: a path to a `theater-guest` checkout or a git URL (default:
+        /// the SDK this `theater` was built from).
         #[arg(long)]
-        force: bool,
-        /// Sync the trace to disk at every flush and at the end, so that it survives a
-        /// crash of the machine, not just of this process (costs recording throughput:
-        /// see docs/benchmarks.md).
-        #[arg(long, requires = "record")]
-        fsync: bool,
-        /// External inputs, JSON lines (`-` for standard input).
-        #[arg(long)]
-        inputs: Option<PathBuf>,
-        /// Serve HTTP on this address (after the inputs), routing requests to actors by
-        /// the manifest's `[[http.route]]`s, until SIGINT or SIGTERM. Port 0 picks a
-        /// free port; the address is printed on standard error.
-        #[arg(long, value_name = "ADDR")]
-        http: Option<String>,
-        /// Stop after this many deliveries.
-        #[arg(long, default_value_t = 10_000_000)]
-        max_deliveries: u64,
-        /// Stop after this much wall-clock time (milliseconds).
-        #[arg(long)]
-        duration_ms: Option<u64>,
-        /// Override the manifest's seed.
-        #[arg(long)]
-        seed: Option<u64>,
-        /// Print the number of events recorded so far to standard error every 1024
-        /// deliveries.
-        #[arg(long)]
-        progress: bool,
+        sdk: Option<String>,
     },
+    /// Build an actor crate into a component (for wasm32-unknown-unknown, size-optimized).
+    Build {
+        /// The crate's directory (or its Cargo.toml).
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+        /// Where to write the component (default: DIR/CRATE_NAME.wasm).
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
+    /// Check a component against the actor world, and list the grants it needs.
+    Check {
+        component: PathBuf,
+        /// Also check that every actor of this manifest using the component is granted
+        /// what it imports.
+        #[arg(long)]
+        manifest: Option<PathBuf>,
+    },
+}
+
+#[derive(clap::Args)]
+struct RunArgs {
+    manifest: PathBuf,
+    /// Record the run into this trace file.
+    #[arg(long)]
+    record: Option<PathBuf>,
+    /// Replace an existing trace file.
+    #[arg(long)]
+    force: bool,
+    /// Sync the trace to disk at every flush and at the end, so that it survives a
+    /// crash of the machine, not just of this process (costs recording throughput:
+    /// see docs/benchmarks.md).
+    #[arg(long, requires = "record")]
+    fsync: bool,
+    /// External inputs, JSON lines (`-` for standard input).
+    #[arg(long)]
+    inputs: Option<PathBuf>,
+    /// Serve HTTP on this address (after the inputs), routing requests to actors by
+    /// the manifest's `[[http.route]]`s, until SIGINT or SIGTERM. Port 0 picks a
+    /// free port; the address is printed on standard error.
+    #[arg(long, value_name = "ADDR")]
+    http: Option<String>,
+    /// Stop after this many deliveries.
+    #[arg(long, default_value_t = 10_000_000)]
+    max_deliveries: u64,
+    /// Stop after this much wall-clock time (milliseconds).
+    #[arg(long)]
+    duration_ms: Option<u64>,
+    /// Override the manifest's seed.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Print the number of events recorded so far to standard error every 1024
+    /// deliveries.
+    #[arg(long)]
+    progress: bool,
 }
 
 fn main() -> ExitCode {
@@ -86,8 +120,17 @@ fn main() -> ExitCode {
             };
         }
     };
-    match run(cli.command) {
-        Ok(()) => ExitCode::SUCCESS,
+    let result = match cli.command {
+        Command::Run(args) => run(args).map(|()| ExitCode::SUCCESS),
+        Command::New { name, path, sdk } => develop::new(&name, path, sdk.as_deref()),
+        Command::Build { dir, output } => develop::build(&dir, output.as_deref()),
+        Command::Check {
+            component,
+            manifest,
+        } => develop::check(&component, manifest.as_deref()),
+    };
+    match result {
+        Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::from(2)
@@ -208,8 +251,8 @@ struct Input {
     text: Option<String>,
 }
 
-fn run(command: Command) -> Result<()> {
-    let Command::Run {
+fn run(args: RunArgs) -> Result<()> {
+    let RunArgs {
         manifest,
         record,
         force,
@@ -220,7 +263,7 @@ fn run(command: Command) -> Result<()> {
         duration_ms,
         seed,
         progress,
-    } = command;
+    } = args;
     let deadline =
         duration_ms.map(|ms| std::time::Instant::now() + std::time::Duration::from_millis(ms));
     let (mut spec, http_config) = theater::manifest::load_full(&manifest)?;
