@@ -103,6 +103,9 @@ fn every_command_in_the_book_runs() {
                 .args(["-euo", "pipefail", "-c", &line])
                 .current_dir(&scratch)
                 .env("PATH", &path)
+                // Actor crates the book creates share one target directory, so the
+                // guest SDK compiles once (`crates/theater/tests/own_actor.rs` uses it too).
+                .env("CARGO_TARGET_DIR", repo().join("target/user-actors"))
                 .output()
                 .unwrap();
             assert!(

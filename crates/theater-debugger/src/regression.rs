@@ -28,7 +28,7 @@ pub fn check_trace(path: &Path, swaps: &BTreeMap<String, Vec<u8>>) -> Result<u64
     let head = trace.head();
     let options = ReplayOptions {
         swaps: swaps.clone(),
-        checkpoint_every: None,
+        ..ReplayOptions::default()
     };
     let report = replay(trace, &options)?;
     if report.head != head {

@@ -61,11 +61,17 @@ pub(crate) fn info(path: &Path, out: &mut dyn Write) -> anyhow::Result<ExitCode>
 }
 
 /// `verify`: integrity, then (unless `--integrity-only`) re-execution.
+/// What `verify` checks.
+pub(crate) struct VerifyOptions {
+    pub(crate) integrity_only: bool,
+    pub(crate) swaps: Vec<String>,
+    pub(crate) checkpoint_every: Option<u64>,
+    pub(crate) compare_fuel: bool,
+}
+
 pub(crate) fn verify(
     path: &Path,
-    integrity_only: bool,
-    swaps_list: &[String],
-    checkpoint_every: Option<u64>,
+    options: &VerifyOptions,
     out: &mut dyn Write,
 ) -> anyhow::Result<ExitCode> {
     let trace = open(path)?;
@@ -82,22 +88,33 @@ pub(crate) fn verify(
         }
         Err(e) => return Err(e.into()),
     }
-    if !integrity_only {
-        let options = ReplayOptions {
-            checkpoint_every,
-            swaps: swaps(swaps_list)?,
+    if !options.integrity_only {
+        let replay_options = ReplayOptions {
+            checkpoint_every: options.checkpoint_every,
+            swaps: swaps(&options.swaps)?,
+            compare_fuel: options.compare_fuel,
         };
+        let options = replay_options;
         let head = trace.head();
         out.flush()?;
         let bar = progress(trace.event_count(), "verify");
         let result = replay_with_progress(trace, &options, &bar);
         bar.finish_and_clear();
         match result {
-            Ok(report) if report.head == head => writeln!(
-                out,
-                "replay ok: {} events re-executed, same chain head",
-                report.events
-            )?,
+            Ok(report) if report.head == head => {
+                writeln!(
+                    out,
+                    "replay ok: {} events re-executed, same chain head",
+                    report.events
+                )?;
+                if report.fuel_differs > 0 {
+                    writeln!(
+                        out,
+                        "behaviour identical (fuel differs in {} deliveries)",
+                        report.fuel_differs
+                    )?;
+                }
+            }
             Ok(report) => {
                 writeln!(
                     out,

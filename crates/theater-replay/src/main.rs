@@ -84,6 +84,10 @@ enum Command {
         /// same state): exposes actors that hide state in linear memory.
         #[arg(long, value_name = "K")]
         checkpoint_every: Option<u64>,
+        /// Compare fuel for the deliveries of swapped components too (by default a swap
+        /// compares behaviour: state, messages, logs, host calls and outcome).
+        #[arg(long)]
+        compare_fuel: bool,
     },
     /// Compare two traces per actor; show the first divergence with context and a
     /// summary. Exit 0 if they record the same run, 1 if they differ.
@@ -293,7 +297,16 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             integrity_only,
             swaps,
             checkpoint_every,
-        } => commands::verify(&trace, integrity_only, &swaps, checkpoint_every, &mut out)?,
+            compare_fuel,
+        } => {
+            let options = commands::VerifyOptions {
+                integrity_only,
+                swaps,
+                checkpoint_every,
+                compare_fuel,
+            };
+            commands::verify(&trace, &options, &mut out)?
+        }
         Command::Dump {
             trace,
             json,
@@ -345,6 +358,7 @@ fn replay_with_progress(
                     events: driver.events(),
                     head: driver.head(),
                     finished: driver.finished(),
+                    fuel_differs: driver.fuel_differs(),
                 })
             }
         }

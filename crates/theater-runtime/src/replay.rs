@@ -30,6 +30,10 @@ pub struct ReplayOptions {
     /// a fresh one while the host-held state is kept — exactly what resuming from a
     /// checkpoint does. An actor that keeps hidden state in linear memory then diverges.
     pub checkpoint_every: Option<u64>,
+    /// Compare fuel for the deliveries of swapped components too. Off by default: any
+    /// rebuild changes fuel, so a regression check compares behaviour (state, messages,
+    /// logs, host calls, outcome; a fuel budget that runs out is an outcome, a trap).
+    pub compare_fuel: bool,
 }
 
 /// What a successful replay matched.
@@ -43,6 +47,9 @@ pub struct ReplayReport {
     /// Whether the recording ended with `RunEnded` (a crashed recording replays up to
     /// where it was cut).
     pub finished: bool,
+    /// Deliveries of swapped components whose fuel differed from the recording (not
+    /// compared unless [`ReplayOptions::compare_fuel`]).
+    pub fuel_differs: u64,
 }
 
 /// The system spec recorded in a trace, with each component's bytes filled from the
@@ -66,6 +73,12 @@ pub fn spec_from_trace(
             }
             _ => break,
         }
+    }
+    if let Some(unknown) = swaps.keys().find(|n| !recorded.contains_key(*n)) {
+        return Err(RuntimeError::Unreplayable(format!(
+            "cannot swap component {unknown:?}: the trace has no component of that name (it has {})",
+            recorded.keys().map(|n| format!("{n:?}")).collect::<Vec<_>>().join(", ")
+        )));
     }
     let mut aliases = BTreeMap::new();
     for c in &mut spec.components {
@@ -119,6 +132,7 @@ pub fn replay_cached(
                 events,
                 head,
                 finished: false,
+                fuel_differs: 0,
             })
         }
         Err(e) => return Err(e),
@@ -131,6 +145,7 @@ pub fn replay_cached(
                     events: driver.events(),
                     head: driver.head(),
                     finished: driver.finished(),
+                    fuel_differs: driver.fuel_differs(),
                 })
             }
         }
@@ -198,6 +213,7 @@ impl ReplayDriver {
         let (spec, aliases) = spec_from_trace(&trace, &options.swaps)?;
         let mut replayer = Replayer::new(trace, 1);
         replayer.aliases = aliases;
+        replayer.compare_fuel = options.compare_fuel;
         let system = System::with_cache(&spec, Sink::Replay(Box::new(replayer)), cache)?;
         Ok(ReplayDriver {
             system,
@@ -293,6 +309,14 @@ impl ReplayDriver {
     /// Whether the recorded `RunEnded` was matched.
     pub fn finished(&self) -> bool {
         self.ended
+    }
+
+    /// Deliveries of swapped components whose fuel differed from the recording.
+    pub fn fuel_differs(&self) -> u64 {
+        match self.system.sink() {
+            Sink::Replay(r) => r.fuel_differs,
+            _ => 0,
+        }
     }
 
     /// Deliveries replayed so far.

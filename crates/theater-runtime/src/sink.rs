@@ -196,6 +196,12 @@ pub struct Replayer {
     /// after it had run handlers (a checkpoint restore), so fuel may differ while
     /// everything else must match.
     pub(crate) fuel_exempt: std::collections::BTreeSet<ActorId>,
+    /// Actors running a swapped component (see `aliases`): their fuel is not compared
+    /// unless `compare_fuel`, and each difference is counted in `fuel_differs`.
+    swapped_actors: std::collections::BTreeSet<ActorId>,
+    pub(crate) compare_fuel: bool,
+    /// Deliveries of swapped actors whose fuel differed.
+    pub(crate) fuel_differs: u64,
 }
 
 impl Replayer {
@@ -218,6 +224,9 @@ impl Replayer {
             last_digest,
             aliases: std::collections::BTreeMap::new(),
             fuel_exempt: std::collections::BTreeSet::new(),
+            swapped_actors: std::collections::BTreeSet::new(),
+            compare_fuel: false,
+            fuel_differs: 0,
         }
     }
 
@@ -264,10 +273,16 @@ impl Replayer {
             return Err(self.divergence(body.actor(), END_OF_TRACE.into(), body.to_string()));
         };
         let refueled;
+        let swapped_fuel = |o: &theater_trace::DeliveryOutputs| {
+            !self.compare_fuel && self.swapped_actors.contains(&o.actor)
+        };
+        let mut fuel_differs = false;
         let body = match (body, &recorded.event.body) {
             (EventBody::Outputs(o), EventBody::Outputs(r))
-                if o.fuel_used != r.fuel_used && self.fuel_exempt.contains(&o.actor) =>
+                if o.fuel_used != r.fuel_used
+                    && (self.fuel_exempt.contains(&o.actor) || swapped_fuel(o)) =>
             {
+                fuel_differs = swapped_fuel(o);
                 refueled = EventBody::Outputs(theater_trace::DeliveryOutputs {
                     fuel_used: r.fuel_used,
                     ..o.clone()
@@ -283,6 +298,17 @@ impl Replayer {
                 expected,
                 body.to_string(),
             ));
+        }
+        if fuel_differs {
+            self.fuel_differs += 1;
+        }
+        if let EventBody::ActorSpawned {
+            actor, component, ..
+        } = body
+        {
+            if self.aliases.values().any(|d| d == component) {
+                self.swapped_actors.insert(*actor);
+            }
         }
         let recorded = self.buffer.pop_front().expect("peeked above");
         self.last_digest = recorded.digest;

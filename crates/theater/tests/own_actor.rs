@@ -123,8 +123,57 @@ fn a_new_actor_with_a_third_party_crate_builds_runs_and_replays() {
         std::fs::read(krate.join("again.wasm")).unwrap(),
         std::fs::read(krate.join("words.wasm")).unwrap()
     );
+    swapped_builds_are_compared_by_behaviour(&krate);
     assert_eq!(git_status(), before, "the repository was touched");
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+fn verify(krate: &Path, args: &[&str]) -> Output {
+    Command::new(bin("theater-replay"))
+        .arg("verify")
+        .arg("run.trace")
+        .args(args)
+        .current_dir(krate)
+        .output()
+        .unwrap()
+}
+
+/// Rebuilds of the recorded actor, swapped in: one that only does extra work (fuel
+/// differs, behaviour does not) verifies; one that counts differently diverges.
+fn swapped_builds_are_compared_by_behaviour(krate: &Path) {
+    let lib = std::fs::read_to_string(krate.join("src/lib.rs")).unwrap();
+    let counting = "state.words += text.split_whitespace().count() as u64;";
+    assert!(lib.contains(counting), "the scaffold changed: {lib}");
+    let extra_work = lib.replace(
+        counting,
+        "state.words += std::hint::black_box(text.split_whitespace().rev().count()) as u64;",
+    );
+    std::fs::write(krate.join("src/lib.rs"), extra_work).unwrap();
+    let o = theater(krate, &["build", "-o", "layout.wasm"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = verify(krate, &["--swap", "words=layout.wasm"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("behaviour identical (fuel differs in 3 deliveries)"),
+        "{}",
+        text(&o)
+    );
+    let o = verify(krate, &["--swap", "words=layout.wasm", "--compare-fuel"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("fuel="), "{}", text(&o));
+
+    let off_by_one = lib.replace(counting, "state.words += text.len() as u64 % 7;");
+    std::fs::write(krate.join("src/lib.rs"), off_by_one).unwrap();
+    let o = theater(krate, &["build", "-o", "changed.wasm"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = verify(krate, &["--swap", "words=changed.wasm"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("divergence at event"), "{}", text(&o));
+
+    let o = verify(krate, &["--swap", "nosuch=changed.wasm"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("nosuch"), "{}", text(&o));
+    std::fs::write(krate.join("src/lib.rs"), lib).unwrap();
 }
 
 #[test]

@@ -163,7 +163,7 @@ impl Session {
         }
         let replay = ReplayOptions {
             swaps: options.swaps.clone(),
-            checkpoint_every: None,
+            ..ReplayOptions::default()
         };
         let mut cache = ComponentCache::new(&Limits::default())?;
         let driver = ReplayDriver::new(trace, &replay, &mut cache)?;
