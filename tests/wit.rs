@@ -40,6 +40,16 @@ fn world_actor_has_the_expected_exports() {
             "init"
         ]
     );
+    // The two checks of a build's exports (on the core module, on the component) list
+    // exactly the world's.
+    for list in [
+        theater_build::component::ACTOR_EXPORTS,
+        theater_runtime::WORLD_EXPORTS,
+    ] {
+        let mut list = list.to_vec();
+        list.sort();
+        assert_eq!(list, exports);
+    }
 }
 
 #[test]

@@ -184,6 +184,9 @@ fn new_refuses_an_existing_directory_and_bad_names() {
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(text(&o).contains("already exists"), "{}", text(&o));
     assert_eq!(std::fs::read_dir(dir.join("taken")).unwrap().count(), 0);
+    let o = theater(&dir, &["build", "nowhere"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("nowhere does not exist"), "{}", text(&o));
     let o = theater(&dir, &["new", "no/slashes"]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(text(&o).contains("not a usable actor name"), "{}", text(&o));
