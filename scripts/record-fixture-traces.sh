@@ -9,7 +9,7 @@ out=fixtures/traces
 mkdir -p "$out"
 theater() { cargo run -q -p theater -- "$@"; }
 replay() { cargo run -q -p theater-replay -- "$@"; }
-for name in bank ping-pong supervisor hidden-state; do
+for name in bank ping-pong supervisor hidden-state docs; do
     trace="$out/$name.bin"
     [ "$name" = bank ] && trace="$out/bank-bug.bin"
     theater run "fixtures/manifests/$name.toml" \

@@ -13,7 +13,7 @@
 
 use theater_trace::{ActorId, EventBody, MessageKind, RecordedEvent, Sender, Trace};
 
-use crate::predicate::{ActorRef, Predicate};
+use crate::predicate::Predicate;
 use crate::rerun::{first_event_matching, inputs_of, Input, Rerun};
 use crate::session::Session;
 use crate::DebugError;
@@ -76,22 +76,9 @@ pub fn bisect(
             Some(e) => (session.position_of_event(e)?, Method::Events),
         }
     } else {
-        let actor = predicate.state_actor().cloned().unwrap_or(ActorRef::Id(0));
         let mut holds = |s: &mut Session, p: usize| -> Result<bool, DebugError> {
             probes += 1;
-            s.at(p, |system| {
-                let id = match &actor {
-                    ActorRef::Id(id) => Some(*id),
-                    ActorRef::Name(n) => system
-                        .actors()
-                        .into_iter()
-                        .filter(|x| &x.2 == n)
-                        .map(|x| x.0)
-                        .next(),
-                };
-                id.and_then(|id| system.actor(id))
-                    .is_some_and(|(_, _, state)| predicate.holds_on_state(state))
-            })
+            s.at(p, |system| predicate.satisfied_by(system).is_some())
         };
         let last = session.steps();
         if holds(session, last)? {
@@ -125,11 +112,9 @@ pub fn bisect(
     };
     let events = session.step_events(step)?;
     let causes = cause_chain(session, step)?;
+    // The actor it holds for: with a group (`renderer-*`), the one of the group.
     let actor_id = match predicate.state_actor() {
-        Some(a) => {
-            session.goto_step(step)?;
-            Some(session.resolve(a)?)
-        }
+        Some(_) => session.at(step, |system| predicate.satisfied_by(system))?,
         None => events.first().and_then(|e| e.event.body.actor()),
     };
     let (actor, before, after) = match actor_id {

@@ -7,7 +7,9 @@
 //!   state before and after; [`bisect_inputs`] for two runs with different inputs.
 //! - [`minimize()`]: the fewest external inputs that still make a predicate hold, as a
 //!   new trace.
-//! - [`regression`]: replay captured traces in `cargo test`.
+//! - [`regress()`]: rerun a trace's inputs against new builds and report every change
+//!   in behaviour per actor.
+//! - [`regression`]: replay captured traces in `cargo test`, or regress them.
 
 mod bisect;
 mod breakpoint;
@@ -18,6 +20,7 @@ pub mod export;
 pub mod inspect;
 mod minimize;
 mod predicate;
+pub mod regress;
 pub mod regression;
 pub mod rerun;
 mod session;
@@ -28,6 +31,10 @@ pub use diff::{diff, ActorSummary, FirstDivergence, Side, TraceDiff, DIFF_CONTEX
 pub use error::DebugError;
 pub use minimize::{minimize, Minimized};
 pub use predicate::{ActorRef, Cmp, Predicate, PREDICATE_SYNTAX};
+pub use regress::{
+    regress, ActorChanges, DeliveryChange, RegressOptions, RegressReport, ASPECTS,
+    REGRESS_DETAILS_DEFAULT,
+};
 pub use session::{
     ActorInfo, Position, ProgressFn, Session, SessionOptions, Stop, CHECKPOINT_EVERY_EVENTS_DEFAULT,
 };

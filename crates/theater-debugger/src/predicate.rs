@@ -2,11 +2,16 @@
 //!
 //! ```text
 //! failed                    any actor's handler failed or trapped
-//! failed:NAME               that actor's handler failed or trapped (NAME or id)
+//! failed:ACTOR              that actor's handler failed or trapped
 //! log:REGEX                 a log line matches REGEX
 //! NAME:/json/pointer OP V   a comparison on the actor's decoded state, e.g.
 //!                           bank:/accounts/alice < 0   (OP: < <= > >= == !=)
 //! ```
+//!
+//! An ACTOR is an id, a name, a glob over names (`renderer-*`, `worker-?`: every actor
+//! whose name fits, children spawned at run time included), or `component=NAME` (every
+//! actor running that component). A state comparison on a group holds when it holds
+//! for any actor of the group.
 //!
 //! `failed` and `log` are properties of events (they hold from the first matching event
 //! on); a state comparison is evaluated on an actor's state at a position.
@@ -20,11 +25,63 @@ use theater_trace::{ActorId, EventBody, ExitReason, Outcome};
 use crate::inspect::decode;
 use crate::DebugError;
 
-/// An actor, by id or by name.
+/// An actor, or a group of actors.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ActorRef {
     Id(ActorId),
     Name(String),
+    /// Every actor whose name fits the pattern (`*` any run of characters, `?` one).
+    Glob(String),
+    /// Every actor running the component of this name.
+    Component(String),
+}
+
+impl ActorRef {
+    /// Whether the actor `id`, named `name` and running `component`, is this one (or in
+    /// this group).
+    pub fn matches(&self, id: ActorId, name: &str, component: &str) -> bool {
+        match self {
+            ActorRef::Id(x) => *x == id,
+            ActorRef::Name(n) => n == name,
+            ActorRef::Glob(g) => glob_match(g, name),
+            ActorRef::Component(c) => c == component,
+        }
+    }
+
+    /// Whether this names a group (a glob or a component) rather than one actor.
+    pub fn is_group(&self) -> bool {
+        matches!(self, ActorRef::Glob(_) | ActorRef::Component(_))
+    }
+}
+
+/// Whether `text` fits `pattern`: `*` matches any run of characters (none included),
+/// `?` any one character, everything else itself.
+pub(crate) fn glob_match(pattern: &str, text: &str) -> bool {
+    let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
+    // Greedy with backtracking to the last `*`: linear in practice, never exponential.
+    let (mut pi, mut ti) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while ti < t.len() {
+        match p.get(pi) {
+            Some('*') => {
+                star = Some((pi, ti));
+                pi += 1;
+            }
+            Some(c) if *c == '?' || *c == t[ti] => {
+                pi += 1;
+                ti += 1;
+            }
+            _ => match star {
+                Some((sp, st)) => {
+                    pi = sp + 1;
+                    ti = st + 1;
+                    star = Some((sp, st + 1));
+                }
+                None => return false,
+            },
+        }
+    }
+    p[pi..].iter().all(|c| *c == '*')
 }
 
 impl FromStr for ActorRef {
@@ -33,6 +90,17 @@ impl FromStr for ActorRef {
         let s = s.trim();
         if s.is_empty() {
             return Err(DebugError::Usage("an actor name or id is needed".into()));
+        }
+        if let Some(c) = s.strip_prefix("component=") {
+            if c.is_empty() {
+                return Err(DebugError::Usage(
+                    "component= needs a component name".into(),
+                ));
+            }
+            return Ok(ActorRef::Component(c.to_string()));
+        }
+        if s.contains(['*', '?']) {
+            return Ok(ActorRef::Glob(s.to_string()));
         }
         Ok(match s.parse::<u64>() {
             Ok(id) => ActorRef::Id(id),
@@ -45,7 +113,8 @@ impl fmt::Display for ActorRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ActorRef::Id(id) => write!(f, "{id}"),
-            ActorRef::Name(n) => f.write_str(n),
+            ActorRef::Name(n) | ActorRef::Glob(n) => f.write_str(n),
+            ActorRef::Component(c) => write!(f, "component={c}"),
         }
     }
 }
@@ -141,7 +210,7 @@ impl fmt::Display for Predicate {
 
 /// The syntax, for error messages and help.
 pub const PREDICATE_SYNTAX: &str =
-    "failed | failed:ACTOR | log:REGEX | ACTOR:/json/pointer OP VALUE (OP is one of < <= > >= == !=)";
+    "failed | failed:ACTOR | log:REGEX | ACTOR:/json/pointer OP VALUE (OP is one of < <= > >= == !=; ACTOR is an id, a name, a glob like renderer-*, or component=NAME)";
 
 impl FromStr for Predicate {
     type Err = DebugError;
@@ -237,6 +306,24 @@ impl Predicate {
             .is_some_and(|left| cmp.holds(left, value))
     }
 
+    /// The first actor of `system` that `actor` names and whose state satisfies this
+    /// state predicate.
+    pub fn satisfied_by(&self, system: &theater_runtime::System) -> Option<ActorId> {
+        let actor = self.state_actor()?;
+        system
+            .actors()
+            .into_iter()
+            .filter(|(id, _, name, _, _)| {
+                actor.matches(*id, name, system.actor_component(*id).unwrap_or(""))
+            })
+            .map(|x| x.0)
+            .find(|id| {
+                system
+                    .actor(*id)
+                    .is_some_and(|(_, _, state)| self.holds_on_state(state))
+            })
+    }
+
     /// The actor a state predicate reads.
     pub fn state_actor(&self) -> Option<&ActorRef> {
         match self {
@@ -281,6 +368,29 @@ mod tests {
         ));
         let p: Predicate = "x:/owner == alice".parse().unwrap();
         assert!(p.holds_on_state(br#"{"owner":"alice"}"#));
+    }
+
+    #[test]
+    fn groups_of_actors() {
+        for (pattern, yes, no) in [
+            ("renderer-*", "renderer-2", "router"),
+            ("*-2", "renderer-2", "renderer-3"),
+            ("worker-?", "worker-7", "worker-10"),
+            ("*", "anything", ""),
+            ("a*b*c", "aXXbYYc", "aXXcYYb"),
+        ] {
+            assert!(glob_match(pattern, yes), "{pattern} {yes}");
+            assert!(!glob_match(pattern, no) || no.is_empty(), "{pattern} {no}");
+        }
+        let p: Predicate = "renderer-*:/links < 0".parse().unwrap();
+        assert_eq!(p.to_string(), "renderer-*:/links < 0");
+        assert!(matches!(p.state_actor(), Some(ActorRef::Glob(g)) if g == "renderer-*"));
+        let a: ActorRef = "component=renderer".parse().unwrap();
+        assert!(a.is_group() && a.matches(9, "x", "renderer") && !a.matches(9, "renderer", "docs"));
+        assert_eq!(a.to_string(), "component=renderer");
+        let f: Predicate = "failed:component=renderer".parse().unwrap();
+        assert_eq!(f.to_string(), "failed:component=renderer");
+        assert!("component=".parse::<ActorRef>().is_err());
     }
 
     #[test]

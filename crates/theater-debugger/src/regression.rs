@@ -12,6 +12,21 @@
 //! [`check_trace`] and `swaps`, a recorded run is replayed against a new build of a
 //! component: any change in behaviour is a divergence, reported with the event, actor,
 //! what was recorded and what happened.
+//!
+//! To check a new build of your own actor against traces recorded with the old one,
+//! [`assert_behaviour_unchanged`] reruns a trace's inputs against it and panics with
+//! every change in behaviour, per actor (what `theater-replay regress` prints):
+//!
+//! ```no_run
+//! // tests/regress.rs, in the actor's crate, after `theater build -o words.wasm`
+//! #[test]
+//! fn the_new_build_behaves_as_recorded() {
+//!     theater_debugger::regression::assert_behaviour_unchanged(
+//!         "tests/traces/words.trace",
+//!         &[("words", std::path::Path::new("words.wasm"))],
+//!     );
+//! }
+//! ```
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -19,7 +34,7 @@ use std::path::{Path, PathBuf};
 use theater_runtime::replay::{replay, ReplayOptions};
 use theater_trace::Trace;
 
-use crate::DebugError;
+use crate::{regress, DebugError, RegressOptions, RegressReport, REGRESS_DETAILS_DEFAULT};
 
 /// Replays the trace at `path` (with components swapped by name) to its end and checks
 /// the chain head. Returns the number of events replayed.
@@ -73,4 +88,38 @@ pub fn assert_traces_replay(dir: impl AsRef<Path>) -> Vec<PathBuf> {
         failures.join("\n")
     );
     paths
+}
+
+/// Reruns the inputs of the trace at `path` against new builds (`swaps`: component name
+/// to component bytes) and reports every change in behaviour (see [`crate::regress()`]).
+pub fn regress_trace(
+    path: &Path,
+    swaps: &BTreeMap<String, Vec<u8>>,
+) -> Result<RegressReport, DebugError> {
+    let options = RegressOptions {
+        swaps: swaps.clone(),
+        compare_fuel: false,
+        details: REGRESS_DETAILS_DEFAULT,
+    };
+    regress(Trace::open(path)?, &options)
+}
+
+/// Panics with the regression report unless the new builds (`swaps`: component name and
+/// the path of its new `.wasm`) behave exactly as recorded in the trace at `trace`.
+/// Fuel is not compared: any rebuild changes it.
+pub fn assert_behaviour_unchanged(trace: impl AsRef<Path>, swaps: &[(&str, &Path)]) {
+    let trace = trace.as_ref();
+    let swaps: BTreeMap<String, Vec<u8>> = swaps
+        .iter()
+        .map(|(name, path)| {
+            let bytes = std::fs::read(path)
+                .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+            ((*name).to_string(), bytes)
+        })
+        .collect();
+    match regress_trace(trace, &swaps) {
+        Ok(r) if r.identical() => {}
+        Ok(r) => panic!("{} behaves differently:\n{}", trace.display(), r.render()),
+        Err(e) => panic!("cannot regress {}: {e}", trace.display()),
+    }
 }

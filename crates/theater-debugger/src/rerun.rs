@@ -1,13 +1,17 @@
 //! Running a trace's system again with other external inputs (for `minimize` and
-//! `bisect --good/--bad`).
+//! `bisect --good/--bad`), or with the same inputs against new builds (`regress`).
 //!
 //! A rerun builds the recorded system (manifest and components from the trace) and feeds
 //! it inputs the way `theater run` does: run until idle, then for each input, inject it
 //! and run until idle. It always runs in simulated mode with the trace's seed, so a rerun
 //! is itself deterministic; a trace recorded live is rerun simulated.
 
+use std::collections::BTreeMap;
 use theater_runtime::replay::spec_from_trace;
-use theater_runtime::{memory_sink, ComponentCache, Sink, System, SystemSpec};
+
+use theater_runtime::{
+    memory_sink, ComponentCache, HostCallOracle, Sink, System, SystemSpec, UnmatchedCall,
+};
 use theater_trace::{ActorId, EventBody, MessageKind, RunMode, Trace};
 
 use crate::inspect::payload_bytes;
@@ -61,6 +65,10 @@ pub struct RerunOutcome {
     /// The run, recorded.
     pub trace: Vec<u8>,
     pub deliveries: u64,
+    /// Whether the run stopped at [`RERUN_DELIVERIES_MAX`] rather than going idle.
+    pub cut: bool,
+    /// With a host-call oracle: the first call the recording could not serve.
+    pub unmatched: Option<UnmatchedCall>,
 }
 
 /// Reruns of one trace's system.
@@ -75,7 +83,16 @@ pub struct Rerun {
 impl Rerun {
     /// Prepares reruns of the system recorded in `trace`.
     pub fn new(trace: &Trace) -> Result<Rerun, DebugError> {
-        let (mut spec, _) = spec_from_trace(trace, &Default::default())?;
+        Rerun::with_swaps(trace, &BTreeMap::new())
+    }
+
+    /// Prepares reruns of the system recorded in `trace`, with components replaced by
+    /// name (new builds).
+    pub fn with_swaps(
+        trace: &Trace,
+        swaps: &BTreeMap<String, Vec<u8>>,
+    ) -> Result<Rerun, DebugError> {
+        let (mut spec, _) = spec_from_trace(trace, swaps)?;
         spec.mode = RunMode::Simulated;
         let cache = ComponentCache::new(&spec.limits)?;
         Ok(Rerun {
@@ -97,11 +114,25 @@ impl Rerun {
         inputs: &[&Input],
         predicate: &Predicate,
     ) -> Result<RerunOutcome, DebugError> {
+        self.run_serving(inputs, Some(predicate), None)
+    }
+
+    /// [`Rerun::run`], optionally with no predicate, and optionally serving recorded
+    /// host-call results through `oracle` (see [`HostCallOracle`]).
+    pub fn run_serving(
+        &mut self,
+        inputs: &[&Input],
+        predicate: Option<&Predicate>,
+        oracle: Option<HostCallOracle>,
+    ) -> Result<RerunOutcome, DebugError> {
         self.runs += 1;
         let mut system = System::with_cache(&self.spec, memory_sink(&self.spec)?, &mut self.cache)?;
+        if let Some(o) = oracle {
+            system.serve_host_calls(o);
+        }
         let mut holds = false;
         let mut budget = RERUN_DELIVERIES_MAX;
-        let watch = predicate.state_actor().cloned();
+        let watch = predicate.filter(|p| p.state_actor().is_some());
         let run =
             |system: &mut System, budget: &mut u64, holds: &mut bool| -> Result<(), DebugError> {
                 while *budget > 0 && system.step()? {
@@ -109,8 +140,8 @@ impl Rerun {
                     // A rerun has no client to answer: replies to external requests
                     // are recorded as outputs and otherwise dropped.
                     drop(system.take_replies());
-                    if let (Some(a), false) = (&watch, *holds) {
-                        *holds = state_holds(system, a, predicate);
+                    if let (Some(p), false) = (watch, *holds) {
+                        *holds = state_holds(system, p);
                     }
                 }
                 Ok(())
@@ -126,7 +157,11 @@ impl Rerun {
             run(&mut system, &mut budget, &mut holds)?;
         }
         let deliveries = system.summary().deliveries;
-        let (_, sink) = system.finish(if budget == 0 {
+        let unmatched = system
+            .host_call_oracle()
+            .and_then(|o| o.first_unmatched().cloned());
+        let cut = budget == 0;
+        let (_, sink) = system.finish(if cut {
             "delivery limit reached"
         } else {
             "idle"
@@ -135,27 +170,22 @@ impl Rerun {
             unreachable!("reruns record to memory")
         };
         let (_, bytes) = writer.finish()?;
-        if predicate.is_event_predicate() {
+        if let Some(p) = predicate.filter(|p| p.is_event_predicate()) {
             let trace = Trace::from_bytes(bytes.clone())?;
-            holds = event_predicate_holds(&trace, predicate)?;
+            holds = event_predicate_holds(&trace, p)?;
         }
         Ok(RerunOutcome {
             holds,
             trace: bytes,
             deliveries,
+            cut,
+            unmatched,
         })
     }
 }
 
-fn state_holds(system: &System, a: &ActorRef, predicate: &Predicate) -> bool {
-    let id = match a {
-        ActorRef::Id(id) => Some(*id),
-        ActorRef::Name(n) => system
-            .actor_id(n)
-            .or_else(|| system.actors().into_iter().find(|x| &x.2 == n).map(|x| x.0)),
-    };
-    id.and_then(|id| system.actor(id))
-        .is_some_and(|(_, _, state)| predicate.holds_on_state(state))
+fn state_holds(system: &System, predicate: &Predicate) -> bool {
+    predicate.satisfied_by(system).is_some()
 }
 
 /// The first event of `trace` at which an event predicate holds.
@@ -163,15 +193,34 @@ pub fn first_event_matching(
     trace: &Trace,
     predicate: &Predicate,
 ) -> Result<Option<u64>, DebugError> {
-    let mut names = std::collections::BTreeMap::new();
+    // A trace names an actor's component by its digest: `component=NAME` matches the
+    // actors whose component has the bytes registered as NAME.
+    let mut names = BTreeMap::new();
+    let mut components: BTreeMap<theater_trace::Digest, Vec<String>> = BTreeMap::new();
     for e in trace.events() {
         let e = e?;
-        if let EventBody::ActorSpawned { actor, name, .. } = &e.event.body {
-            names.insert(*actor, name.clone());
+        match &e.event.body {
+            EventBody::ComponentRegistered { name, component } => {
+                components.entry(*component).or_default().push(name.clone());
+            }
+            EventBody::ActorSpawned {
+                actor,
+                name,
+                component,
+                ..
+            } => {
+                names.insert(*actor, (name.clone(), *component));
+            }
+            _ => {}
         }
-        let is = |a: &ActorRef, id: ActorId| match a {
-            ActorRef::Id(x) => *x == id,
-            ActorRef::Name(n) => names.get(&id) == Some(n),
+        let is = |a: &ActorRef, id: ActorId| {
+            let Some((name, digest)) = names.get(&id) else {
+                return matches!(a, ActorRef::Id(x) if *x == id);
+            };
+            match a {
+                ActorRef::Component(c) => components.get(digest).is_some_and(|n| n.contains(c)),
+                _ => a.matches(id, name, ""),
+            }
         };
         if predicate.matches_event(&e.event.body, &is) {
             return Ok(Some(e.number));

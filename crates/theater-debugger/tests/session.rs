@@ -86,6 +86,52 @@ fn breakpoints_and_watchpoints_stop_forward_and_backward() {
     assert_eq!(s.cont().unwrap(), Stop::End, "the bank never fails");
 }
 
+/// Groups of actors: the docs example's router spawns `renderer-1` to `renderer-3` at run
+/// time; `break actor renderer-*` stops at each of their deliveries and nothing else,
+/// `watch component=renderer` at each of their state changes, and bisect over the group
+/// names the renderer whose state went wrong.
+#[test]
+fn globs_and_components_name_groups_of_spawned_actors() {
+    let mut s = open("docs.bin", 16);
+    s.add_breakpoint(Breakpoint::parse("actor renderer-*").unwrap());
+    let mut actors = std::collections::BTreeSet::new();
+    let mut stops = 0;
+    while let Stop::Breakpoint { .. } = s.cont().unwrap() {
+        let (id, name) = s.position().actor.expect("a delivery");
+        assert!(name.starts_with("renderer-"), "stopped at {name}");
+        actors.insert(id);
+        stops += 1;
+    }
+    assert_eq!(
+        actors,
+        [1, 2, 3].into(),
+        "children spawned at run time match"
+    );
+    assert_eq!(stops, 3 * 10 + 3, "30 documents and 3 inits");
+    s.clear_breakpoints();
+    s.goto_event(0).unwrap();
+    s.add_breakpoint(Breakpoint::Watch("component=renderer".parse().unwrap()));
+    let mut watched = 0;
+    while let Stop::Breakpoint { .. } = s.cont().unwrap() {
+        watched += 1;
+    }
+    assert_eq!(
+        watched,
+        3 + 3 * 10,
+        "each init, and every document, changes a renderer's state"
+    );
+
+    let until: Predicate = "renderer-*:/links < 0".parse().unwrap();
+    let r = bisect(&mut s, &until).unwrap().expect("it holds");
+    assert_eq!(r.actor.as_ref().map(|a| a.1.as_str()), Some("renderer-2"));
+    assert!(decode(r.after.as_ref().unwrap()).json().unwrap()["links"] == -1);
+    let none: Predicate = "router-*:/links < 0".parse().unwrap();
+    assert!(
+        bisect(&mut s, &none).unwrap().is_none(),
+        "no actor fits the glob"
+    );
+}
+
 /// Random seeks with a checkpoint every event give exactly the states of one straight
 /// forward pass. Prints the seed on failure; `THEATER_SEED=n` reruns one.
 #[test]
@@ -252,6 +298,42 @@ fn diff_reports_the_one_input_that_differs() {
 }
 
 #[test]
+fn the_fixed_docs_build_changes_one_delivery_and_an_identical_one_none() {
+    let fixed = theater_testkit::repo().join("fixtures/components/docs-fixed.wasm");
+    let same = theater_testkit::repo().join("fixtures/components/docs.wasm");
+    regression::assert_behaviour_unchanged(fixture("docs.bin"), &[("renderer", &same)]);
+    let swaps = [("renderer".to_string(), std::fs::read(&fixed).unwrap())].into();
+    let r = regression::regress_trace(&fixture("docs.bin"), &swaps).unwrap();
+    assert!(!r.identical());
+    let differing: Vec<(&str, u64, u64)> = r
+        .actors
+        .iter()
+        .filter(|a| a.differing > 0)
+        .map(|a| (a.name.as_str(), a.differing, a.carried))
+        .collect();
+    // renderer-2's delivery of the empty link, and the router's tally of its report;
+    // both states then differ until the end.
+    assert_eq!(differing, [("router", 1, 32), ("renderer-2", 1, 5)]);
+    let first = r.first.as_ref().unwrap();
+    assert_eq!((first.actor, first.delivery), (2, 6));
+    assert!(first
+        .state_diff
+        .as_ref()
+        .unwrap()
+        .contains("+  \"links\": 0"));
+    let panic = std::panic::catch_unwind(|| {
+        regression::assert_behaviour_unchanged(fixture("docs.bin"), &[("renderer", &fixed)])
+    })
+    .unwrap_err();
+    let message = panic.downcast_ref::<String>().unwrap();
+    assert!(message.contains("behaves differently"), "{message}");
+    assert!(
+        message.contains("renderer-2 (actor 2, swapped): 1 of 11"),
+        "{message}"
+    );
+}
+
+#[test]
 fn committed_traces_replay() {
     // Every trace `scripts/record-fixture-traces.sh` writes is there, and replays.
     let checked: Vec<String> = regression::assert_traces_replay(fixture(""))
@@ -263,6 +345,7 @@ fn committed_traces_replay() {
         [
             "bank-bug-min.bin",
             "bank-bug.bin",
+            "docs.bin",
             "hidden-state.bin",
             "kv-http.bin",
             "ping-pong.bin",

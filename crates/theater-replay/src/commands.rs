@@ -94,11 +94,10 @@ pub(crate) fn verify(
             swaps: swaps(&options.swaps)?,
             compare_fuel: options.compare_fuel,
         };
-        let options = replay_options;
         let head = trace.head();
         out.flush()?;
         let bar = progress(trace.event_count(), "verify");
-        let result = replay_with_progress(trace, &options, &bar);
+        let result = replay_with_progress(trace, &replay_options, &bar);
         bar.finish_and_clear();
         match result {
             Ok(report) if report.head == head => {
@@ -126,6 +125,9 @@ pub(crate) fn verify(
             Err(RuntimeError::Divergence(d)) => {
                 out.flush()?;
                 eprintln!("{}: {d}", path.display());
+                if !replay_options.swaps.is_empty() {
+                    explain_swap_divergence(path, &replay_options)?;
+                }
                 return Ok(ExitCode::from(EXIT_DIFFERENCE));
             }
             Err(e) => bail!("cannot replay {}: {e}", path.display()),
@@ -133,6 +135,25 @@ pub(crate) fn verify(
     }
 
     Ok(ExitCode::SUCCESS)
+}
+
+/// After a divergence with swapped components: the first delivery that behaves
+/// differently, in full (the input, what was recorded, what the new build did, and a
+/// diff of the actor's state), from a regression run of the same inputs.
+fn explain_swap_divergence(path: &Path, replay: &ReplayOptions) -> anyhow::Result<()> {
+    let options = theater_debugger::RegressOptions {
+        swaps: replay.swaps.clone(),
+        compare_fuel: replay.compare_fuel,
+        details: 1,
+    };
+    let report = theater_debugger::regress(open(path)?, &options)?;
+    if let Some(first) = &report.first {
+        eprint!(
+            "first delivery that behaves differently: {}",
+            report.render_change(first)
+        );
+    }
+    Ok(())
 }
 
 /// `dump`: every event from `from`, as text or JSON lines.

@@ -4,13 +4,16 @@
 //! are for scripts and CI: `info`, `dump` and `export` read the trace; `verify` checks
 //! its integrity (every frame, digest, chain link and blob) and re-executes it against
 //! the recorded components (or swapped builds); `diff` compares two runs; `bisect` finds
-//! the first step at which a predicate holds; `minimize` shrinks a failing run's inputs.
+//! the first step at which a predicate holds; `minimize` shrinks a failing run's inputs;
+//! `regress` reruns a trace's inputs against new builds and reports every behaviour
+//! change per actor.
 //!
 //! Exit codes are stable for scripts: 0 success, 1 a divergence, a difference, or a
 //! predicate that never holds, 2 unusable input (missing, corrupt, truncated or tampered
 //! trace, bad arguments).
 
 mod commands;
+mod regress;
 mod render;
 mod repl;
 
@@ -43,7 +46,7 @@ const EXIT_UNUSABLE: u8 = 2;
 #[command(
     name = "theater-replay",
     version,
-    about = "Debug Theater traces: step, go back, break, inspect, verify, diff, bisect, minimize",
+    about = "Debug Theater traces: step, go back, break, inspect, verify, regress, diff, bisect, minimize",
     after_help = "`theater-replay TRACE` is short for `theater-replay repl TRACE`."
 )]
 struct Cli {
@@ -89,6 +92,11 @@ enum Command {
         #[arg(long)]
         compare_fuel: bool,
     },
+    /// Rerun the trace's external inputs against new builds and report every change in
+    /// behaviour per actor: how many deliveries differ in state, messages, logs, host
+    /// calls or outcome, and the first ones in full. Exit 0 if behaviour is identical, 1
+    /// if it differs, 2 for unusable input.
+    Regress(regress::RegressArgs),
     /// Compare two traces per actor; show the first divergence with context and a
     /// summary. Exit 0 if they record the same run, 1 if they differ.
     Diff {
@@ -336,6 +344,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             from,
             count,
         } => commands::export(&trace, format, output.as_deref(), from, count, &mut out)?,
+        Command::Regress(args) => regress::run(&args, &mut out)?,
         Command::Repl { .. } => unreachable!("handled in main"),
     };
     out.flush()?;

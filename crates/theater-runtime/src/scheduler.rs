@@ -19,6 +19,7 @@ use crate::components::{component_error, ComponentCache, Components, Instance};
 use crate::delivery::DeliveryRecord;
 use crate::error::RuntimeError;
 use crate::host::{sent_list, CallCtx, Effect};
+use crate::oracle::HostCallOracle;
 use crate::request::{ExternalReply, RequestFailure};
 use crate::rng::Rng;
 use crate::sink::Sink;
@@ -47,6 +48,8 @@ pub struct System {
     pub(crate) summary: RunSummary,
     /// Replies to external requests not yet taken.
     pub(crate) replies: Vec<ExternalReply>,
+    /// In a regression run: the recorded host calls to serve.
+    pub(crate) oracle: Option<HostCallOracle>,
 }
 
 impl std::fmt::Debug for System {
@@ -101,6 +104,7 @@ impl System {
             sink,
             summary: RunSummary::default(),
             replies: Vec::new(),
+            oracle: None,
         };
         for c in &spec.components {
             system.add_component(&c.name, &c.bytes, cache)?;
@@ -189,6 +193,11 @@ impl System {
             .actors
             .get(&id)
             .map(|m| (m.status, m.name.as_str(), m.state.as_slice()))
+    }
+
+    /// The name of the component an actor runs.
+    pub fn actor_component(&self, id: ActorId) -> Option<&str> {
+        self.world.actors.get(&id).map(|m| m.component.as_str())
     }
 
     /// All actors: id, parent, name, status, restarts.
@@ -300,7 +309,11 @@ impl System {
     /// Calls the handler for `p` with the whole world moved into the actor's store.
     fn run_handler(&mut self, p: &Pending) -> Result<HandlerRun, RuntimeError> {
         let to = p.to;
-        let replay_calls = self.sink.recorded_host_calls()?;
+        let mut replay_calls = self.sink.recorded_host_calls()?;
+        let oracle = replay_calls.is_none() && self.oracle.is_some();
+        if let (true, Some(o)) = (oracle, &mut self.oracle) {
+            replay_calls = Some(o.next_for(to));
+        }
         let fuel_budget = self.world.actors[&to].fuel;
         let state = std::mem::take(&mut self.world.actors.get_mut(&to).expect("alive").state);
         let world = std::mem::take(&mut self.world);
@@ -316,6 +329,7 @@ impl System {
             host_calls: Vec::new(),
             replay_calls,
             replay_mismatch: None,
+            oracle,
         }));
         // Setting fuel on a store with fuel metering enabled cannot fail.
         let _ = instance.store.set_fuel(fuel_budget);
@@ -338,6 +352,15 @@ impl System {
             ..
         } = *ctx;
         self.world = world;
+        // A regression run notes what the recording could not serve; only a replay
+        // diverges on it.
+        let replay_mismatch = match (oracle, replay_mismatch, &mut self.oracle) {
+            (true, Some(what), Some(o)) => {
+                o.note(what);
+                None
+            }
+            (_, m, _) => m,
+        };
         let limits = self.world.limits;
         if logs_dropped > 0 {
             logs.push(LogLine {
@@ -391,6 +414,17 @@ impl System {
     pub fn finish(mut self, reason: &str) -> Result<(RunSummary, Sink), RuntimeError> {
         self.end(reason)?;
         Ok((self.summary, self.sink))
+    }
+
+    /// Serves the host calls recorded in a trace to this run (see [`HostCallOracle`]):
+    /// for a regression run of a trace's inputs against a new build.
+    pub fn serve_host_calls(&mut self, oracle: HostCallOracle) {
+        self.oracle = Some(oracle);
+    }
+
+    /// The oracle given to [`System::serve_host_calls`], with what it could not serve.
+    pub fn host_call_oracle(&self) -> Option<&HostCallOracle> {
+        self.oracle.as_ref()
     }
 
     /// The sink, read-only.

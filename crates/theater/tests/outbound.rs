@@ -144,6 +144,41 @@ fn outbound_calls_are_recorded_and_served_from_the_trace() {
     assert!(d.actual.contains("http-client.send"), "{d}");
 }
 
+#[test]
+fn regress_serves_recorded_responses_and_names_the_first_call_it_cannot_serve() {
+    let spec = kv_spec();
+    let ok = upstream(1, "hello from upstream");
+    let fetch = |addr: SocketAddr| request("POST", "/kv/page", &format!("fetch=http://{addr}/x"));
+    let (_, bytes) = record(&spec, &[fetch(ok), request("GET", "/kv/page", "")]);
+    let kv = std::fs::read(repo().join("fixtures/components/kv.wasm")).unwrap();
+    let options = theater_debugger::RegressOptions {
+        swaps: [("kv".to_string(), kv)].into(),
+        details: 5,
+        ..Default::default()
+    };
+    // The upstream is gone: a rerun of the same build is served what it answered.
+    let report =
+        theater_debugger::regress(Trace::from_bytes(bytes.clone()).unwrap(), &options).unwrap();
+    assert!(report.identical(), "{}", report.render());
+    assert!(report.unmatched_call.is_none());
+
+    // A recording whose request went elsewhere: the new run asks for another URL, which
+    // the recording cannot serve; without an upstream its fetch fails, so the stored
+    // page and the reply differ.
+    let altered = rewrite(&bytes, |url| url.replace("/x", "/elsewhere"));
+    let report = theater_debugger::regress(Trace::from_bytes(altered).unwrap(), &options).unwrap();
+    assert!(!report.identical());
+    let u = report.unmatched_call.as_ref().expect("an unmatched call");
+    assert!(u.what.contains("http-client.send"), "{u:?}");
+    assert!(u.recorded_event.is_some(), "{u:?}");
+    let text = report.render();
+    assert!(
+        text.contains("first host call the recording could not serve"),
+        "{text}"
+    );
+    assert!(text.contains("host-calls"), "{text}");
+}
+
 /// The trace re-written with each outbound request's JSON passed through `change`
 /// (a new, valid hash chain).
 fn rewrite(bytes: &[u8], change: impl Fn(&str) -> String) -> Vec<u8> {

@@ -40,13 +40,10 @@ impl Session {
 
     /// Whether actor `id` is the one `a` names, at the driver's position.
     pub(super) fn is(&self, a: &ActorRef, id: ActorId) -> bool {
-        match a {
-            ActorRef::Id(x) => *x == id,
-            ActorRef::Name(n) => self
-                .driver
-                .system()
-                .actor(id)
-                .is_some_and(|(_, name, _)| name == n),
+        let system = self.driver.system();
+        match system.actor(id) {
+            Some((_, name, _)) => a.matches(id, name, system.actor_component(id).unwrap_or("")),
+            None => matches!(a, ActorRef::Id(x) if *x == id),
         }
     }
 

@@ -9,16 +9,20 @@ use crate::predicate::ActorRef;
 use crate::DebugError;
 
 impl Session {
-    /// The actor `a` names at the cursor: by id, or by name (a live one first).
+    /// The actor `a` names at the cursor: by id, or by name (a live one first). A group
+    /// (a glob, `component=NAME`) resolves to its first live member.
     pub fn resolve(&mut self, a: &ActorRef) -> Result<ActorId, DebugError> {
         self.sync()?;
         let actors = self.driver.system().actors();
         let found = match a {
             ActorRef::Id(id) => actors.iter().find(|x| x.0 == *id),
-            ActorRef::Name(n) => actors
-                .iter()
-                .filter(|x| &x.2 == n)
-                .max_by_key(|x| (x.3 != ActorStatus::Exited, std::cmp::Reverse(x.0))),
+            _ => {
+                let system = self.driver.system();
+                actors
+                    .iter()
+                    .filter(|x| a.matches(x.0, &x.2, system.actor_component(x.0).unwrap_or("")))
+                    .max_by_key(|x| (x.3 != ActorStatus::Exited, std::cmp::Reverse(x.0)))
+            }
         };
         found.map(|x| x.0).ok_or_else(|| {
             let names: Vec<String> = actors

@@ -107,6 +107,9 @@ pub(crate) struct CallCtx {
     pub(crate) replay_calls: Option<VecDeque<HostCallRecord>>,
     /// In replay: the first call that did not match the recording.
     pub(crate) replay_mismatch: Option<String>,
+    /// `replay_calls` come from a [`crate::oracle::HostCallOracle`]: a regression run,
+    /// whose store calls run live too.
+    pub(crate) oracle: bool,
 }
 
 impl HostState {
@@ -127,25 +130,36 @@ impl CallCtx {
         request: Vec<u8>,
         live: impl FnOnce(&mut World) -> Vec<u8>,
     ) -> Vec<u8> {
-        let response = match &mut self.replay_calls {
-            None => live(&mut self.world),
-            Some(queue) => match queue.pop_front() {
-                Some((f, req, resp)) if f == function && req == request => resp,
-                Some((f, req, _)) => {
-                    self.replay_mismatch.get_or_insert(format!(
+        let Some(queue) = &mut self.replay_calls else {
+            let response = live(&mut self.world);
+            self.host_calls.push((function, request, response.clone()));
+            return response;
+        };
+        let recorded = match queue.pop_front() {
+            Some((f, req, resp)) if f == function && req == request => Some(resp),
+            other => {
+                // From the first call that differs on, nothing recorded lines up.
+                queue.clear();
+                self.replay_mismatch.get_or_insert(match other {
+                    Some((f, req, _)) => format!(
                         "host call {function}({}) where the recording has {f}({})",
                         theater_trace::hex(&request),
                         theater_trace::hex(&req)
-                    ));
-                    live(&mut self.world)
-                }
-                None => {
-                    self.replay_mismatch.get_or_insert(format!(
-                        "host call {function} that the recording does not have"
-                    ));
-                    live(&mut self.world)
-                }
-            },
+                    ),
+                    None => format!("host call {function} that the recording does not have"),
+                });
+                None
+            }
+        };
+        let response = match (recorded, self.oracle) {
+            // A replay serves what was recorded, and computes nothing.
+            (Some(r), false) => r,
+            // A regression run keeps its own store: only outside results are served.
+            (Some(r), true) if crate::oracle::served_from_recording(&function) => {
+                let _ = live(&mut self.world);
+                r
+            }
+            _ => live(&mut self.world),
         };
         self.host_calls.push((function, request, response.clone()));
         response

@@ -1,0 +1,150 @@
+//! Recorded host-call results, served to a run that is not a replay (for `regress`).
+//!
+//! A regression run feeds a trace's external inputs to a new build. The new build may
+//! behave differently, so the run is not a replay: it is a fresh run, compared
+//! afterwards. But the outside world it talked to (the clock of a live run, its
+//! randomness, the HTTP services it called) is gone. A [`HostCallOracle`] keeps what the
+//! recording got from outside, per actor and per delivery: the k-th delivery to an actor
+//! in the new run is served the k-th recorded delivery's host calls, in order, as long
+//! as it makes the same calls (same function, same request). From the first call that
+//! differs in a delivery on, that delivery takes fresh values; the first such call of
+//! the run is kept ([`HostCallOracle::first_unmatched`]).
+//!
+//! Only results that come from outside the system are served: `now`, `random-bytes`
+//! and `http-client.send`. The key-value store is the system's own state, so its calls
+//! always run against the run's store (a new build that writes other values reads them
+//! back), and are only checked against the recording.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use theater_trace::{ActorId, EventBody, HostFunction, Payload, Trace};
+
+use crate::delivery::HostCallRecord;
+use crate::error::RuntimeError;
+
+/// The first host call of a regression run that the recording could not serve.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UnmatchedCall {
+    pub actor: ActorId,
+    /// Which delivery to `actor` made it, counting from 1 (its `init` is delivery 1).
+    pub delivery: u64,
+    /// The recorded `Delivered` event that delivery was paired with; `None` when the
+    /// recording has fewer deliveries to that actor.
+    pub recorded_event: Option<u64>,
+    /// What was called, and what the recording has there.
+    pub what: String,
+}
+
+/// One recorded delivery's host calls.
+#[derive(Debug)]
+struct RecordedDelivery {
+    event: u64,
+    calls: VecDeque<HostCallRecord>,
+}
+
+/// The recorded host calls of a trace, per actor and delivery, served in order.
+#[derive(Debug, Default)]
+pub struct HostCallOracle {
+    deliveries: BTreeMap<ActorId, VecDeque<RecordedDelivery>>,
+    /// Deliveries served so far, per actor.
+    served: BTreeMap<ActorId, u64>,
+    /// The delivery being served: actor, its number, its recorded event.
+    current: Option<(ActorId, u64, Option<u64>)>,
+    first_unmatched: Option<UnmatchedCall>,
+    unmatched: u64,
+}
+
+/// Whether a function's result comes from outside the system (and so is served from the
+/// recording), rather than from the system's own state.
+pub(crate) fn served_from_recording(function: &HostFunction) -> bool {
+    !matches!(
+        function,
+        HostFunction::StoreGet
+            | HostFunction::StoreSet
+            | HostFunction::StoreDelete
+            | HostFunction::StoreListKeys
+    )
+}
+
+impl HostCallOracle {
+    /// Reads every delivery's host calls from `trace`. It holds them all in memory: about
+    /// the size of the trace's host-call events.
+    pub fn from_trace(trace: &Trace) -> Result<HostCallOracle, RuntimeError> {
+        let mut deliveries: BTreeMap<ActorId, VecDeque<RecordedDelivery>> = BTreeMap::new();
+        let bytes = |p: &Payload| -> Result<Vec<u8>, RuntimeError> {
+            Ok(match p {
+                Payload::Inline(b) => b.0.clone(),
+                Payload::Blob { digest, .. } => trace.blob(digest)?.ok_or_else(|| {
+                    RuntimeError::Unreplayable(format!(
+                        "host call payload blob {digest} is missing"
+                    ))
+                })?,
+            })
+        };
+        for e in trace.events() {
+            let e = e?;
+            match &e.event.body {
+                EventBody::Delivered(d) => {
+                    deliveries
+                        .entry(d.to)
+                        .or_default()
+                        .push_back(RecordedDelivery {
+                            event: e.number,
+                            calls: VecDeque::new(),
+                        });
+                }
+                EventBody::HostCall {
+                    actor,
+                    function,
+                    request,
+                    response,
+                } => {
+                    if let Some(last) = deliveries.get_mut(actor).and_then(|d| d.back_mut()) {
+                        last.calls
+                            .push_back((function.clone(), bytes(request)?, bytes(response)?));
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(HostCallOracle {
+            deliveries,
+            ..HostCallOracle::default()
+        })
+    }
+
+    /// The recorded calls of the next delivery to `actor` (empty once the recording has
+    /// no more deliveries to it).
+    pub(crate) fn next_for(&mut self, actor: ActorId) -> VecDeque<HostCallRecord> {
+        let n = self.served.entry(actor).or_default();
+        *n += 1;
+        let recorded = self.deliveries.get_mut(&actor).and_then(|d| d.pop_front());
+        self.current = Some((actor, *n, recorded.as_ref().map(|r| r.event)));
+        recorded.map(|r| r.calls).unwrap_or_default()
+    }
+
+    /// Notes that the current delivery made a call the recording could not serve.
+    pub(crate) fn note(&mut self, what: String) {
+        self.unmatched += 1;
+        if self.first_unmatched.is_none() {
+            if let Some((actor, delivery, recorded_event)) = self.current {
+                self.first_unmatched = Some(UnmatchedCall {
+                    actor,
+                    delivery,
+                    recorded_event,
+                    what,
+                });
+            }
+        }
+    }
+
+    /// The first call the recording could not serve, if any.
+    pub fn first_unmatched(&self) -> Option<&UnmatchedCall> {
+        self.first_unmatched.as_ref()
+    }
+
+    /// How many deliveries made a call the recording could not serve.
+    pub fn unmatched_deliveries(&self) -> u64 {
+        self.unmatched
+    }
+}
