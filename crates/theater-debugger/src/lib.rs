@@ -33,7 +33,7 @@ pub use minimize::{minimize, Minimized};
 pub use predicate::{ActorRef, Cmp, Predicate, PREDICATE_SYNTAX};
 pub use regress::{
     regress, ActorChanges, DeliveryChange, RegressOptions, RegressReport, ASPECTS,
-    REGRESS_DETAILS_DEFAULT,
+    REGRESS_DELIVERIES_FACTOR, REGRESS_DETAILS_DEFAULT,
 };
 pub use session::{
     ActorInfo, Position, ProgressFn, Session, SessionOptions, Stop, CHECKPOINT_EVERY_EVENTS_DEFAULT,

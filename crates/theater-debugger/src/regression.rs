@@ -100,6 +100,8 @@ pub fn regress_trace(
         swaps: swaps.clone(),
         compare_fuel: false,
         details: REGRESS_DETAILS_DEFAULT,
+        max_deliveries: None,
+        output: None,
     };
     regress(Trace::open(path)?, &options)
 }

@@ -10,9 +10,10 @@ use std::collections::BTreeMap;
 use theater_runtime::replay::spec_from_trace;
 
 use theater_runtime::{
-    memory_sink, ComponentCache, HostCallOracle, Sink, System, SystemSpec, UnmatchedCall,
+    memory_sink, run_header, ComponentCache, HostCallOracle, Sink, System, SystemSpec,
+    UnmatchedCall,
 };
-use theater_trace::{ActorId, EventBody, MessageKind, RunMode, Trace};
+use theater_trace::{ActorId, EventBody, MessageKind, RunMode, Trace, TraceWriter, WriterOptions};
 
 use crate::inspect::payload_bytes;
 use crate::predicate::{ActorRef, Predicate};
@@ -62,13 +63,16 @@ pub fn inputs_of(trace: &Trace) -> Result<Vec<Input>, DebugError> {
 pub struct RerunOutcome {
     /// Whether the predicate held at some point of the run.
     pub holds: bool,
-    /// The run, recorded.
+    /// The run, recorded (empty when recorded to a file, see [`Rerun::record_to`]).
     pub trace: Vec<u8>,
     pub deliveries: u64,
-    /// Whether the run stopped at [`RERUN_DELIVERIES_MAX`] rather than going idle.
+    /// Whether the run stopped at its delivery limit ([`RERUN_DELIVERIES_MAX`] unless
+    /// set with [`Rerun::set_delivery_limit`]) with work still queued.
     pub cut: bool,
     /// With a host-call oracle: the first call the recording could not serve.
     pub unmatched: Option<UnmatchedCall>,
+    /// The oracle, given back (with its trace).
+    pub oracle: Option<HostCallOracle>,
 }
 
 /// Reruns of one trace's system.
@@ -76,6 +80,9 @@ pub struct RerunOutcome {
 pub struct Rerun {
     spec: SystemSpec,
     cache: ComponentCache,
+    delivery_limit: u64,
+    /// Record reruns to this file instead of memory.
+    record_to: Option<std::path::PathBuf>,
     /// Reruns made so far.
     pub runs: u64,
 }
@@ -98,8 +105,21 @@ impl Rerun {
         Ok(Rerun {
             spec,
             cache,
+            delivery_limit: RERUN_DELIVERIES_MAX,
+            record_to: None,
             runs: 0,
         })
+    }
+
+    /// Stops each rerun after `n` deliveries (default [`RERUN_DELIVERIES_MAX`]).
+    pub fn set_delivery_limit(&mut self, n: u64) {
+        self.delivery_limit = n;
+    }
+
+    /// Records the next rerun into the file at `path` (which must not exist; the
+    /// caller removes it between reruns) instead of memory: [`RerunOutcome::trace`] is then empty.
+    pub fn record_to(&mut self, path: Option<std::path::PathBuf>) {
+        self.record_to = path;
     }
 
     /// The spec being rerun.
@@ -126,12 +146,24 @@ impl Rerun {
         oracle: Option<HostCallOracle>,
     ) -> Result<RerunOutcome, DebugError> {
         self.runs += 1;
-        let mut system = System::with_cache(&self.spec, memory_sink(&self.spec)?, &mut self.cache)?;
+        let sink = match &self.record_to {
+            None => memory_sink(&self.spec)?,
+            Some(path) => {
+                let writer = TraceWriter::create(
+                    path,
+                    run_header(&self.spec),
+                    &self.spec.manifest_bytes(),
+                    WriterOptions::default(),
+                )?;
+                Sink::File(Box::new(writer))
+            }
+        };
+        let mut system = System::with_cache(&self.spec, sink, &mut self.cache)?;
         if let Some(o) = oracle {
             system.serve_host_calls(o);
         }
         let mut holds = false;
-        let mut budget = RERUN_DELIVERIES_MAX;
+        let mut budget = self.delivery_limit;
         let watch = predicate.filter(|p| p.state_actor().is_some());
         let run =
             |system: &mut System, budget: &mut u64, holds: &mut bool| -> Result<(), DebugError> {
@@ -160,18 +192,26 @@ impl Rerun {
         let unmatched = system
             .host_call_oracle()
             .and_then(|o| o.first_unmatched().cloned());
-        let cut = budget == 0;
+        let cut = budget == 0 && system.next_time().is_some();
+        let oracle = system.take_host_call_oracle();
         let (_, sink) = system.finish(if cut {
             "delivery limit reached"
         } else {
             "idle"
         })?;
-        let Sink::Memory(writer) = sink else {
-            unreachable!("reruns record to memory")
+        let bytes = match sink {
+            Sink::Memory(writer) => writer.finish()?.1,
+            Sink::File(writer) => {
+                writer.finish()?;
+                Vec::new()
+            }
+            _ => unreachable!("reruns record to memory or a file"),
         };
-        let (_, bytes) = writer.finish()?;
         if let Some(p) = predicate.filter(|p| p.is_event_predicate()) {
-            let trace = Trace::from_bytes(bytes.clone())?;
+            let trace = match &self.record_to {
+                None => Trace::from_bytes(bytes.clone())?,
+                Some(path) => Trace::open(path)?,
+            };
             holds = event_predicate_holds(&trace, p)?;
         }
         Ok(RerunOutcome {
@@ -180,6 +220,7 @@ impl Rerun {
             deliveries,
             cut,
             unmatched,
+            oracle,
         })
     }
 }

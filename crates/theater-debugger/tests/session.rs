@@ -333,6 +333,33 @@ fn the_fixed_docs_build_changes_one_delivery_and_an_identical_one_none() {
     );
 }
 
+/// The regression run's delivery limit, at its edge: the docs run makes 94 deliveries.
+#[test]
+fn a_regression_run_is_cut_at_its_delivery_limit() {
+    let same = std::fs::read(theater_testkit::repo().join("fixtures/components/docs.wasm"));
+    let options = |max| theater_debugger::RegressOptions {
+        swaps: [("renderer".to_string(), same.as_ref().unwrap().clone())].into(),
+        details: 1,
+        max_deliveries: Some(max),
+        ..Default::default()
+    };
+    let open = || Trace::open(&fixture("docs.bin")).unwrap();
+    let at = theater_debugger::regress(open(), &options(94)).unwrap();
+    assert!(!at.cut && at.identical(), "{}", at.render());
+    let below = theater_debugger::regress(open(), &options(93)).unwrap();
+    assert!(below.cut && !below.identical());
+    assert!(
+        below.render().contains("cut at its limit of 93 deliveries"),
+        "{}",
+        below.render()
+    );
+    let json = below.to_json();
+    assert_eq!(
+        (json["cut"].clone(), json["delivery_limit"].clone()),
+        (true.into(), 93.into())
+    );
+}
+
 #[test]
 fn committed_traces_replay() {
     // Every trace `scripts/record-fixture-traces.sh` writes is there, and replays.

@@ -145,6 +145,8 @@ fn explain_swap_divergence(path: &Path, replay: &ReplayOptions) -> anyhow::Resul
         swaps: replay.swaps.clone(),
         compare_fuel: replay.compare_fuel,
         details: 1,
+        max_deliveries: None,
+        output: None,
     };
     let report = theater_debugger::regress(open(path)?, &options)?;
     if let Some(first) = &report.first {

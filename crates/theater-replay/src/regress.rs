@@ -26,6 +26,10 @@ pub(crate) struct RegressArgs {
     /// Compare fuel for swapped components too.
     #[arg(long)]
     pub(crate) compare_fuel: bool,
+    /// Cut the new run after N deliveries (default: twice the recorded ones, at least
+    /// a million), so a new build that loops forever ends; a cut run differs.
+    #[arg(long, value_name = "N")]
+    pub(crate) max_deliveries: Option<u64>,
     /// Also write the new run as a trace (to `diff`, `bisect` or open in the REPL).
     #[arg(long, short)]
     pub(crate) output: Option<PathBuf>,
@@ -45,7 +49,12 @@ pub(crate) fn run(args: &RegressArgs, out: &mut dyn Write) -> anyhow::Result<Exi
         swaps: swaps(&args.swaps)?,
         compare_fuel: args.compare_fuel,
         details: args.details,
+        max_deliveries: args.max_deliveries,
+        output: args.output.clone(),
     };
+    if let Some(o) = args.output.as_deref().filter(|o| o.exists()) {
+        std::fs::remove_file(o).with_context(|| format!("cannot replace {}", o.display()))?;
+    }
     let trace = open(&args.trace)?;
     let bar = progress(0, "regress");
     bar.set_style(
@@ -56,10 +65,6 @@ pub(crate) fn run(args: &RegressArgs, out: &mut dyn Write) -> anyhow::Result<Exi
     let report = regress(trace, &options);
     bar.finish_and_clear();
     let report = report.with_context(|| format!("cannot regress {}", args.trace.display()))?;
-    if let Some(o) = &args.output {
-        std::fs::write(o, &report.trace)
-            .with_context(|| format!("cannot write {}", o.display()))?;
-    }
     if args.json {
         writeln!(out, "{}", report.to_json())?;
     } else {

@@ -17,7 +17,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
-use theater_trace::{ActorId, EventBody, HostFunction, Payload, Trace};
+use theater_trace::{ActorId, EventBody, EventPosition, HostFunction, Payload, Trace};
 
 use crate::delivery::HostCallRecord;
 use crate::error::RuntimeError;
@@ -43,9 +43,22 @@ struct RecordedDelivery {
 }
 
 /// The recorded host calls of a trace, per actor and delivery, served in order.
-#[derive(Debug, Default)]
+///
+/// It reads the trace as the run asks, a little ahead of it: a delivery to an actor
+/// reads forward to that actor's next recorded delivery, keeping the deliveries to
+/// other actors it passes until they are asked for. A run that follows the recording
+/// keeps almost nothing; memory grows only with how far the new run's order drifts
+/// from the recorded one.
+#[derive(Debug)]
 pub struct HostCallOracle {
-    deliveries: BTreeMap<ActorId, VecDeque<RecordedDelivery>>,
+    trace: Trace,
+    /// Where reading goes on.
+    at: EventPosition,
+    exhausted: bool,
+    /// Recorded deliveries read and not yet served, per actor.
+    pending: BTreeMap<ActorId, VecDeque<RecordedDelivery>>,
+    /// The actor whose delivery was read last (its host calls follow it).
+    open: Option<ActorId>,
     /// Deliveries served so far, per actor.
     served: BTreeMap<ActorId, u64>,
     /// The delivery being served: actor, its number, its recorded event.
@@ -67,59 +80,101 @@ pub(crate) fn served_from_recording(function: &HostFunction) -> bool {
 }
 
 impl HostCallOracle {
-    /// Reads every delivery's host calls from `trace`. It holds them all in memory: about
-    /// the size of the trace's host-call events.
-    pub fn from_trace(trace: &Trace) -> Result<HostCallOracle, RuntimeError> {
-        let mut deliveries: BTreeMap<ActorId, VecDeque<RecordedDelivery>> = BTreeMap::new();
-        let bytes = |p: &Payload| -> Result<Vec<u8>, RuntimeError> {
-            Ok(match p {
-                Payload::Inline(b) => b.0.clone(),
-                Payload::Blob { digest, .. } => trace.blob(digest)?.ok_or_else(|| {
-                    RuntimeError::Unreplayable(format!(
-                        "host call payload blob {digest} is missing"
-                    ))
-                })?,
-            })
+    /// Serves the host calls recorded in `trace` (given back by
+    /// [`HostCallOracle::into_trace`]).
+    pub fn new(trace: Trace) -> HostCallOracle {
+        let at = trace.events().position();
+        HostCallOracle {
+            trace,
+            at,
+            exhausted: false,
+            pending: BTreeMap::new(),
+            open: None,
+            served: BTreeMap::new(),
+            current: None,
+            first_unmatched: None,
+            unmatched: 0,
+        }
+    }
+
+    /// The trace, back.
+    pub fn into_trace(self) -> Trace {
+        self.trace
+    }
+
+    /// Reads on until `actor` has a complete recorded delivery pending, or the trace
+    /// ends. A damaged trace ends where it is damaged (the run then takes fresh values,
+    /// and what it could not be served is reported).
+    fn read_for(&mut self, actor: ActorId) -> Result<(), RuntimeError> {
+        let ready = |o: &HostCallOracle| {
+            let n = o.pending.get(&actor).map_or(0, VecDeque::len);
+            n > 1 || (n == 1 && o.open != Some(actor))
         };
-        for e in trace.events() {
+        if self.exhausted || ready(self) {
+            return Ok(());
+        }
+        let mut events = self.trace.events_at(self.at);
+        loop {
+            let Some(e) = events.next() else {
+                self.exhausted = true;
+                self.open = None;
+                break;
+            };
             let e = e?;
-            match &e.event.body {
+            match e.event.body {
                 EventBody::Delivered(d) => {
-                    deliveries
+                    self.pending
                         .entry(d.to)
                         .or_default()
                         .push_back(RecordedDelivery {
                             event: e.number,
                             calls: VecDeque::new(),
                         });
+                    self.open = Some(d.to);
                 }
                 EventBody::HostCall {
-                    actor,
+                    actor: a,
                     function,
                     request,
                     response,
-                } => {
-                    if let Some(last) = deliveries.get_mut(actor).and_then(|d| d.back_mut()) {
-                        last.calls
-                            .push_back((function.clone(), bytes(request)?, bytes(response)?));
+                } if self.open == Some(a) => {
+                    let call = (function, self.bytes(&request)?, self.bytes(&response)?);
+                    if let Some(last) = self.pending.get_mut(&a).and_then(|d| d.back_mut()) {
+                        last.calls.push_back(call);
                     }
                 }
-                _ => {}
+                _ => self.open = None,
+            }
+            self.at = events.position();
+            if ready(self) {
+                break;
             }
         }
-        Ok(HostCallOracle {
-            deliveries,
-            ..HostCallOracle::default()
+        Ok(())
+    }
+
+    fn bytes(&self, p: &Payload) -> Result<Vec<u8>, RuntimeError> {
+        Ok(match p {
+            Payload::Inline(b) => b.0.clone(),
+            Payload::Blob { digest, .. } => self.trace.blob(digest)?.ok_or_else(|| {
+                RuntimeError::Unreplayable(format!("host call payload blob {digest} is missing"))
+            })?,
         })
     }
 
     /// The recorded calls of the next delivery to `actor` (empty once the recording has
     /// no more deliveries to it).
     pub(crate) fn next_for(&mut self, actor: ActorId) -> VecDeque<HostCallRecord> {
+        let read = self.read_for(actor);
         let n = self.served.entry(actor).or_default();
         *n += 1;
-        let recorded = self.deliveries.get_mut(&actor).and_then(|d| d.pop_front());
-        self.current = Some((actor, *n, recorded.as_ref().map(|r| r.event)));
+        let n = *n;
+        let recorded = self.pending.get_mut(&actor).and_then(|d| d.pop_front());
+        self.current = Some((actor, n, recorded.as_ref().map(|r| r.event)));
+        if let Err(e) = read {
+            self.exhausted = true;
+            self.note(format!("the recording could not be read further: {e}"));
+        }
         recorded.map(|r| r.calls).unwrap_or_default()
     }
 

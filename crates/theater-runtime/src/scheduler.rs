@@ -427,6 +427,11 @@ impl System {
         self.oracle.as_ref()
     }
 
+    /// Takes the oracle back (and with it its trace); the run is served no more.
+    pub fn take_host_call_oracle(&mut self) -> Option<HostCallOracle> {
+        self.oracle.take()
+    }
+
     /// The sink, read-only.
     pub fn sink(&self) -> &Sink {
         &self.sink

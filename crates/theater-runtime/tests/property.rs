@@ -69,6 +69,42 @@ fn record_then_replay_gives_the_same_chain_head() {
     }
 }
 
+/// The host-call oracle of a regression run: a run recorded live (wall clock, OS
+/// randomness) and rerun simulated with the same inputs and the recording's host calls
+/// served behaves exactly as recorded — every event after the header is the same — and
+/// nothing goes unserved. Without the oracle, some seeds differ (so the check has
+/// teeth).
+#[test]
+fn a_live_run_rerun_with_its_host_calls_served_behaves_as_recorded() {
+    let differ_without = std::cell::Cell::new(0u32);
+    for_seeds(60, |seed| {
+        let (mut spec, inputs) = random_case(seed);
+        spec.mode = theater_trace::RunMode::Live;
+        let (_, recorded) = record(&spec, &inputs);
+        let bodies = |bytes: &[u8]| -> Vec<theater_trace::EventBody> {
+            let t = theater_trace::Trace::from_bytes(bytes.to_vec()).unwrap();
+            t.events().skip(1).map(|e| e.unwrap().event.body).collect()
+        };
+        let (served, unmatched) = rerun_served(&spec, &inputs, &recorded, true);
+        assert_eq!(unmatched, None, "seed {seed}");
+        assert!(
+            bodies(&served) == bodies(&recorded),
+            "seed {seed}: the served rerun differs"
+        );
+        let (fresh, _) = rerun_served(&spec, &inputs, &recorded, false);
+        if bodies(&fresh) != bodies(&recorded) {
+            differ_without.set(differ_without.get() + 1);
+        }
+    });
+    if std::env::var_os("THEATER_SEED").is_none() {
+        assert!(
+            differ_without.get() > 10,
+            "{} seeds differ without the oracle",
+            differ_without.get()
+        );
+    }
+}
+
 #[test]
 fn recording_the_same_seed_twice_is_byte_identical() {
     for_seeds(20, |seed| {

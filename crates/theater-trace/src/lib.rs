@@ -32,7 +32,7 @@ pub use error::{Corruption, Problem, TraceError};
 pub use event::*;
 pub use format::{FORMAT_VERSION, FORMAT_VERSION_MIN};
 pub use json::{event_to_json, export_json_lines};
-pub use reader::{Events, RecordedEvent, Recovery, Trace};
+pub use reader::{EventPosition, Events, RecordedEvent, Recovery, Trace};
 pub use verify::VerifyReport;
 pub use writer::{
     TraceSink, TraceSummary, TraceWriter, WriterOptions, INDEX_EVERY_EVENTS_DEFAULT,

@@ -17,18 +17,26 @@
 //! differs too) is *carried*, not changed: a fix that changes one delivery of an actor
 //! whose state accumulates reports that one delivery, and how far its difference carries.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::path::PathBuf;
 
 use theater_runtime::{HostCallOracle, UnmatchedCall};
-use theater_trace::{ActorId, Delivery, DeliveryOutputs, Digest, EventBody, RecordedEvent, Trace};
+use theater_trace::{ActorId, Digest, EventBody, Trace};
 
 use crate::inspect::{decode, describe, payload_preview, text_diff};
-use crate::rerun::{inputs_of, Rerun};
+use crate::rerun::{inputs_of, Rerun, RERUN_DELIVERIES_MAX};
 use crate::{DebugError, Session, SessionOptions};
 
 mod report;
+mod stream;
+
+use stream::{differences, Deliveries, Summary};
 
 pub use report::REGRESS_JSON_VERSION;
+
+/// A regression run may make this many times the recorded deliveries (at least
+/// [`RERUN_DELIVERIES_MAX`]) before it is cut: a new build that loops forever ends.
+pub const REGRESS_DELIVERIES_FACTOR: u64 = 2;
 
 /// Changed deliveries shown in full per actor, by default.
 pub const REGRESS_DETAILS_DEFAULT: usize = 5;
@@ -55,6 +63,13 @@ pub struct RegressOptions {
     pub compare_fuel: bool,
     /// Changed deliveries shown in full per actor.
     pub details: usize,
+    /// Deliveries after which the new run is cut; `None`:
+    /// [`REGRESS_DELIVERIES_FACTOR`] times the recorded ones, at least
+    /// [`RERUN_DELIVERIES_MAX`].
+    pub max_deliveries: Option<u64>,
+    /// Where to write the new run as a trace (it must not exist); `None`: a temporary
+    /// file, removed when the report is made.
+    pub output: Option<PathBuf>,
 }
 
 /// One delivery that behaves differently.
@@ -112,10 +127,9 @@ pub struct RegressReport {
     pub unmatched_call: Option<UnmatchedCall>,
     /// Deliveries of swapped components whose fuel differs while nothing else does.
     pub fuel_differs: u64,
-    /// The new run stopped at the rerun delivery limit.
+    /// The new run stopped at `delivery_limit` with work still queued.
     pub cut: bool,
-    /// The new run, recorded.
-    pub trace: Vec<u8>,
+    pub delivery_limit: u64,
 }
 
 impl RegressReport {
@@ -125,159 +139,56 @@ impl RegressReport {
     }
 }
 
-/// One delivery as read from a trace.
-struct Seen {
-    delivered: RecordedEvent,
-    calls: Vec<EventBody>,
-    outputs: Option<RecordedEvent>,
-}
-
-impl Seen {
-    fn delivery(&self) -> &Delivery {
-        match &self.delivered.event.body {
-            EventBody::Delivered(d) => d,
-            _ => unreachable!("a Seen starts at a Delivered event"),
-        }
-    }
-
-    fn outputs(&self) -> Option<&DeliveryOutputs> {
-        match self.outputs.as_ref().map(|e| &e.event.body) {
-            Some(EventBody::Outputs(o)) => Some(o),
-            _ => None,
-        }
-    }
-}
-
-/// A trace's deliveries per actor, and its actors' names and components.
-struct Deliveries {
-    per_actor: BTreeMap<ActorId, Vec<Seen>>,
-    actors: BTreeMap<ActorId, (String, Digest)>,
-}
-
-fn deliveries(trace: &Trace) -> Result<Deliveries, DebugError> {
-    let mut per_actor: BTreeMap<ActorId, Vec<Seen>> = BTreeMap::new();
-    let mut actors = BTreeMap::new();
-    for e in trace.events() {
-        let e = e?;
-        match &e.event.body {
-            EventBody::ActorSpawned {
-                actor,
-                name,
-                component,
-                ..
-            } => {
-                actors.insert(*actor, (name.clone(), *component));
-            }
-            EventBody::Delivered(d) => per_actor.entry(d.to).or_default().push(Seen {
-                delivered: e.clone(),
-                calls: Vec::new(),
-                outputs: None,
-            }),
-            EventBody::HostCall { actor, .. } => {
-                if let Some(s) = per_actor.get_mut(actor).and_then(|v| v.last_mut()) {
-                    s.calls.push(e.event.body.clone());
-                }
-            }
-            EventBody::Outputs(o) => {
-                if let Some(s) = per_actor.get_mut(&o.actor).and_then(|v| v.last_mut()) {
-                    s.outputs = Some(e.clone());
-                }
-            }
-            _ => {}
-        }
-    }
-    Ok(Deliveries { per_actor, actors })
-}
-
-/// The aspects in which two deliveries differ (`fuel` only when `fuel` is compared).
-fn differences(
-    a: Option<&Seen>,
-    b: Option<&Seen>,
-    compare_fuel: bool,
-) -> (Vec<&'static str>, bool) {
-    let (Some(a), Some(b)) = (a, b) else {
-        return (vec!["presence"], false);
-    };
-    let (da, db) = (a.delivery(), b.delivery());
-    let mut out = Vec::new();
-    if (&da.from, &da.kind, &da.payload) != (&db.from, &db.kind, &db.payload) {
-        out.push("input");
-    }
-    let (oa, ob) = (a.outputs(), b.outputs());
-    if let (Some(x), Some(y)) = (oa, ob) {
-        if x.state != y.state {
-            out.push("state");
-        }
-        if x.sent != y.sent {
-            out.push("sent");
-        }
-        if x.logs != y.logs {
-            out.push("logs");
-        }
-    }
-    if a.calls != b.calls {
-        out.push("host-calls");
-    }
-    if oa.map(|o| &o.outcome) != ob.map(|o| &o.outcome) {
-        out.push("outcome");
-    }
-    let fuel = matches!((oa, ob), (Some(x), Some(y)) if x.fuel_used != y.fuel_used);
-    if fuel && compare_fuel {
-        out.push("fuel");
-    }
-    (out, fuel && !compare_fuel)
-}
-
 /// Reruns `trace`'s external inputs against `options.swaps` and reports every change in
 /// behaviour, per actor.
 pub fn regress(trace: Trace, options: &RegressOptions) -> Result<RegressReport, DebugError> {
     let mut rerun = Rerun::with_swaps(&trace, &options.swaps)?;
     let inputs = inputs_of(&trace)?;
-    let oracle = HostCallOracle::from_trace(&trace)?;
-    let outcome = rerun.run_serving(&inputs.iter().collect::<Vec<_>>(), None, Some(oracle))?;
-    let new = Trace::from_bytes(outcome.trace.clone())?;
-    let new_events = new.event_count();
-    let swapped: BTreeSet<Digest> = options.swaps.values().map(|b| Digest::of(b)).collect();
-    let (old_d, new_d) = (deliveries(&trace)?, deliveries(&new)?);
-    let ids: BTreeSet<ActorId> = old_d
-        .actors
-        .keys()
-        .chain(new_d.actors.keys())
-        .copied()
-        .collect();
-    let runs = Runs {
-        old: &trace,
-        new: &new,
-        options,
+    let recorded = trace
+        .events()
+        .filter(|e| matches!(e, Ok(e) if matches!(e.event.body, EventBody::Delivered(_))))
+        .count() as u64;
+    let delivery_limit = options.max_deliveries.unwrap_or(
+        recorded
+            .saturating_mul(REGRESS_DELIVERIES_FACTOR)
+            .max(RERUN_DELIVERIES_MAX),
+    );
+    rerun.set_delivery_limit(delivery_limit);
+    // The new run is recorded to a file (the output, or a temporary one), so a long run
+    // is never held in memory.
+    let path = match &options.output {
+        Some(p) => p.clone(),
+        None => std::env::temp_dir().join(format!(
+            "theater-regress-{}-{}.trace",
+            std::process::id(),
+            REGRESS_RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        )),
     };
-    let mut actors = Vec::new();
-    let mut fuel_differs = 0;
-    for id in ids {
-        let (name, component) = new_d
-            .actors
-            .get(&id)
-            .or_else(|| old_d.actors.get(&id))
-            .cloned()
-            .unwrap_or_default();
-        let mut changes = ActorChanges {
-            actor: id,
-            name,
-            swapped: swapped.contains(&component),
-            recorded_deliveries: 0,
-            new_deliveries: 0,
-            differing: 0,
-            carried: 0,
-            by_aspect: BTreeMap::new(),
-            first: Vec::new(),
-        };
-        fuel_differs += runs.compare(
-            &mut changes,
-            old_d.per_actor.get(&id).map_or(&[][..], |v| v.as_slice()),
-            new_d.per_actor.get(&id).map_or(&[][..], |v| v.as_slice()),
-        );
-        actors.push(changes);
-    }
-    let recorded_events = trace.event_count();
+    let _temporary = options.output.is_none().then(|| RemoveOnDrop(path.clone()));
+    rerun.record_to(Some(path.clone()));
+    let oracle = HostCallOracle::new(trace);
+    let mut outcome = rerun.run_serving(&inputs.iter().collect::<Vec<_>>(), None, Some(oracle))?;
+    let trace = outcome
+        .oracle
+        .take()
+        .expect("the oracle comes back")
+        .into_trace();
+    let new = Trace::open(&path)?;
+    let swapped: BTreeSet<Digest> = options.swaps.values().map(|b| Digest::of(b)).collect();
+    let mut pairing = Pairing {
+        runs: Runs {
+            old: &trace,
+            new: &new,
+            options,
+        },
+        swapped,
+        actors: BTreeMap::new(),
+        fuel_differs: 0,
+    };
+    pairing.run()?;
+    let fuel_differs = pairing.fuel_differs;
+    let mut actors: Vec<ActorChanges> = pairing.actors.into_values().map(|a| a.changes).collect();
+    let (recorded_events, new_events) = (trace.event_count(), new.event_count());
     fill_state_diffs(trace, new, &mut actors)?;
     let first = actors
         .iter()
@@ -296,8 +207,20 @@ pub fn regress(trace: Trace, options: &RegressOptions) -> Result<RegressReport, 
         unmatched_call: outcome.unmatched,
         fuel_differs,
         cut: outcome.cut,
-        trace: outcome.trace,
+        delivery_limit,
     })
+}
+
+/// Numbers the temporary files of regression runs within one process.
+static REGRESS_RUNS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Removes a temporary file when dropped.
+struct RemoveOnDrop(PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
 }
 
 /// The two runs being compared.
@@ -307,81 +230,202 @@ struct Runs<'a> {
     options: &'a RegressOptions,
 }
 
-impl Runs<'_> {
-    /// Compares one actor's deliveries, `a` recorded and `b` new, pairing the k-th with
-    /// the k-th, into `changes`. Returns how many differ in fuel only (not compared).
-    fn compare(&self, changes: &mut ActorChanges, a: &[Seen], b: &[Seen]) -> u64 {
-        changes.recorded_deliveries = a.len() as u64;
-        changes.new_deliveries = b.len() as u64;
-        let compare_fuel = self.options.compare_fuel || !changes.swapped;
-        let mut fuel_differs = 0;
-        // Whether the actor's state after its previous delivery differed.
-        let mut state_differed = false;
-        for k in 0..a.len().max(b.len()) {
-            let (x, y) = (a.get(k), b.get(k));
-            let (differs, fuel_only) = differences(x, y, compare_fuel);
-            fuel_differs += u64::from(fuel_only && differs.is_empty());
-            let carried = state_differed
-                && !differs.is_empty()
-                && differs.iter().all(|d| matches!(*d, "state" | "fuel"));
-            state_differed = differs.contains(&"state");
-            if carried {
-                changes.carried += 1;
-                continue;
+/// One actor's comparison in progress: the deliveries of each run not paired yet.
+struct ActorPairing {
+    changes: ActorChanges,
+    old: VecDeque<Summary>,
+    new: VecDeque<Summary>,
+    /// Deliveries paired so far.
+    k: usize,
+    /// Whether the actor's state after its previous delivery differed.
+    state_differed: bool,
+}
+
+/// Both runs read side by side, each actor's k-th delivery paired with its k-th.
+struct Pairing<'a> {
+    runs: Runs<'a>,
+    swapped: BTreeSet<Digest>,
+    actors: BTreeMap<ActorId, ActorPairing>,
+    fuel_differs: u64,
+}
+
+impl Pairing<'_> {
+    fn run(&mut self) -> Result<(), DebugError> {
+        let (mut old, mut new) = (
+            Deliveries::new(self.runs.old),
+            Deliveries::new(self.runs.new),
+        );
+        let (mut old_open, mut new_open) = (true, true);
+        while old_open || new_open {
+            if old_open {
+                match old.next_delivery()? {
+                    Some(s) => self.push(s, false, &old, &new)?,
+                    None => old_open = false,
+                }
             }
-            if differs.is_empty() {
-                continue;
-            }
-            changes.differing += 1;
-            for d in &differs {
-                *changes.by_aspect.entry(d).or_default() += 1;
-            }
-            // At least one, for the report's first change; trimmed to `details` later.
-            if changes.first.len() < self.options.details.max(1) {
-                let c = change(self.old, self.new, changes.actor, k, x, y, differs);
-                changes.first.push(c);
+            if new_open {
+                match new.next_delivery()? {
+                    Some(s) => self.push(s, true, &old, &new)?,
+                    None => new_open = false,
+                }
             }
         }
-        fuel_differs
+        // What is left happened in one run only.
+        let ids: Vec<ActorId> = self.actors.keys().copied().collect();
+        for id in ids {
+            loop {
+                let a = self.actors.get_mut(&id).expect("listed");
+                let (x, y) = (a.old.pop_front(), a.new.pop_front());
+                if x.is_none() && y.is_none() {
+                    break;
+                }
+                self.compare(id, x, y)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Queues a delivery of one run and compares what can now be paired.
+    fn push(
+        &mut self,
+        s: Summary,
+        is_new: bool,
+        old: &Deliveries<'_>,
+        new: &Deliveries<'_>,
+    ) -> Result<(), DebugError> {
+        let id = s.actor;
+        let swapped = &self.swapped;
+        let a = self.actors.entry(id).or_insert_with(|| {
+            let (name, component) = new
+                .actors
+                .get(&id)
+                .or_else(|| old.actors.get(&id))
+                .cloned()
+                .unwrap_or_default();
+            ActorPairing {
+                changes: ActorChanges {
+                    actor: id,
+                    name,
+                    swapped: swapped.contains(&component),
+                    recorded_deliveries: 0,
+                    new_deliveries: 0,
+                    differing: 0,
+                    carried: 0,
+                    by_aspect: BTreeMap::new(),
+                    first: Vec::new(),
+                },
+                old: VecDeque::new(),
+                new: VecDeque::new(),
+                k: 0,
+                state_differed: false,
+            }
+        });
+        if is_new {
+            a.changes.new_deliveries += 1;
+            a.new.push_back(s);
+        } else {
+            a.changes.recorded_deliveries += 1;
+            a.old.push_back(s);
+        }
+        self.drain(id)
+    }
+
+    /// Compares every pair now at the front of actor `id`'s queues.
+    fn drain(&mut self, id: ActorId) -> Result<(), DebugError> {
+        loop {
+            let a = self.actors.get_mut(&id).expect("queued");
+            if a.old.is_empty() || a.new.is_empty() {
+                return Ok(());
+            }
+            let (x, y) = (a.old.pop_front(), a.new.pop_front());
+            self.compare(id, x, y)?;
+        }
+    }
+
+    /// Compares actor `id`'s next pair of deliveries (either may be missing).
+    fn compare(
+        &mut self,
+        id: ActorId,
+        x: Option<Summary>,
+        y: Option<Summary>,
+    ) -> Result<(), DebugError> {
+        let details = self.runs.options.details.max(1);
+        let a = self.actors.get_mut(&id).expect("queued");
+        let k = a.k;
+        a.k += 1;
+        let compare_fuel = self.runs.options.compare_fuel || !a.changes.swapped;
+        let (differs, fuel_only) = differences(x.as_ref(), y.as_ref(), compare_fuel);
+        self.fuel_differs += u64::from(fuel_only && differs.is_empty());
+        let carried = a.state_differed
+            && !differs.is_empty()
+            && differs.iter().all(|d| matches!(*d, "state" | "fuel"));
+        a.state_differed = differs.contains(&"state");
+        if carried {
+            a.changes.carried += 1;
+            return Ok(());
+        }
+        if differs.is_empty() {
+            return Ok(());
+        }
+        a.changes.differing += 1;
+        for d in &differs {
+            *a.changes.by_aspect.entry(d).or_default() += 1;
+        }
+        // At least one, for the report's first change; trimmed to `details` later.
+        if a.changes.first.len() < details {
+            let c = self.runs.change(id, k, x.as_ref(), y.as_ref(), differs)?;
+            self.actors
+                .get_mut(&id)
+                .expect("queued")
+                .changes
+                .first
+                .push(c);
+        }
+        Ok(())
     }
 }
 
-fn change(
-    old: &Trace,
-    new: &Trace,
-    actor: ActorId,
-    k: usize,
-    x: Option<&Seen>,
-    y: Option<&Seen>,
-    differs: Vec<&'static str>,
-) -> DeliveryChange {
-    let input = x
-        .map(|s| (old, s))
-        .or(y.map(|s| (new, s)))
-        .map(|(t, s)| {
-            let d = s.delivery();
-            let text = payload_preview(t, &d.payload)
-                .unwrap_or_else(|| format!("({} bytes)", d.payload.len()));
-            format!("{} from {}: {text}", d.kind, d.from)
+impl Runs<'_> {
+    /// One change in full: the events read again by number.
+    fn change(
+        &self,
+        actor: ActorId,
+        k: usize,
+        x: Option<&Summary>,
+        y: Option<&Summary>,
+        differs: Vec<&'static str>,
+    ) -> Result<DeliveryChange, DebugError> {
+        let input = match x.map(|s| (self.old, s)).or(y.map(|s| (self.new, s))) {
+            None => String::new(),
+            Some((t, s)) => match t.event(s.delivered)?.event.body {
+                EventBody::Delivered(d) => {
+                    let text = payload_preview(t, &d.payload)
+                        .unwrap_or_else(|| format!("({} bytes)", d.payload.len()));
+                    format!("{} from {}: {text}", d.kind, d.from)
+                }
+                _ => String::new(),
+            },
+        };
+        let outputs = |t: &Trace, s: Option<&Summary>| -> Result<String, DebugError> {
+            Ok(match s {
+                None => "(no such delivery)".to_string(),
+                Some(s) => match s.outputs_event {
+                    None => "(no outputs: the run was cut)".into(),
+                    Some(n) => describe(t, &t.event(n)?),
+                },
+            })
+        };
+        Ok(DeliveryChange {
+            actor,
+            delivery: k as u64 + 1,
+            recorded_event: x.map(|s| s.delivered),
+            new_event: y.map(|s| s.delivered),
+            differs,
+            input,
+            recorded: outputs(self.old, x)?,
+            actual: outputs(self.new, y)?,
+            state_diff: None,
         })
-        .unwrap_or_default();
-    let outputs = |t: &Trace, s: Option<&Seen>| match s {
-        None => "(no such delivery)".to_string(),
-        Some(s) => s
-            .outputs
-            .as_ref()
-            .map_or("(no outputs: the run was cut)".into(), |e| describe(t, e)),
-    };
-    DeliveryChange {
-        actor,
-        delivery: k as u64 + 1,
-        recorded_event: x.map(|s| s.delivered.number),
-        new_event: y.map(|s| s.delivered.number),
-        differs,
-        input,
-        recorded: outputs(old, x),
-        actual: outputs(new, y),
-        state_diff: None,
     }
 }
 

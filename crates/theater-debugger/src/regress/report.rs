@@ -77,6 +77,7 @@ impl RegressReport {
             "differing_deliveries": self.actors.iter().map(|a| a.differing).sum::<u64>(),
             "fuel_differs": self.fuel_differs,
             "cut": self.cut,
+            "delivery_limit": self.delivery_limit,
             "first": self.first.as_ref().map(DeliveryChange::to_json),
             "unmatched_call": self.unmatched_call.as_ref().map(|u| serde_json::json!({
                 "actor": u.actor,
@@ -97,8 +98,8 @@ pub(super) fn text(r: &RegressReport) -> String {
     );
     if r.cut {
         s += &format!(
-            "the new run was cut at {} deliveries (it did not go idle)\n",
-            crate::rerun::RERUN_DELIVERIES_MAX
+            "the new run was cut at its limit of {} deliveries with work still queued\n",
+            r.delivery_limit
         );
     }
     if let Some(u) = &r.unmatched_call {

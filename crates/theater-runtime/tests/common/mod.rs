@@ -261,3 +261,33 @@ fn spec_stub() -> SystemSpec {
         actors: Vec::new(),
     }
 }
+
+/// Runs `spec` simulated with the same `inputs` as the run recorded in `recorded`,
+/// served that recording's host calls when `serve` (a regression run of the same
+/// build); returns the new trace and the first call the recording could not serve.
+pub fn rerun_served(
+    spec: &SystemSpec,
+    inputs: &[(u64, Vec<u8>)],
+    recorded: &[u8],
+    serve: bool,
+) -> (Vec<u8>, Option<theater_runtime::UnmatchedCall>) {
+    let mut spec = spec.clone();
+    spec.mode = RunMode::Simulated;
+    let mut system = with_cache(&spec, |c| {
+        System::with_cache(&spec, memory_sink(&spec).unwrap(), c)
+    })
+    .unwrap();
+    if serve {
+        let trace = Trace::from_bytes(recorded.to_vec()).unwrap();
+        system.serve_host_calls(theater_runtime::HostCallOracle::new(trace));
+    }
+    run_inputs(&mut system, inputs);
+    let unmatched = system
+        .take_host_call_oracle()
+        .and_then(|o| o.first_unmatched().cloned());
+    let (_, sink) = system.finish("inputs exhausted").unwrap();
+    let Sink::Memory(writer) = sink else {
+        unreachable!("memory sink")
+    };
+    (writer.finish().unwrap().1, unmatched)
+}

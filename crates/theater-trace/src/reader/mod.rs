@@ -365,6 +365,13 @@ impl Trace {
         }
     }
 
+    /// Events from where an earlier iterator stopped ([`Events::position`]): resumes
+    /// without re-reading anything, so a reader that holds the trace can walk it in
+    /// pieces.
+    pub fn events_at(&self, at: EventPosition) -> Events<'_> {
+        self.events_from_offset(at.offset, at.number)
+    }
+
     fn events_from_offset(&self, offset: u64, number: u64) -> Events<'_> {
         Events {
             trace: self,
@@ -449,6 +456,20 @@ impl Iterator for Frames<'_> {
     }
 }
 
+/// Where an [`Events`] iterator is: the frame it reads next, and that event's number.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EventPosition {
+    offset: u64,
+    number: u64,
+}
+
+impl EventPosition {
+    /// The number of the next event.
+    pub fn number(&self) -> u64 {
+        self.number
+    }
+}
+
 /// Iterator over events, decoding each and checking its frame.
 pub struct Events<'a> {
     trace: &'a Trace,
@@ -490,6 +511,16 @@ impl Iterator for Events<'_> {
 }
 
 impl Events<'_> {
+    /// Where the iterator is: resume there with [`Trace::events_at`]. Only meaningful
+    /// between events yielded (not after an error); the start of a fresh trace is
+    /// `Trace::events().position()`.
+    pub fn position(&self) -> EventPosition {
+        EventPosition {
+            offset: self.offset,
+            number: self.number,
+        }
+    }
+
     /// Advances one frame; returns an event when the frame was one to yield.
     fn step(&mut self) -> Result<Option<RecordedEvent>, TraceError> {
         let offset = self.offset;
