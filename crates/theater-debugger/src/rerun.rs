@@ -11,7 +11,6 @@ use theater_runtime::replay::spec_from_trace;
 
 use theater_runtime::{
     memory_sink, run_header, ComponentCache, HostCallOracle, Sink, System, SystemSpec,
-    UnmatchedCall,
 };
 use theater_trace::{ActorId, EventBody, MessageKind, RunMode, Trace, TraceWriter, WriterOptions};
 
@@ -69,9 +68,7 @@ pub struct RerunOutcome {
     /// Whether the run stopped at its delivery limit ([`RERUN_DELIVERIES_MAX`] unless
     /// set with [`Rerun::set_delivery_limit`]) with work still queued.
     pub cut: bool,
-    /// With a host-call oracle: the first call the recording could not serve.
-    pub unmatched: Option<UnmatchedCall>,
-    /// The oracle, given back (with its trace).
+    /// The oracle, given back (with its trace, and what it could not serve).
     pub oracle: Option<HostCallOracle>,
 }
 
@@ -173,7 +170,7 @@ impl Rerun {
                     // are recorded as outputs and otherwise dropped.
                     drop(system.take_replies());
                     if let (Some(p), false) = (watch, *holds) {
-                        *holds = state_holds(system, p);
+                        *holds = p.satisfied_by(system).is_some();
                     }
                 }
                 Ok(())
@@ -189,9 +186,6 @@ impl Rerun {
             run(&mut system, &mut budget, &mut holds)?;
         }
         let deliveries = system.summary().deliveries;
-        let unmatched = system
-            .host_call_oracle()
-            .and_then(|o| o.first_unmatched().cloned());
         let cut = budget == 0 && system.next_time().is_some();
         let oracle = system.take_host_call_oracle();
         let (_, sink) = system.finish(if cut {
@@ -219,14 +213,9 @@ impl Rerun {
             trace: bytes,
             deliveries,
             cut,
-            unmatched,
             oracle,
         })
     }
-}
-
-fn state_holds(system: &System, predicate: &Predicate) -> bool {
-    predicate.satisfied_by(system).is_some()
 }
 
 /// The first event of `trace` at which an event predicate holds.

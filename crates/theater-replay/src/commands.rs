@@ -144,7 +144,7 @@ fn explain_swap_divergence(path: &Path, replay: &ReplayOptions) -> anyhow::Resul
     let options = theater_debugger::RegressOptions {
         swaps: replay.swaps.clone(),
         compare_fuel: replay.compare_fuel,
-        details: 1,
+        details: 0,
         max_deliveries: None,
         output: None,
     };

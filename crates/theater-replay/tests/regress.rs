@@ -121,6 +121,18 @@ fn regress_reports_the_changed_delivery_and_its_consequences() {
     // The new run was written, and it is a trace that verifies on its own.
     let out = replay(&["verify", new.to_str().unwrap()]);
     assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    // An existing output is kept unless --force.
+    let o = new.to_str().unwrap();
+    let out = replay(&["regress", t, "--swap", &fixed, "-o", o]);
+    assert_eq!(code(&out), 2);
+    assert!(
+        text(&out.stderr).contains("exists (use --force"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = replay(&["regress", t, "--swap", &fixed, "-o", o, "--force"]);
+    assert_eq!(code(&out), 1, "{}", text(&out.stderr));
+    assert_eq!(code(&replay(&["verify", o])), 0);
 
     // The same as JSON, for CI.
     let out = replay(&["regress", t, "--swap", &fixed, "--json"]);

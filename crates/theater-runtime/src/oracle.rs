@@ -64,7 +64,6 @@ pub struct HostCallOracle {
     /// The delivery being served: actor, its number, its recorded event.
     current: Option<(ActorId, u64, Option<u64>)>,
     first_unmatched: Option<UnmatchedCall>,
-    unmatched: u64,
 }
 
 /// Whether a function's result comes from outside the system (and so is served from the
@@ -93,7 +92,6 @@ impl HostCallOracle {
             served: BTreeMap::new(),
             current: None,
             first_unmatched: None,
-            unmatched: 0,
         }
     }
 
@@ -180,7 +178,6 @@ impl HostCallOracle {
 
     /// Notes that the current delivery made a call the recording could not serve.
     pub(crate) fn note(&mut self, what: String) {
-        self.unmatched += 1;
         if self.first_unmatched.is_none() {
             if let Some((actor, delivery, recorded_event)) = self.current {
                 self.first_unmatched = Some(UnmatchedCall {
@@ -196,10 +193,5 @@ impl HostCallOracle {
     /// The first call the recording could not serve, if any.
     pub fn first_unmatched(&self) -> Option<&UnmatchedCall> {
         self.first_unmatched.as_ref()
-    }
-
-    /// How many deliveries made a call the recording could not serve.
-    pub fn unmatched_deliveries(&self) -> u64 {
-        self.unmatched
     }
 }

@@ -422,12 +422,8 @@ impl System {
         self.oracle = Some(oracle);
     }
 
-    /// The oracle given to [`System::serve_host_calls`], with what it could not serve.
-    pub fn host_call_oracle(&self) -> Option<&HostCallOracle> {
-        self.oracle.as_ref()
-    }
-
-    /// Takes the oracle back (and with it its trace); the run is served no more.
+    /// Takes the oracle given to [`System::serve_host_calls`] back, with what it could
+    /// not serve (and its trace); the run is served no more.
     pub fn take_host_call_oracle(&mut self) -> Option<HostCallOracle> {
         self.oracle.take()
     }

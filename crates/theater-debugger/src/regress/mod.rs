@@ -168,11 +168,9 @@ pub fn regress(trace: Trace, options: &RegressOptions) -> Result<RegressReport, 
     rerun.record_to(Some(path.clone()));
     let oracle = HostCallOracle::new(trace);
     let mut outcome = rerun.run_serving(&inputs.iter().collect::<Vec<_>>(), None, Some(oracle))?;
-    let trace = outcome
-        .oracle
-        .take()
-        .expect("the oracle comes back")
-        .into_trace();
+    let oracle = outcome.oracle.take().expect("the oracle comes back");
+    let unmatched_call = oracle.first_unmatched().cloned();
+    let trace = oracle.into_trace();
     let new = Trace::open(&path)?;
     let swapped: BTreeSet<Digest> = options.swaps.values().map(|b| Digest::of(b)).collect();
     let mut pairing = Pairing {
@@ -189,8 +187,7 @@ pub fn regress(trace: Trace, options: &RegressOptions) -> Result<RegressReport, 
     let fuel_differs = pairing.fuel_differs;
     let mut actors: Vec<ActorChanges> = pairing.actors.into_values().map(|a| a.changes).collect();
     let (recorded_events, new_events) = (trace.event_count(), new.event_count());
-    fill_state_diffs(trace, new, &mut actors)?;
-    let first = actors
+    let mut first = actors
         .iter()
         .filter_map(|a| a.first.first())
         .min_by_key(|c| (c.new_event.unwrap_or(u64::MAX), c.recorded_event))
@@ -198,13 +195,19 @@ pub fn regress(trace: Trace, options: &RegressOptions) -> Result<RegressReport, 
     for a in &mut actors {
         a.first.truncate(options.details);
     }
+    // State diffs only for the changes shown (with `details` 0, the first alone).
+    let shown = actors
+        .iter_mut()
+        .flat_map(|a| a.first.iter_mut())
+        .chain(first.as_mut());
+    fill_state_diffs(trace, new, shown.collect())?;
     Ok(RegressReport {
         recorded_events,
         new_events,
         inputs: inputs.len(),
         actors,
         first,
-        unmatched_call: outcome.unmatched,
+        unmatched_call,
         fuel_differs,
         cut: outcome.cut,
         delivery_limit,
@@ -431,11 +434,14 @@ impl Runs<'_> {
 
 /// Fills the state diff of every shown change whose state differs: the actor's state
 /// after the delivery in each run, decoded, as a unified diff.
-fn fill_state_diffs(old: Trace, new: Trace, actors: &mut [ActorChanges]) -> Result<(), DebugError> {
+fn fill_state_diffs(
+    old: Trace,
+    new: Trace,
+    mut changes: Vec<&mut DeliveryChange>,
+) -> Result<(), DebugError> {
     // (actor, delivery, recorded event, new event) of each shown change of state.
-    let mut keys: Vec<(ActorId, u64, Option<u64>, Option<u64>)> = actors
+    let mut keys: Vec<(ActorId, u64, Option<u64>, Option<u64>)> = changes
         .iter()
-        .flat_map(|a| a.first.iter())
         .filter(|c| c.differs.contains(&"state"))
         .map(|c| (c.actor, c.delivery, c.recorded_event, c.new_event))
         .collect();
@@ -464,7 +470,7 @@ fn fill_state_diffs(old: Trace, new: Trace, actors: &mut [ActorChanges]) -> Resu
     for &(actor, k, _, event) in &keys {
         after.insert((actor, k), state(&mut session, event, actor)?);
     }
-    for c in actors.iter_mut().flat_map(|a| a.first.iter_mut()) {
+    for c in changes.iter_mut() {
         if let (Some(b), Some(a)) = (
             before.get(&(c.actor, c.delivery)),
             after.get(&(c.actor, c.delivery)),
