@@ -120,7 +120,7 @@ pub(crate) fn write<'a>(
         seq: d.seq,
         sent,
         logs: d.logs,
-        state: Digest::of(d.state),
+        state: theater_trace::state_digest(d.state),
         fuel_used: d.fuel_used,
         outcome: d.outcome,
     }))

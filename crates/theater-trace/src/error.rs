@@ -159,6 +159,24 @@ pub enum Problem {
         stored: u64,
         referenced: u64,
     },
+    /// A version 3 block or zblob whose contents do not decode: bad compressed data, a
+    /// declared length or count that does not match, an event that runs past its block.
+    Block(String),
+    /// A version 3 block does not start with the event number that follows the block
+    /// before it.
+    BlockNumbering { expected: u64, found: u64 },
+    /// Version 3: the chain value recorded after events `first..=last` (in the next
+    /// block's header, or the footer after the last block) is not what those events hash
+    /// to. One of them was altered, or events were removed, inserted or moved among them;
+    /// the derived chain says which block, not which event.
+    AlteredBlock {
+        first: u64,
+        last: u64,
+        /// What the next block (or the footer) records.
+        recorded: Digest,
+        /// What the events hash to.
+        actual: Digest,
+    },
     /// The first event is not a run header, or a run header appears later.
     MisplacedHeader,
     /// The index or footer disagrees with the frames.
@@ -230,6 +248,20 @@ impl fmt::Display for Problem {
             } => write!(
                 f,
                 "references blob {digest} as {referenced} bytes, but it holds {stored}"
+            ),
+            Problem::Block(why) => write!(f, "block does not decode: {why}"),
+            Problem::BlockNumbering { expected, found } => write!(
+                f,
+                "block starts with event {found}, but the block before it ends before event {expected} (events were removed or inserted)"
+            ),
+            Problem::AlteredBlock {
+                first,
+                last,
+                recorded,
+                actual,
+            } => write!(
+                f,
+                "events {first} to {last} hash to {actual}, but the chain value recorded after them is {recorded}: one of these events was altered, or events were removed, inserted or moved among them"
             ),
             Problem::MisplacedHeader => {
                 f.write_str("the run header must be the first event, and only the first")

@@ -6,11 +6,23 @@
 //!            version: u32 LE
 //!            crc32(magic ‖ version): u32 LE                      (16 bytes)
 //! frame   := kind: u8  len: u32 LE  crc32(kind ‖ len ‖ payload): u32 LE  payload[len]
+//! kind    := 5 block   payload = first_event: u64 LE ‖ count: u32 LE ‖ raw_len: u32 LE
+//!                                ‖ chain_before[32] ‖ method: u8 ‖ data
+//!                      (raw = (varint len ‖ event)*count; data = raw, or zstd of raw)
+//!          | 6 zblob   payload = digest[32] ‖ method: u8 ‖ raw_len: u64 LE ‖ data
+//!                      (digest = blake3(raw))
+//!          | 3 index   payload = MessagePack of `IndexV3`
+//!          | 4 footer  payload = index_offset: u64 LE ‖ event_count: u64 LE
+//!                                ‖ chain_head[32] ‖ "TTRCEND\n"   (56 bytes)
+//! ```
+//!
+//! That is version 3, which this crate writes. Versions 1 and 2 had one frame per event
+//! and uncompressed blobs instead of blocks and zblobs:
+//!
+//! ```text
 //! kind    := 1 blob    payload = digest[32] ‖ bytes              (digest = blake3(bytes))
 //!          | 2 event   payload = MessagePack of `Event`
 //!          | 3 index   payload = MessagePack of `IndexRecord`
-//!          | 4 footer  payload = index_offset: u64 LE ‖ event_count: u64 LE
-//!                                ‖ chain_head[32] ‖ "TTRCEND\n"   (56 bytes)
 //! ```
 //!
 //! All integers in headers are little-endian and fixed-width. The checksum is CRC-32
@@ -30,8 +42,13 @@ pub const MAGIC: [u8; 8] = *b"\x89TTRACE\n";
 ///
 /// Version 2 added [`crate::EventBody::IngressDropped`], [`crate::HostFunction::HttpSend`]
 /// and replies to external requests ([`crate::EXTERNAL`]); every version 1 trace is a
-/// valid version 2 trace, so this crate reads both.
-pub const FORMAT_VERSION: u32 = 2;
+/// valid version 2 trace. Version 3 changed the bytes, not the event model: compressed
+/// blocks of compactly encoded events, a derived chain, 128-bit state digests. This
+/// crate reads all three and writes version 3.
+pub const FORMAT_VERSION: u32 = 3;
+
+/// The first version with blocks ([`FrameKind::Block`]) instead of event frames.
+pub const FIRST_BLOCK_VERSION: u32 = 3;
 
 /// The oldest format version this crate reads.
 pub const FORMAT_VERSION_MIN: u32 = 1;
@@ -55,13 +72,25 @@ pub const FOOTER_PAYLOAD_LEN: u64 = 8 + 8 + DIGEST_LEN as u64 + 8;
 /// Length of the whole footer frame; it is always the last bytes of a finished trace.
 pub const FOOTER_FRAME_LEN: u64 = FRAME_HEADER_LEN + FOOTER_PAYLOAD_LEN;
 
+/// Length of a block frame's fixed header, before its data.
+pub const BLOCK_HEADER_LEN: usize = 8 + 4 + 4 + DIGEST_LEN + 1;
+
+/// Length of a zblob frame's fixed header, before its data.
+pub const ZBLOB_HEADER_LEN: usize = DIGEST_LEN + 1 + 8;
+
 /// The kinds of frame.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FrameKind {
+    /// Versions 1 and 2 only.
     Blob = 1,
+    /// Versions 1 and 2 only.
     Event = 2,
     Index = 3,
     Footer = 4,
+    /// Version 3: a compressed block of events.
+    Block = 5,
+    /// Version 3: a compressed blob.
+    ZBlob = 6,
 }
 
 impl FrameKind {
@@ -71,6 +100,8 @@ impl FrameKind {
             2 => FrameKind::Event,
             3 => FrameKind::Index,
             4 => FrameKind::Footer,
+            5 => FrameKind::Block,
+            6 => FrameKind::ZBlob,
             _ => return None,
         })
     }
@@ -81,6 +112,8 @@ impl FrameKind {
             FrameKind::Event => "event",
             FrameKind::Index => "index",
             FrameKind::Footer => "footer",
+            FrameKind::Block => "block",
+            FrameKind::ZBlob => "zblob",
         }
     }
 }
@@ -95,9 +128,10 @@ pub(crate) fn file_header() -> [u8; HEADER_LEN as usize] {
     h
 }
 
-/// Checks a file header. `bytes` may be shorter than [`HEADER_LEN`]; then the answer is
-/// whether it is a prefix of a valid header (a writer that died while writing it).
-pub(crate) fn check_file_header(bytes: &[u8]) -> Result<(), Corruption> {
+/// Checks a file header and returns its version. `bytes` may be shorter than
+/// [`HEADER_LEN`]; then the answer is whether it is a prefix of a valid header (a writer
+/// that died while writing it).
+pub(crate) fn check_file_header(bytes: &[u8]) -> Result<u32, Corruption> {
     let corrupt = |problem| Corruption {
         offset: 0,
         event: None,
@@ -124,7 +158,7 @@ pub(crate) fn check_file_header(bytes: &[u8]) -> Result<(), Corruption> {
             supported: (FORMAT_VERSION_MIN, FORMAT_VERSION),
         }));
     }
-    Ok(())
+    Ok(version)
 }
 
 /// Appends a frame to `out`.
@@ -203,8 +237,21 @@ impl FrameHeader {
     }
 }
 
-/// The index written when a trace is finished: where every K-th event starts and where
-/// every blob is, so a reader can seek without scanning.
+/// The index of a finished version 3 trace: where every block starts, the event it starts
+/// with and the chain value before it, and where every blob is, so a reader can seek
+/// without scanning.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct IndexV3 {
+    pub(crate) event_count: u64,
+    pub(crate) head: Digest,
+    /// (first event, frame offset, chain before), in file order.
+    pub(crate) blocks: Vec<(u64, u64, Digest)>,
+    /// (digest, frame offset, length), sorted by digest.
+    pub(crate) blobs: Vec<(Digest, u64, u64)>,
+}
+
+/// The index of a finished version 1 or 2 trace: where every K-th event starts and
+/// where every blob is.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct IndexRecord {
     /// K: `event_offsets[i]` is the offset of event `i * every`.
@@ -273,7 +320,7 @@ mod tests {
                     supported: (FORMAT_VERSION_MIN, FORMAT_VERSION)
                 }
             );
-            assert!(e.to_string().contains("reads versions 1 to 2"), "{e}");
+            assert!(e.to_string().contains("reads versions 1 to 3"), "{e}");
         }
     }
 }

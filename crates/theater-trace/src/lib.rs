@@ -1,10 +1,12 @@
 //! Theater's trace store: the record of a run, and everything needed to replay it.
 //!
 //! A trace is a single append-only file (`trace.bin`) holding:
-//! - **events** ([`Event`]), hash-chained with blake3: each carries its parent's digest,
-//!   so the last digest (the chain head) identifies the whole run;
-//! - **blobs**: payloads, components and manifests keyed by their blake3 digest and
-//!   stored once, written before the first event that references them.
+//! - **events** ([`Event`]), hash-chained with blake3: the chain value after an event is
+//!   derived from the one before it and the event's bytes, so the last one (the chain
+//!   head) identifies the whole run. Events are written in zstd-compressed blocks, each
+//!   recording the chain value before it, so a reader can start at any block;
+//! - **blobs**: payloads, components and manifests keyed by their blake3 digest,
+//!   compressed and stored once, written before the block that first references them.
 //!
 //! Write with [`TraceWriter`]; read with [`Trace`] (iterate, seek by event number, fetch
 //! blobs, [`Trace::verify`]); export with [`export_json_lines`]. The byte layout is in
@@ -13,6 +15,7 @@
 //! This crate knows nothing about WebAssembly engines or terminals, and nothing in it
 //! panics on bad input.
 
+mod block;
 mod codec;
 mod digest;
 mod display;
@@ -25,7 +28,8 @@ pub mod synth;
 mod verify;
 mod writer;
 
-pub use codec::{decode_event, encode_event, event_bytes, event_digest, EVENT_DIGEST_CONTEXT};
+pub use block::ZSTD_LEVEL;
+pub use codec::{chain_link, legacy, state_digest, truncate_state, wire, STATE_DIGEST_LEN};
 pub use digest::{hex, Bytes, Digest, DIGEST_LEN};
 pub use display::{PayloadPreview, Quoted, Recipient, EVENT_KIND_NAMES};
 pub use error::{Corruption, Problem, TraceError};
@@ -35,6 +39,6 @@ pub use json::{event_to_json, export_json_lines};
 pub use reader::{EventPosition, Events, RecordedEvent, Recovery, Trace};
 pub use verify::VerifyReport;
 pub use writer::{
-    TraceSink, TraceSummary, TraceWriter, WriterOptions, INDEX_EVERY_EVENTS_DEFAULT,
-    TRACE_MAX_BYTES_DEFAULT, WRITE_BUFFER_MAX_BYTES,
+    TraceSink, TraceSummary, TraceWriter, WriterOptions, BLOCK_MAX_BYTES_DEFAULT,
+    FLUSH_EVERY_EVENTS_DEFAULT, TRACE_MAX_BYTES_DEFAULT, WRITE_BUFFER_MAX_BYTES,
 };

@@ -205,7 +205,7 @@ pub fn random_run<W: TraceSink>(
                             message: format!("log line {i} ünïcödé"),
                         })
                         .collect(),
-                    state: Digest::of(&rng.next_u64().to_le_bytes()),
+                    state: crate::state_digest(&rng.next_u64().to_le_bytes()),
                     fuel_used: rng.below(1 << 20),
                     outcome: match rng.below(4) {
                         0 => Outcome::Error("bad input".into()),
@@ -251,7 +251,7 @@ pub fn ping_pong_round<W: TraceSink>(
                 payload,
             }],
             logs: Vec::new(),
-            state: Digest::of(&round.to_le_bytes()),
+            state: crate::state_digest(&round.to_le_bytes()),
             fuel_used: 569 + round % 7,
             outcome: Outcome::Ok,
         }))?;

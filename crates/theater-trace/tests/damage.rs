@@ -1,14 +1,16 @@
-//! Damage: every single-byte flip of a sample trace is reported (never a panic, never a
-//! silent success), and every truncation opens the longest complete prefix.
+//! Damage: every single-byte flip of a sample trace (compressed blocks, compressed
+//! blobs, index, footer) is reported (never a panic, never a silent success), and every
+//! truncation opens the longest prefix of whole blocks.
 
 mod common;
 
-use common::{frame_ends, sample};
+use common::{events_before, frame_ends, sample};
 use theater_trace::{Digest, Problem, Trace, TraceError, WriterOptions};
 
+/// Forty events in blocks of four, with blobs between them.
 fn small_sample() -> common::Sample {
     let options = WriterOptions {
-        index_every_events: 4,
+        flush_every_events: 4,
         ..WriterOptions::default()
     };
     sample(0xda3a6e, 40, options)
@@ -27,10 +29,7 @@ fn every_single_byte_flip_is_reported_with_its_offset() {
             damaged[i] ^= mask;
             let outcome = Trace::from_bytes(damaged).and_then(|t| {
                 // Whatever opened, the events before the damaged frame are intact.
-                let intact = ends
-                    .iter()
-                    .filter(|&&(end, is_event)| is_event && end <= i)
-                    .count();
+                let intact = events_before(&ends, i);
                 let read: Vec<Digest> = t
                     .events()
                     .take(intact)
@@ -86,10 +85,7 @@ fn every_truncation_opens_the_longest_complete_prefix() {
     for cut in 0..s.bytes.len() {
         let t = Trace::from_bytes(s.bytes[..cut].to_vec())
             .unwrap_or_else(|e| panic!("truncation at {cut} does not open: {e}"));
-        let complete = ends
-            .iter()
-            .filter(|&&(end, is_event)| is_event && end <= cut)
-            .count();
+        let complete = events_before(&ends, cut);
         assert_eq!(t.event_count(), complete as u64, "truncation at {cut}");
         let got: Vec<Digest> = t.events().map(|e| e.unwrap().digest).collect();
         assert_eq!(got[..], digests[..complete], "truncation at {cut}");
@@ -120,16 +116,19 @@ fn every_truncation_opens_the_longest_complete_prefix() {
 }
 
 #[test]
-fn torn_event_is_counted_as_dropped() {
+fn a_torn_block_is_dropped_whole_and_its_events_counted() {
     let s = small_sample();
     let ends = frame_ends(&s.bytes);
-    // Cut in the middle of the last event frame.
-    let (last_event_end, _) = *ends.iter().rev().find(|&&(_, is_event)| is_event).unwrap();
-    let t = Trace::from_bytes(s.bytes[..last_event_end - 3].to_vec()).unwrap();
+    // Cut in the middle of the last block.
+    let (last_block_end, count) = *ends.iter().rev().find(|&&(_, n)| n > 0).unwrap();
+    assert!(count > 1, "the last block holds {count} events");
+    let t = Trace::from_bytes(s.bytes[..last_block_end - 3].to_vec()).unwrap();
     let r = t.recovery().unwrap();
-    assert_eq!(r.dropped_events, 1);
+    assert_eq!(r.dropped_events, count);
     assert!(r.reason.contains("truncated"), "{}", r.reason);
-    assert_eq!(t.event_count(), s.summary.events - 1);
+    assert_eq!(t.event_count(), s.summary.events - count);
+    let whole = Trace::from_bytes(s.bytes.clone()).unwrap();
+    assert_eq!(t.head(), whole.event(t.event_count() - 1).unwrap().digest);
 }
 
 #[test]
@@ -152,8 +151,8 @@ fn garbage_is_not_a_trace() {
 fn oversized_frame_length_is_refused_without_allocating_it() {
     let s = small_sample();
     let mut damaged = s.bytes[..16].to_vec();
-    // An event frame claiming 4 GiB.
-    damaged.extend_from_slice(&[2, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0]);
+    // A block frame claiming 4 GiB.
+    damaged.extend_from_slice(&[5, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0]);
     damaged.extend_from_slice(&[0; 64]);
     let t = Trace::from_bytes(damaged).unwrap();
     assert_eq!(t.event_count(), 0);

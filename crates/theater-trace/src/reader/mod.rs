@@ -5,24 +5,27 @@
 //! scanning: every complete, intact frame from the start is kept, the rest is dropped and
 //! described by [`Recovery`]. Either way, reading an event checks its frame checksum, and
 //! [`Trace::verify`](crate::Trace::verify) checks everything else.
+//!
+//! Version 3 traces hold events in compressed blocks ([`blocks`]); versions 1 and 2 hold
+//! one frame per event ([`legacy`]). Everything above this module sees the same
+//! [`RecordedEvent`]s either way.
 
 use std::collections::BTreeMap;
 use std::fs::File;
-
 use std::path::Path;
 use std::sync::Mutex;
 
-use crate::codec::{decode_event, event_digest};
 use crate::digest::{Digest, DIGEST_LEN};
 use crate::error::{Corruption, Problem, TraceError};
 use crate::event::{Event, EventBody, RunHeader};
 use crate::format::{
-    check_file_header, Footer, FrameKind, IndexRecord, FOOTER_FRAME_LEN, FRAME_HEADER_LEN,
-    HEADER_LEN,
+    check_file_header, Footer, FrameKind, IndexRecord, IndexV3, FIRST_BLOCK_VERSION,
+    FOOTER_FRAME_LEN, HEADER_LEN,
 };
-use crate::writer::INDEX_EVERY_EVENTS_DEFAULT;
 
+mod blocks;
 mod frames;
+mod legacy;
 
 pub(crate) use frames::RawFrame;
 use frames::{with_event, FrameReader, Source};
@@ -34,8 +37,9 @@ pub struct Recovery {
     pub valid_bytes: u64,
     /// Bytes dropped after them.
     pub dropped_bytes: u64,
-    /// Event frames among the dropped bytes that could be recognised (a torn event frame
-    /// counts as one).
+    /// Events among the dropped bytes that could be recognised: a torn event frame
+    /// counts as one, a torn block as the events its header declares (when the header
+    /// survived).
     pub dropped_events: u64,
     /// Why scanning stopped, e.g. a truncated or damaged frame.
     pub reason: String,
@@ -46,10 +50,11 @@ pub struct Recovery {
 pub struct RecordedEvent {
     /// Position in the trace; the run header is event 0.
     pub number: u64,
-    /// Byte offset of the event's frame.
+    /// Byte offset of the frame holding the event (its block, in version 3).
     pub offset: u64,
-    /// The event's digest (what its child stores as `parent`).
+    /// The chain value after the event (what the next event has as `parent`).
     pub digest: Digest,
+    /// The event; its `parent` is the chain value before it.
     pub event: Event,
 }
 
@@ -60,23 +65,57 @@ pub(crate) struct BlobLocation {
     pub(crate) len: u64,
 }
 
+/// A version 3 block, as the index (or a scan) knows it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct BlockEntry {
+    pub(crate) first: u64,
+    pub(crate) offset: u64,
+    pub(crate) chain_before: Digest,
+}
+
+/// How events are laid out in the file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Layout {
+    /// Versions 1 and 2: one frame per event; the offset of every `every`-th event.
+    Frames { every: u32, event_offsets: Vec<u64> },
+    /// Version 3: blocks, in order.
+    Blocks(Vec<BlockEntry>),
+}
+
+/// The index as stored, for `verify` to compare with the frames.
+#[derive(Clone, Debug)]
+pub(crate) enum StoredIndex {
+    Frames(u64, IndexRecord),
+    Blocks(u64, IndexV3),
+}
+
 /// An open trace.
 #[derive(Debug)]
 pub struct Trace {
     source: Source,
+    pub(crate) version: u32,
     pub(crate) file_len: u64,
     /// Frames end here: the index offset of a finished trace, else the end of the kept
     /// prefix.
     pub(crate) frames_end: u64,
-    pub(crate) every: u32,
-    pub(crate) event_offsets: Vec<u64>,
+    pub(crate) layout: Layout,
     pub(crate) event_count: u64,
     pub(crate) head: Digest,
     pub(crate) blobs: BTreeMap<Digest, BlobLocation>,
     pub(crate) recovery: Option<Recovery>,
-    /// The index as stored, for `verify` to compare with the frames.
-    pub(crate) stored_index: Option<(u64, IndexRecord)>,
+    pub(crate) stored_index: Option<StoredIndex>,
     header: Option<RunHeader>,
+}
+
+/// What opening found, before the run header is read.
+pub(crate) struct Opened {
+    frames_end: u64,
+    layout: Layout,
+    event_count: u64,
+    head: Digest,
+    blobs: BTreeMap<Digest, BlobLocation>,
+    recovery: Option<Recovery>,
+    stored_index: Option<StoredIndex>,
 }
 
 impl Trace {
@@ -100,32 +139,35 @@ impl Trace {
     fn from_source(source: Source, file_len: u64) -> Result<Trace, TraceError> {
         let mut head_bytes = vec![0u8; file_len.min(HEADER_LEN) as usize];
         source.read_at(0, &mut head_bytes)?;
-        if let Err(c) = check_file_header(&head_bytes) {
-            if let Problem::TruncatedFrame { .. } = c.problem {
-                // A writer that died before finishing the 16-byte header: an empty trace.
-                return Ok(Trace::empty(source, file_len, c.problem.to_string()));
+        let version = match check_file_header(&head_bytes) {
+            Ok(v) => v,
+            Err(c) => {
+                if let Problem::TruncatedFrame { .. } = c.problem {
+                    // A writer that died before finishing the 16-byte header: an empty
+                    // trace.
+                    return Ok(Trace::empty(source, file_len, c.problem.to_string()));
+                }
+                return Err(c.into());
             }
-            return Err(c.into());
-        }
-        let mut trace = match Trace::open_finished(&source, file_len) {
-            Some((footer, index_offset, index)) => Trace {
-                file_len,
-                frames_end: index_offset,
-                every: index.every,
-                event_offsets: index.event_offsets.clone(),
-                event_count: footer.event_count,
-                head: footer.head,
-                blobs: index
-                    .blobs
-                    .iter()
-                    .map(|&(d, offset, len)| (d, BlobLocation { offset, len }))
-                    .collect(),
-                recovery: None,
-                stored_index: Some((index_offset, index)),
-                header: None,
-                source,
-            },
-            None => Trace::scan(source, file_len)?,
+        };
+        let blocks = version >= FIRST_BLOCK_VERSION;
+        let opened = match Trace::open_finished(&source, file_len, blocks) {
+            Some(o) => o,
+            None if blocks => blocks::scan(&source, file_len)?,
+            None => legacy::scan(&source, file_len)?,
+        };
+        let mut trace = Trace {
+            source,
+            version,
+            file_len,
+            frames_end: opened.frames_end,
+            layout: opened.layout,
+            event_count: opened.event_count,
+            head: opened.head,
+            blobs: opened.blobs,
+            recovery: opened.recovery,
+            stored_index: opened.stored_index,
+            header: None,
         };
         if trace.event_count > 0 {
             let first = trace.event(0)?;
@@ -147,10 +189,10 @@ impl Trace {
     fn empty(source: Source, file_len: u64, reason: String) -> Trace {
         Trace {
             source,
+            version: crate::FORMAT_VERSION,
             file_len,
             frames_end: 0,
-            every: INDEX_EVERY_EVENTS_DEFAULT,
-            event_offsets: Vec::new(),
+            layout: Layout::Blocks(Vec::new()),
             event_count: 0,
             head: Digest::ZERO,
             blobs: BTreeMap::new(),
@@ -166,7 +208,7 @@ impl Trace {
     }
 
     /// Reads the footer and index of a finished trace; `None` if there is no valid pair.
-    fn open_finished(source: &Source, file_len: u64) -> Option<(Footer, u64, IndexRecord)> {
+    fn open_finished(source: &Source, file_len: u64, blocks: bool) -> Option<Opened> {
         let footer_offset = file_len.checked_sub(FOOTER_FRAME_LEN)?;
         if footer_offset < HEADER_LEN {
             return None;
@@ -187,90 +229,11 @@ impl Trace {
         if frame.kind != FrameKind::Index || frame.next_offset() != footer_offset {
             return None;
         }
-        let index: IndexRecord = rmp_serde::from_slice(&frame.payload).ok()?;
-        let expected_offsets = index.event_count.div_ceil(u64::from(index.every.max(1)));
-        let consistent = index.every > 0
-            && index.event_count == footer.event_count
-            && index.head == footer.head
-            && index.event_offsets.len() as u64 == expected_offsets
-            && index
-                .event_offsets
-                .iter()
-                .all(|&o| o >= HEADER_LEN && o < footer.index_offset);
-        consistent.then_some((footer, footer.index_offset, index))
-    }
-
-    /// Opens a trace without a valid footer by walking its frames.
-    fn scan(source: Source, file_len: u64) -> Result<Trace, TraceError> {
-        let every = INDEX_EVERY_EVENTS_DEFAULT;
-        let mut event_offsets = Vec::new();
-        let mut blobs = BTreeMap::new();
-        let mut events = 0u64;
-        let mut head = Digest::ZERO;
-        let mut offset = HEADER_LEN;
-        let mut reader = FrameReader::new(&source, file_len);
-        let stop_reason = loop {
-            if offset == file_len {
-                break "the file ends after the last complete frame".to_string();
-            }
-            let frame = match reader.frame(offset) {
-                Ok(f) => f,
-                Err(TraceError::Corrupt(c)) => break c.problem.to_string(),
-                Err(e) => return Err(e),
-            };
-            match frame.kind {
-                FrameKind::Event => {
-                    if events.is_multiple_of(u64::from(every)) {
-                        event_offsets.push(offset);
-                    }
-                    head = event_digest(&frame.payload);
-                    events += 1;
-                }
-                FrameKind::Blob => {
-                    if frame.payload.len() < DIGEST_LEN {
-                        break "blob frame shorter than a digest".to_string();
-                    }
-                    let digest = Digest(frame.payload[..DIGEST_LEN].try_into().unwrap_or_default());
-                    blobs.entry(digest).or_insert(BlobLocation {
-                        offset,
-                        len: (frame.payload.len() - DIGEST_LEN) as u64,
-                    });
-                }
-                // An index ends the frames. Without a valid footer after it (the writer
-                // died between the two, or the footer is damaged) it adds nothing the
-                // scan does not know, so it is dropped with the footer.
-                FrameKind::Index => {
-                    break "the footer after the index is missing or damaged".to_string()
-                }
-                FrameKind::Footer => break "a footer that does not match the trace".to_string(),
-            }
-            offset = frame.next_offset();
-        };
-        let dropped_events = u64::from(
-            offset < file_len && {
-                let mut kind = [0u8];
-                source.read_at(offset, &mut kind)?;
-                kind[0] == FrameKind::Event as u8
-            },
-        );
-        Ok(Trace {
-            file_len,
-            frames_end: offset,
-            every,
-            event_offsets,
-            event_count: events,
-            head,
-            blobs,
-            recovery: Some(Recovery {
-                valid_bytes: offset,
-                dropped_bytes: file_len - offset,
-                dropped_events,
-                reason: stop_reason,
-            }),
-            stored_index: None,
-            header: None,
-            source,
-        })
+        if blocks {
+            blocks::from_index(&footer, &frame.payload)
+        } else {
+            legacy::from_index(&footer, &frame.payload)
+        }
     }
 
     /// The run header (event 0); `None` only for an empty trace.
@@ -278,12 +241,17 @@ impl Trace {
         self.header.as_ref()
     }
 
+    /// The format version of the file (see [`crate::FORMAT_VERSION`]).
+    pub fn format_version(&self) -> u32 {
+        self.version
+    }
+
     /// Number of events, the run header included.
     pub fn event_count(&self) -> u64 {
         self.event_count
     }
 
-    /// The digest of the last event: identifies the run.
+    /// The chain value after the last event: identifies the run.
     pub fn head(&self) -> Digest {
         self.head
     }
@@ -298,12 +266,18 @@ impl Trace {
         self.blobs.len() as u64
     }
 
+    /// Digests of every blob, in digest order.
+    pub fn blob_digests(&self) -> impl Iterator<Item = &Digest> + '_ {
+        self.blobs.keys()
+    }
+
     /// `Some` when the trace had no valid footer and was opened by scanning.
     pub fn recovery(&self) -> Option<&Recovery> {
         self.recovery.as_ref()
     }
 
-    /// Event number `n`: reads at most K frames from the nearest index entry.
+    /// Event number `n`: decodes at most one block (version 3) or K frames from the
+    /// nearest index entry (versions 1 and 2).
     pub fn event(&self, n: u64) -> Result<RecordedEvent, TraceError> {
         if n >= self.event_count {
             return Err(TraceError::EventOutOfRange {
@@ -311,34 +285,16 @@ impl Trace {
                 count: self.event_count,
             });
         }
-        let every = u64::from(self.every);
-        let slot = (n / every) as usize;
-        let start = *self.event_offsets.get(slot).ok_or_else(|| {
-            TraceError::from(Corruption {
-                offset: self.frames_end,
+        let mut iter = self.events_from(n);
+        match iter.next() {
+            Some(Ok(e)) if e.number == n => Ok(e),
+            Some(Err(e)) => Err(e),
+            _ => Err(Corruption {
+                offset: iter.offset,
                 event: Some(n),
-                problem: Problem::Index(format!(
-                    "no index entry for event {}",
-                    slot as u64 * every
-                )),
-            })
-        })?;
-        let mut iter = self.events_from_offset(start, slot as u64 * every);
-        iter.skip_to = n;
-        loop {
-            match iter.next() {
-                Some(Ok(e)) if e.number == n => return Ok(e),
-                Some(Ok(_)) => {}
-                Some(Err(e)) => return Err(e),
-                None => {
-                    return Err(Corruption {
-                        offset: iter.offset,
-                        event: Some(n),
-                        problem: Problem::Index("event not found where the index says".into()),
-                    }
-                    .into())
-                }
+                problem: Problem::Index("event not found where the index says".into()),
             }
+            .into()),
         }
     }
 
@@ -349,16 +305,31 @@ impl Trace {
 
     /// Events from number `n` on (seeks via the index).
     pub fn events_from(&self, n: u64) -> Events<'_> {
-        let every = u64::from(self.every);
-        let slot = (n / every) as usize;
-        match self.event_offsets.get(slot) {
-            Some(&start) => {
-                let mut iter = self.events_from_offset(start, slot as u64 * every);
+        let start = match &self.layout {
+            Layout::Frames {
+                every,
+                event_offsets,
+            } => {
+                let every = u64::from(*every);
+                let slot = (n / every) as usize;
+                event_offsets
+                    .get(slot)
+                    .map(|&offset| (offset, slot as u64 * every, None))
+            }
+            Layout::Blocks(blocks) => {
+                let i = blocks.partition_point(|b| b.first <= n);
+                i.checked_sub(1)
+                    .map(|i| (blocks[i].offset, blocks[i].first, Some(blocks[i].chain_before)))
+            }
+        };
+        match start {
+            Some((offset, number, chain)) if n < self.event_count => {
+                let mut iter = self.events_from_offset(offset, number, chain);
                 iter.skip_to = n;
                 iter
             }
-            None => {
-                let mut iter = self.events_from_offset(self.frames_end, self.event_count);
+            _ => {
+                let mut iter = self.events_from_offset(self.frames_end, self.event_count, None);
                 iter.done = true;
                 iter
             }
@@ -366,13 +337,15 @@ impl Trace {
     }
 
     /// Events from where an earlier iterator stopped ([`Events::position`]): resumes
-    /// without re-reading anything, so a reader that holds the trace can walk it in
-    /// pieces.
+    /// without reading anything before it (in version 3, it decodes the block it stopped
+    /// in again), so a reader that holds the trace can walk it in pieces.
     pub fn events_at(&self, at: EventPosition) -> Events<'_> {
-        self.events_from_offset(at.offset, at.number)
+        let mut iter = self.events_from_offset(at.offset, at.first, at.chain);
+        iter.skip_to = at.number;
+        iter
     }
 
-    fn events_from_offset(&self, offset: u64, number: u64) -> Events<'_> {
+    fn events_from_offset(&self, offset: u64, number: u64, chain: Option<Digest>) -> Events<'_> {
         Events {
             trace: self,
             reader: FrameReader::new(&self.source, self.frames_end),
@@ -380,6 +353,9 @@ impl Trace {
             number,
             skip_to: number,
             done: false,
+            chain,
+            block: None,
+            last_block_first: None,
         }
     }
 
@@ -398,26 +374,40 @@ impl Trace {
             }
             .into()
         };
-        if frame.kind != FrameKind::Blob {
-            return Err(corrupt(Problem::UnexpectedFrame {
-                expected: "blob",
-                found: frame.kind.name(),
-            }));
-        }
-        let mut payload = frame.payload;
-        if payload.len() < DIGEST_LEN || payload[..DIGEST_LEN] != digest.0 {
-            return Err(corrupt(Problem::Index(format!(
-                "blob {digest} is not at its indexed offset"
-            ))));
-        }
-        let bytes = payload.split_off(DIGEST_LEN);
-        let computed = Digest::of(&bytes);
-        if computed != *digest {
-            return Err(corrupt(Problem::BlobDigest {
-                stored: *digest,
-                computed,
-            }));
-        }
+        let bytes = match frame.kind {
+            FrameKind::ZBlob => {
+                let header = crate::block::ZBlobHeader::parse(&frame.payload).map_err(corrupt)?;
+                if header.digest != *digest {
+                    return Err(corrupt(Problem::Index(format!(
+                        "blob {digest} is not at its indexed offset"
+                    ))));
+                }
+                header.content(&frame.payload).map_err(corrupt)?
+            }
+            FrameKind::Blob => {
+                let mut payload = frame.payload;
+                if payload.len() < DIGEST_LEN || payload[..DIGEST_LEN] != digest.0 {
+                    return Err(corrupt(Problem::Index(format!(
+                        "blob {digest} is not at its indexed offset"
+                    ))));
+                }
+                let bytes = payload.split_off(DIGEST_LEN);
+                let computed = Digest::of(&bytes);
+                if computed != *digest {
+                    return Err(corrupt(Problem::BlobDigest {
+                        stored: *digest,
+                        computed,
+                    }));
+                }
+                bytes
+            }
+            other => {
+                return Err(corrupt(Problem::UnexpectedFrame {
+                    expected: "blob",
+                    found: other.name(),
+                }))
+            }
+        };
         Ok(Some(bytes))
     }
 
@@ -456,10 +446,16 @@ impl Iterator for Frames<'_> {
     }
 }
 
-/// Where an [`Events`] iterator is: the frame it reads next, and that event's number.
+/// Where an [`Events`] iterator is, to resume there with [`Trace::events_at`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct EventPosition {
+    /// The frame to read from: the block holding the next event, or the next frame.
     offset: u64,
+    /// The number of the first event read from that frame on.
+    first: u64,
+    /// The chain value before `first`, when known.
+    chain: Option<Digest>,
+    /// The number of the next event.
     number: u64,
 }
 
@@ -474,12 +470,19 @@ impl EventPosition {
 pub struct Events<'a> {
     trace: &'a Trace,
     reader: FrameReader<'a>,
+    /// The next frame to read.
     offset: u64,
-    /// Number of the next event frame.
+    /// Number of the next event read (the first of the next frame, in version 3).
     number: u64,
-    /// Events before this one are skipped without decoding.
+    /// Events before this one are skipped without being yielded.
     skip_to: u64,
     done: bool,
+    /// Version 3: the chain value before event `number`, when known (not at a seek).
+    chain: Option<Digest>,
+    /// Version 3: the block being read.
+    block: Option<blocks::OpenBlock>,
+    /// Version 3: the first event of the block read before, for error reports.
+    last_block_first: Option<u64>,
 }
 
 impl std::fmt::Debug for Events<'_> {
@@ -495,14 +498,17 @@ impl Iterator for Events<'_> {
     type Item = Result<RecordedEvent, TraceError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        while !self.done && self.number < self.trace.event_count {
-            let result = self.step();
+        while !self.done && self.next_number() < self.trace.event_count {
+            let result = match self.trace.layout {
+                Layout::Frames { .. } => self.step_frame(),
+                Layout::Blocks(_) => self.step_block(),
+            };
             match result {
                 Ok(Some(event)) => return Some(Ok(event)),
                 Ok(None) => {}
                 Err(e) => {
                     self.done = true;
-                    return Some(Err(with_event(e, self.number)));
+                    return Some(Err(with_event(e, self.next_number())));
                 }
             }
         }
@@ -515,52 +521,27 @@ impl Events<'_> {
     /// between events yielded (not after an error); the start of a fresh trace is
     /// `Trace::events().position()`.
     pub fn position(&self) -> EventPosition {
-        EventPosition {
-            offset: self.offset,
-            number: self.number,
+        match &self.block {
+            Some(b) => EventPosition {
+                offset: b.offset,
+                first: b.first,
+                chain: Some(b.chain_before),
+                number: b.first + b.next as u64,
+            },
+            None => EventPosition {
+                offset: self.offset,
+                first: self.number,
+                chain: self.chain,
+                number: self.number.max(self.skip_to),
+            },
         }
     }
 
-    /// Advances one frame; returns an event when the frame was one to yield.
-    fn step(&mut self) -> Result<Option<RecordedEvent>, TraceError> {
-        let offset = self.offset;
-        let header = self.reader.header(offset)?;
-        self.offset += header.frame_len();
-        // Every frame passed over is checked: a damaged kind byte must not turn an event
-        // into something skipped, or shift the numbering of the events after it.
-        let payload = self.reader.bytes(offset + FRAME_HEADER_LEN, header.len)?;
-        header.check(offset, payload)?;
-        match header.kind {
-            FrameKind::Event => {}
-            FrameKind::Blob => return Ok(None),
-            FrameKind::Index | FrameKind::Footer => {
-                return Err(Corruption {
-                    offset,
-                    event: Some(self.number),
-                    problem: Problem::UnexpectedFrame {
-                        expected: "blob or event",
-                        found: header.kind.name(),
-                    },
-                }
-                .into())
-            }
+    /// The number of the next event this iterator reads.
+    fn next_number(&self) -> u64 {
+        match &self.block {
+            Some(b) => b.first + b.next as u64,
+            None => self.number,
         }
-        let number = self.number;
-        self.number += 1;
-        if number < self.skip_to {
-            return Ok(None);
-        }
-        let digest = event_digest(payload);
-        let event = decode_event(payload).map_err(|why| Corruption {
-            offset,
-            event: Some(number),
-            problem: Problem::UndecodableEvent(why),
-        })?;
-        Ok(Some(RecordedEvent {
-            number,
-            offset,
-            digest,
-            event,
-        }))
     }
 }

@@ -28,15 +28,31 @@ pub fn sample(seed: u64, events: u64, options: WriterOptions) -> Sample {
     }
 }
 
-/// Offsets where each frame ends in a well-formed trace, and whether it was an event.
-pub fn frame_ends(bytes: &[u8]) -> Vec<(usize, bool)> {
+/// Offsets where each frame ends in a well-formed version 3 trace, and how many events
+/// it holds (a block's count; 0 for other frames).
+pub fn frame_ends(bytes: &[u8]) -> Vec<(usize, u64)> {
     let mut ends = Vec::new();
     let mut at = 16;
     while at < bytes.len() {
         let len = u32::from_le_bytes(bytes[at + 1..at + 5].try_into().unwrap()) as usize;
         let end = at + 9 + len;
-        ends.push((end, bytes[at] == 2));
+        let events = if bytes[at] == 5 {
+            u64::from(u32::from_le_bytes(
+                bytes[at + 17..at + 21].try_into().unwrap(),
+            ))
+        } else {
+            0
+        };
+        ends.push((end, events));
         at = end;
     }
     ends
+}
+
+/// Events held in the frames that end at or before `offset`.
+pub fn events_before(ends: &[(usize, u64)], offset: usize) -> usize {
+    ends.iter()
+        .filter(|&&(end, _)| end <= offset)
+        .map(|&(_, n)| n as usize)
+        .sum()
 }

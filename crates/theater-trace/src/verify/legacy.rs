@@ -1,41 +1,26 @@
-//! Full integrity check of a trace: every frame, event digest, chain link and blob.
+//! Verifying format versions 1 and 2: every frame, event digest, parent link and blob.
 
 use std::collections::BTreeMap;
 
-use crate::codec::{decode_event, event_bytes, event_digest};
+use crate::codec::legacy::{decode_event, event_bytes, event_digest};
 use crate::digest::{Digest, DIGEST_LEN};
 use crate::error::{Corruption, Problem, TraceError};
-use crate::event::{EventBody, Payload, INLINE_PAYLOAD_MAX_BYTES};
+use crate::event::EventBody;
 use crate::format::{FrameKind, HEADER_LEN};
-use crate::reader::Trace;
+use crate::reader::{Layout, StoredIndex, Trace};
 
-/// What a successful [`Trace::verify`] checked.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct VerifyReport {
-    pub events: u64,
-    pub blobs: u64,
-    /// Bytes held in blobs.
-    pub blob_bytes: u64,
-    pub file_bytes: u64,
-    pub head: Digest,
-}
+use super::{check_payloads, incomplete, VerifyReport};
 
 impl Trace {
-    /// Recomputes every frame checksum, event digest, chain link and blob digest, checks
-    /// that blobs precede their first reference and are stored once, that events are in
-    /// canonical form, and that the index and footer agree with the frames. Returns the
-    /// first problem found, by byte offset and event number. A trace opened by recovery
-    /// (no valid footer) fails with [`Problem::Incomplete`] once its intact prefix has
-    /// been checked.
-    pub fn verify(&self) -> Result<VerifyReport, TraceError> {
-        self.verify_with_progress(&mut |_, _| {})
-    }
-
-    /// [`Trace::verify`], calling `progress(bytes_checked, bytes_total)` as it goes.
-    pub fn verify_with_progress(
+    /// [`Trace::verify`] for versions 1 and 2.
+    pub(super) fn verify_frames(
         &self,
         progress: &mut dyn FnMut(u64, u64),
     ) -> Result<VerifyReport, TraceError> {
+        let every = match &self.layout {
+            Layout::Frames { every, .. } => *every,
+            Layout::Blocks(_) => 1,
+        };
         let mut check = Checker::default();
         let total = self.frames_end;
         // Offset and digest of the last event checked.
@@ -62,7 +47,7 @@ impl Trace {
                     .map_err(|p| corrupt(None, p))?,
                 FrameKind::Event => {
                     let n = check.events;
-                    match check.event(&frame.payload, frame.offset, self.every) {
+                    match check.event(&frame.payload, frame.offset, every) {
                         Ok(()) => previous = Some((frame.offset, check.head)),
                         Err(Problem::BrokenChain { expected, found }) => {
                             return Err(self.locate_break(n, previous, &frame, expected, found))
@@ -70,7 +55,7 @@ impl Trace {
                         Err(p) => return Err(corrupt(Some(n), p)),
                     }
                 }
-                FrameKind::Index | FrameKind::Footer => {
+                FrameKind::Index | FrameKind::Footer | FrameKind::Block | FrameKind::ZBlob => {
                     return Err(corrupt(
                         Some(check.events),
                         Problem::UnexpectedFrame {
@@ -83,15 +68,7 @@ impl Trace {
             progress(frame.next_offset(), total);
         }
         if let Some(r) = &self.recovery {
-            return Err(Corruption {
-                offset: r.valid_bytes,
-                event: Some(check.events),
-                problem: Problem::Incomplete {
-                    dropped_bytes: r.dropped_bytes,
-                    reason: r.reason.clone(),
-                },
-            }
-            .into());
+            return Err(incomplete(r, check.events));
         }
         self.check_index(&check)?;
         Ok(VerifyReport {
@@ -142,7 +119,7 @@ impl Trace {
     }
 
     fn check_index(&self, check: &Checker) -> Result<(), TraceError> {
-        let Some((index_offset, index)) = &self.stored_index else {
+        let Some(StoredIndex::Frames(index_offset, index)) = &self.stored_index else {
             return Ok(());
         };
         let mismatch = |what: String| -> TraceError {
@@ -235,51 +212,12 @@ impl Checker {
         if let Some(p) = problem {
             return Err(p);
         }
-        self.check_payloads(&event.body)?;
+        check_payloads(&event.body, |d| self.blobs.get(d).map(|&(_, l)| l))?;
         if self.events.is_multiple_of(u64::from(every.max(1))) {
             self.event_offsets.push(offset);
         }
         self.events += 1;
         self.head = event_digest(payload);
-        Ok(())
-    }
-
-    fn check_payloads(&self, body: &EventBody) -> Result<(), Problem> {
-        let mut payloads: Vec<&Payload> = Vec::new();
-        match body {
-            EventBody::Input(d) | EventBody::Delivered(d) => payloads.push(&d.payload),
-            EventBody::Refused { payload, .. } => payloads.push(payload),
-            EventBody::HostCall {
-                request, response, ..
-            } => payloads.extend([request, response]),
-            EventBody::Outputs(o) => payloads.extend(o.sent.iter().map(|m| &m.payload)),
-            _ => {}
-        }
-        for p in payloads {
-            match p {
-                Payload::Inline(b) if b.0.len() > INLINE_PAYLOAD_MAX_BYTES => {
-                    return Err(Problem::NonCanonicalEvent(
-                        "inline payload longer than INLINE_PAYLOAD_MAX_BYTES",
-                    ))
-                }
-                Payload::Blob { digest, len } => {
-                    let stored = self.blobs.get(digest).map_or(0, |&(_, l)| l);
-                    if stored != *len {
-                        return Err(Problem::BlobLength {
-                            digest: *digest,
-                            stored,
-                            referenced: *len,
-                        });
-                    }
-                    if *len as usize <= INLINE_PAYLOAD_MAX_BYTES {
-                        return Err(Problem::NonCanonicalEvent(
-                            "blob payload short enough to be inline",
-                        ));
-                    }
-                }
-                Payload::Inline(_) => {}
-            }
-        }
         Ok(())
     }
 }

@@ -1,4 +1,4 @@
-//! Canonical event encoding and event digests.
+//! The canonical event encoding of format versions 1 and 2, and their event digests.
 //!
 //! An event is encoded with MessagePack (rmp-serde's compact form: structs as arrays,
 //! enum variants by name, integers in their shortest form, byte strings as `bin`). That

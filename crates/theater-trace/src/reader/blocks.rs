@@ -1,0 +1,305 @@
+//! Reading format version 3: events in compressed blocks, the chain derived from them.
+//!
+//! A block is read whole: its frame checksum is checked, it is decompressed, and its
+//! events are split by their lengths. The chain value before a block comes from its
+//! header; reading on from one block into the next checks that the next block's header
+//! records the chain value the events before it hash to, so a replay notices tampering
+//! at the first block boundary after it.
+
+use std::collections::BTreeMap;
+use std::ops::Range;
+
+use crate::block::{Block, BlockHeader, ZBlobHeader};
+use crate::codec::chain_link;
+use crate::codec::wire::decode_body;
+use crate::digest::Digest;
+use crate::error::{Corruption, Problem, TraceError};
+use crate::event::Event;
+use crate::format::{Footer, FrameKind, IndexV3, FRAME_HEADER_LEN, HEADER_LEN};
+
+use super::frames::{FrameReader, Source};
+use super::{
+    BlobLocation, BlockEntry, Events, Layout, Opened, RecordedEvent, Recovery, StoredIndex,
+};
+
+/// A block being read by an [`Events`] iterator.
+#[derive(Debug)]
+pub(crate) struct OpenBlock {
+    pub(super) offset: u64,
+    pub(super) first: u64,
+    pub(super) chain_before: Digest,
+    raw: Vec<u8>,
+    ranges: Vec<Range<usize>>,
+    /// Index of the next event in `ranges`.
+    pub(super) next: usize,
+    /// The chain value before event `next`.
+    chain: Digest,
+}
+
+/// Takes a finished trace's footer and index payload; `None` if they are inconsistent.
+pub(super) fn from_index(footer: &Footer, payload: &[u8]) -> Option<Opened> {
+    let index: IndexV3 = rmp_serde::from_slice(payload).ok()?;
+    let ordered = index.blocks.windows(2).all(|w| {
+        let ((f0, o0, _), (f1, o1, _)) = (w[0], w[1]);
+        f0 < f1 && o0 < o1
+    });
+    let consistent = ordered
+        && index.event_count == footer.event_count
+        && index.head == footer.head
+        && index.blocks.is_empty() == (index.event_count == 0)
+        && index.blocks.first().is_none_or(|b| b.0 == 0 && b.2 == Digest::ZERO)
+        && index.blocks.last().is_none_or(|b| b.0 < index.event_count)
+        && index
+            .blocks
+            .iter()
+            .all(|&(_, o, _)| o >= HEADER_LEN && o < footer.index_offset);
+    consistent.then(|| Opened {
+        frames_end: footer.index_offset,
+        layout: Layout::Blocks(
+            index
+                .blocks
+                .iter()
+                .map(|&(first, offset, chain_before)| BlockEntry {
+                    first,
+                    offset,
+                    chain_before,
+                })
+                .collect(),
+        ),
+        event_count: footer.event_count,
+        head: footer.head,
+        blobs: index
+            .blobs
+            .iter()
+            .map(|&(d, offset, len)| (d, BlobLocation { offset, len }))
+            .collect(),
+        recovery: None,
+        stored_index: Some(StoredIndex::Blocks(footer.index_offset, index)),
+    })
+}
+
+/// Opens a version 3 trace without a valid footer by walking its frames. Only block
+/// headers are read on the way; the last block is decompressed to find the chain head.
+pub(super) fn scan(source: &Source, file_len: u64) -> Result<Opened, TraceError> {
+    let mut blocks = Vec::new();
+    let mut blobs = BTreeMap::new();
+    let mut events = 0u64;
+    let mut offset = HEADER_LEN;
+    let mut last: Option<Vec<u8>> = None;
+    let mut reader = FrameReader::new(source, file_len);
+    let mut stop_reason = loop {
+        if offset == file_len {
+            break "the file ends after the last complete frame".to_string();
+        }
+        let frame = match reader.frame(offset) {
+            Ok(f) => f,
+            Err(TraceError::Corrupt(c)) => break c.problem.to_string(),
+            Err(e) => return Err(e),
+        };
+        match frame.kind {
+            FrameKind::Block => {
+                let header = match BlockHeader::parse(&frame.payload) {
+                    Ok(h) => h,
+                    Err(p) => break p.to_string(),
+                };
+                if header.first_event != events {
+                    break Problem::BlockNumbering {
+                        expected: events,
+                        found: header.first_event,
+                    }
+                    .to_string();
+                }
+                blocks.push(BlockEntry {
+                    first: events,
+                    offset,
+                    chain_before: header.chain_before,
+                });
+                events += u64::from(header.count);
+                offset = frame.next_offset();
+                last = Some(frame.payload);
+                continue;
+            }
+            FrameKind::ZBlob => {
+                let header = match ZBlobHeader::parse(&frame.payload) {
+                    Ok(h) => h,
+                    Err(p) => break p.to_string(),
+                };
+                blobs.entry(header.digest).or_insert(BlobLocation {
+                    offset,
+                    len: header.raw_len,
+                });
+            }
+            // An index ends the frames. Without a valid footer after it it adds nothing
+            // the scan does not know, so it is dropped with the footer.
+            FrameKind::Index => {
+                break "the footer after the index is missing or damaged".to_string()
+            }
+            FrameKind::Footer => break "a footer that does not match the trace".to_string(),
+            FrameKind::Event | FrameKind::Blob => {
+                break format!(
+                    "a version 2 {} frame in a version 3 trace",
+                    frame.kind.name()
+                )
+            }
+        }
+        offset = frame.next_offset();
+    };
+    let mut head = Digest::ZERO;
+    if let (Some(payload), Some(entry)) = (last, blocks.last().copied()) {
+        match block_head(&payload) {
+            Ok(h) => head = h,
+            Err(p) => {
+                // Intact bytes that do not decode: the block is dropped with the rest.
+                stop_reason = p.to_string();
+                events = entry.first;
+                offset = entry.offset;
+                blocks.pop();
+                head = match blocks.last() {
+                    Some(_) => entry.chain_before,
+                    None => Digest::ZERO,
+                };
+            }
+        }
+    }
+    Ok(Opened {
+        frames_end: offset,
+        layout: Layout::Blocks(blocks),
+        event_count: events,
+        head,
+        blobs,
+        recovery: Some(Recovery {
+            valid_bytes: offset,
+            dropped_bytes: file_len - offset,
+            dropped_events: dropped_block_events(source, offset, file_len)?,
+            reason: stop_reason,
+        }),
+        stored_index: None,
+    })
+}
+
+/// The chain value after a block's events.
+fn block_head(payload: &[u8]) -> Result<Digest, Problem> {
+    let block = Block::decode(payload)?;
+    let mut chain = block.header.chain_before;
+    for r in block.events()? {
+        chain = chain_link(&chain, &block.raw[r]);
+    }
+    Ok(chain)
+}
+
+/// How many events the torn or damaged frame at `offset` declares, if it is a block
+/// whose count survived.
+fn dropped_block_events(source: &Source, offset: u64, file_len: u64) -> Result<u64, TraceError> {
+    let count_at = FRAME_HEADER_LEN + 8;
+    if file_len.saturating_sub(offset) < count_at + 4 {
+        return Ok(0);
+    }
+    let mut head = [0u8; (FRAME_HEADER_LEN + 12) as usize];
+    source.read_at(offset, &mut head)?;
+    if head[0] != FrameKind::Block as u8 {
+        return Ok(0);
+    }
+    let at = count_at as usize;
+    Ok(u64::from(u32::from_le_bytes(
+        head[at..at + 4].try_into().unwrap_or_default(),
+    )))
+}
+
+impl Events<'_> {
+    /// Advances one event (or one frame, when no block is open) of a version 3 trace;
+    /// returns an event when there was one to yield.
+    pub(super) fn step_block(&mut self) -> Result<Option<RecordedEvent>, TraceError> {
+        let Some(block) = self.block.as_mut() else {
+            self.open_block()?;
+            return Ok(None);
+        };
+        let range = block.ranges[block.next].clone();
+        let bytes = &block.raw[range];
+        let number = block.first + block.next as u64;
+        let parent = block.chain;
+        let digest = chain_link(&parent, bytes);
+        block.chain = digest;
+        block.next += 1;
+        let offset = block.offset;
+        let event = if number < self.skip_to {
+            None
+        } else {
+            Some(decode_body(bytes).map_err(|why| Corruption {
+                offset,
+                event: Some(number),
+                problem: Problem::UndecodableEvent(why),
+            })?)
+        };
+        if block.next == block.ranges.len() {
+            self.chain = Some(digest);
+            self.last_block_first = Some(block.first);
+            self.block = None;
+        }
+        Ok(event.map(|body| RecordedEvent {
+            number,
+            offset,
+            digest,
+            event: Event { parent, body },
+        }))
+    }
+
+    /// Reads the frame at `offset`: opens it if it is a block, passes a zblob by.
+    fn open_block(&mut self) -> Result<(), TraceError> {
+        let offset = self.offset;
+        let header = self.reader.header(offset)?;
+        self.offset += header.frame_len();
+        let payload = self.reader.bytes(offset + FRAME_HEADER_LEN, header.len)?;
+        header.check(offset, payload)?;
+        let corrupt = |problem| -> TraceError {
+            Corruption {
+                offset,
+                event: Some(self.number),
+                problem,
+            }
+            .into()
+        };
+        match header.kind {
+            FrameKind::Block => {}
+            FrameKind::ZBlob => return Ok(()),
+            other => {
+                return Err(corrupt(Problem::UnexpectedFrame {
+                    expected: "block or zblob",
+                    found: other.name(),
+                }))
+            }
+        }
+        let block = Block::decode(payload).map_err(corrupt)?;
+        let h = block.header;
+        if h.first_event != self.number {
+            return Err(corrupt(Problem::BlockNumbering {
+                expected: self.number,
+                found: h.first_event,
+            }));
+        }
+        if let Some(chain) = self.chain.filter(|c| *c != h.chain_before) {
+            return Err(Corruption {
+                offset,
+                event: self.number.checked_sub(1),
+                problem: Problem::AlteredBlock {
+                    first: self.last_block_first.unwrap_or(0),
+                    last: self.number.saturating_sub(1),
+                    recorded: h.chain_before,
+                    actual: chain,
+                },
+            }
+            .into());
+        }
+        let ranges = block.events().map_err(corrupt)?;
+        self.number = h.first_event + u64::from(h.count);
+        self.block = Some(OpenBlock {
+            offset,
+            first: h.first_event,
+            chain_before: h.chain_before,
+            raw: block.raw,
+            ranges,
+            next: 0,
+            chain: h.chain_before,
+        });
+        Ok(())
+    }
+}

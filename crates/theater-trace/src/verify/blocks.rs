@@ -1,0 +1,206 @@
+//! Verifying format version 3: blocks, zblobs, the derived chain.
+//!
+//! The chain is recomputed from the first event on. At every block boundary the chain
+//! value the block's header records must be the one its predecessors hash to, and after
+//! the last block the footer's head must be; a mismatch names the events between the
+//! last boundary that held and this one ([`Problem::AlteredBlock`]).
+
+use std::collections::BTreeMap;
+
+use crate::block::{Block, ZBlobHeader};
+use crate::codec::chain_link;
+use crate::codec::wire::{body_bytes, decode_body};
+use crate::digest::Digest;
+use crate::error::{Corruption, Problem, TraceError};
+use crate::event::EventBody;
+use crate::format::{FrameKind, IndexV3};
+use crate::reader::{RawFrame, StoredIndex, Trace};
+
+use super::{check_payloads, incomplete, VerifyReport};
+
+/// State of a verification pass.
+#[derive(Default)]
+struct Checker {
+    events: u64,
+    chain: Digest,
+    /// (first event, offset, chain before) of every block.
+    blocks: Vec<(u64, u64, Digest)>,
+    /// digest → (offset, len)
+    blobs: BTreeMap<Digest, (u64, u64)>,
+}
+
+impl Trace {
+    /// [`Trace::verify`] for version 3.
+    pub(super) fn verify_blocks(
+        &self,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<VerifyReport, TraceError> {
+        let mut check = Checker::default();
+        let total = self.frames_end;
+        for frame in self.frames() {
+            let frame = frame.map_err(|e| match e {
+                TraceError::Corrupt(mut c) => {
+                    c.event.get_or_insert(check.events);
+                    TraceError::Corrupt(c)
+                }
+                other => other,
+            })?;
+            let corrupt = |event, problem| -> TraceError {
+                Corruption {
+                    offset: frame.offset,
+                    event,
+                    problem,
+                }
+                .into()
+            };
+            match frame.kind {
+                FrameKind::ZBlob => check.blob(&frame).map_err(|p| corrupt(None, p))?,
+                FrameKind::Block => check.block(&frame)?,
+                other => {
+                    return Err(corrupt(
+                        Some(check.events),
+                        Problem::UnexpectedFrame {
+                            expected: "block or zblob",
+                            found: other.name(),
+                        },
+                    ))
+                }
+            }
+            progress(frame.next_offset(), total);
+        }
+        if let Some(r) = &self.recovery {
+            return Err(incomplete(r, check.events));
+        }
+        if check.chain != self.head {
+            return Err(check.altered_last(self.head));
+        }
+        if let Some(StoredIndex::Blocks(offset, index)) = &self.stored_index {
+            check_index(*offset, index, &check)?;
+        }
+        Ok(VerifyReport {
+            events: check.events,
+            blobs: check.blobs.len() as u64,
+            blob_bytes: check.blobs.values().map(|&(_, len)| len).sum(),
+            file_bytes: self.file_len,
+            head: check.chain,
+        })
+    }
+}
+
+impl Checker {
+    fn blob(&mut self, frame: &RawFrame) -> Result<(), Problem> {
+        let header = ZBlobHeader::parse(&frame.payload)?;
+        header.content(&frame.payload)?;
+        if self
+            .blobs
+            .insert(header.digest, (frame.offset, header.raw_len))
+            .is_some()
+        {
+            return Err(Problem::DuplicateBlob(header.digest));
+        }
+        Ok(())
+    }
+
+    fn block(&mut self, frame: &RawFrame) -> Result<(), TraceError> {
+        let corrupt = |event, problem| -> TraceError {
+            Corruption {
+                offset: frame.offset,
+                event,
+                problem,
+            }
+            .into()
+        };
+        let block = Block::decode(&frame.payload).map_err(|p| corrupt(Some(self.events), p))?;
+        let h = block.header;
+        if h.first_event != self.events {
+            return Err(corrupt(
+                Some(self.events),
+                Problem::BlockNumbering {
+                    expected: self.events,
+                    found: h.first_event,
+                },
+            ));
+        }
+        if h.chain_before != self.chain {
+            return Err(self.altered_last(h.chain_before));
+        }
+        self.blocks.push((h.first_event, frame.offset, h.chain_before));
+        for range in block.events().map_err(|p| corrupt(Some(self.events), p))? {
+            let bytes = &block.raw[range];
+            self.event(bytes)
+                .map_err(|p| corrupt(Some(self.events), p))?;
+            self.chain = chain_link(&self.chain, bytes);
+            self.events += 1;
+        }
+        Ok(())
+    }
+
+    fn event(&self, bytes: &[u8]) -> Result<(), Problem> {
+        let body = decode_body(bytes).map_err(Problem::UndecodableEvent)?;
+        if body_bytes(&body).ok().as_deref() != Some(bytes) {
+            return Err(Problem::NonCanonicalEvent(
+                "re-encoding the decoded event gives different bytes",
+            ));
+        }
+        let is_header = matches!(body, EventBody::RunStarted(_));
+        if is_header != (self.events == 0) {
+            return Err(Problem::MisplacedHeader);
+        }
+        let mut problem = None;
+        body.for_each_blob_ref(|d| {
+            if problem.is_none() && !self.blobs.contains_key(d) {
+                problem = Some(Problem::MissingBlob(*d));
+            }
+        });
+        if let Some(p) = problem {
+            return Err(p);
+        }
+        check_payloads(&body, |d| self.blobs.get(d).map(|&(_, l)| l))
+    }
+
+    /// The events of the last block checked do not hash to `recorded`, the chain value
+    /// recorded after them.
+    fn altered_last(&self, recorded: Digest) -> TraceError {
+        let (first, offset) = self
+            .blocks
+            .last()
+            .map_or((0, 0), |&(first, offset, _)| (first, offset));
+        Corruption {
+            offset,
+            event: Some(first),
+            problem: Problem::AlteredBlock {
+                first,
+                last: self.events.saturating_sub(1),
+                recorded,
+                actual: self.chain,
+            },
+        }
+        .into()
+    }
+}
+
+fn check_index(index_offset: u64, index: &IndexV3, check: &Checker) -> Result<(), TraceError> {
+    let mismatch = |what: String| -> TraceError {
+        Corruption {
+            offset: index_offset,
+            event: None,
+            problem: Problem::Index(what),
+        }
+        .into()
+    };
+    if index.event_count != check.events {
+        return Err(mismatch(format!(
+            "it counts {} events, the blocks hold {}",
+            index.event_count, check.events
+        )));
+    }
+    if index.blocks != check.blocks {
+        return Err(mismatch("its block table differs from the blocks".into()));
+    }
+    let blobs: Vec<(Digest, u64, u64)> =
+        check.blobs.iter().map(|(d, &(o, l))| (*d, o, l)).collect();
+    if index.blobs != blobs {
+        return Err(mismatch("its blob table differs from the frames".into()));
+    }
+    Ok(())
+}
