@@ -6,13 +6,14 @@
 //! the recorded components (or swapped builds); `diff` compares two runs; `bisect` finds
 //! the first step at which a predicate holds; `minimize` shrinks a failing run's inputs;
 //! `regress` reruns a trace's inputs against new builds and reports every behaviour
-//! change per actor.
+//! change per actor; `convert` rewrites an old trace in the current format.
 //!
 //! Exit codes are stable for scripts: 0 success, 1 a divergence, a difference, or a
 //! predicate that never holds, 2 unusable input (missing, corrupt, truncated or tampered
 //! trace, bad arguments).
 
 mod commands;
+mod convert;
 mod regress;
 mod render;
 mod repl;
@@ -97,6 +98,10 @@ enum Command {
     /// calls or outcome, and the first ones in full. Exit 0 if behaviour is identical, 1
     /// if it differs, 2 for unusable input.
     Regress(regress::RegressArgs),
+    /// Rewrite a trace (format version 1, 2 or 3) in the current format: the same events
+    /// in the same order, checked before the file is put in place. Exit 0 on success, 2
+    /// if the trace is damaged, incomplete or the output exists (without --force).
+    Convert(convert::ConvertArgs),
     /// Compare two traces per actor; show the first divergence with context and a
     /// summary. Exit 0 if they record the same run, 1 if they differ.
     Diff {
@@ -345,6 +350,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             count,
         } => commands::export(&trace, format, output.as_deref(), from, count, &mut out)?,
         Command::Regress(args) => regress::run(&args, &mut out)?,
+        Command::Convert(args) => convert::run(&args, &mut out)?,
         Command::Repl { .. } => unreachable!("handled in main"),
     };
     out.flush()?;

@@ -10,8 +10,8 @@
 //! nowhere else.
 
 use theater_trace::{
-    ActorId, Delivery, DeliveryOutputs, Digest, EventBody, HostFunction, LogLine, MessageKind,
-    Outcome, Payload, Sender, SentMessage, TraceSink, TraceWriter,
+    ActorId, Delivery, DeliveryOutputs, EventBody, HostFunction, LogLine, MessageKind, Outcome,
+    Payload, Sender, SentMessage, TraceSink, TraceWriter,
 };
 
 use crate::error::{Divergence, RuntimeError};

@@ -1,9 +1,11 @@
-//! Trace store benchmark: write throughput, bytes per event, size against the JSON
-//! export, and open/seek cost of a large trace with and without its footer.
+//! Trace store benchmark: write throughput, bytes per event and per delivery, size
+//! against the version 2 format and the JSON export of the same events, and iteration,
+//! open and seek cost of a large trace in both formats, with and without its footer.
 //!
 //! Run: `cargo bench -p theater-trace --bench trace_write` (add `-- --events N` to change
-//! the size). Figures are medians of several runs, measured side by side in one process;
-//! `docs/benchmarks.md` holds the latest ones.
+//! the size; above 4M events the version 2 comparison is left out, it would not fit in
+//! memory comfortably). Figures are medians of several runs, measured side by side in
+//! one process; `docs/benchmarks.md` holds the latest ones.
 
 use std::hint::black_box;
 use std::path::Path;
@@ -77,7 +79,7 @@ fn main() {
 
     let (t_file, file_bytes) = time(RUNS, || write_file(&path, rounds, WriterOptions::default()));
     report(
-        "write to file (flush every 1024 events / 100 ms)",
+        "write to file (a block every 4096 events / 256 KiB / 100 ms)",
         events,
         file_bytes,
         t_file,
@@ -96,10 +98,24 @@ fn main() {
         t_fsync,
     );
 
-    println!("bytes per event (small messages): {per_event:.1}");
+    println!(
+        "version 3: {per_event:.1} bytes per event, {:.1} per delivery",
+        per_event * 2.0
+    );
+    let trace = Trace::from_bytes(bytes.clone()).unwrap();
+    let v2 = (events <= 4_000_000).then(|| {
+        let v2 = theater_trace::legacy::write_v2(&trace).unwrap();
+        println!(
+            "version 2, the same events: {} bytes, {:.1} per event, {:.1} per delivery; version 2 / version 3 = {:.1}x",
+            v2.len(),
+            v2.len() as f64 / events as f64,
+            v2.len() as f64 * 2.0 / events as f64,
+            v2.len() as f64 / bytes.len() as f64
+        );
+        v2
+    });
 
     // Size against the JSON export of the same events.
-    let trace = Trace::from_bytes(bytes.clone()).unwrap();
     let mut json = Vec::new();
     let (t_json, _) = time(1, || {
         json.clear();
@@ -112,46 +128,51 @@ fn main() {
         t_json.as_secs_f64() * 1e3,
         bytes.len() as f64 / json.len() as f64
     );
+    drop(json);
+    drop(trace);
 
     // Reading: iterate everything; open + seek with the footer and by scanning.
     write_file(&path, rounds, WriterOptions::default());
-    let (t_iter, n) = time(3, || {
-        Trace::open(&path)
-            .unwrap()
-            .events()
-            .map(|e| black_box(e.unwrap()))
-            .fold(0u64, |n, _| n + 1)
-    });
-    println!(
-        "iterate all events from file: {:.2} M events/s ({n} events)",
-        n as f64 / t_iter.as_secs_f64() / 1e6
-    );
+    let v2_path = dir.join("bench-v2.trace");
+    if let Some(v2) = &v2 {
+        std::fs::write(&v2_path, v2).unwrap();
+    }
+    drop(v2);
     let mut rng = Rng::new(42);
     let targets: Vec<u64> = (0..1000).map(|_| rng.below(events)).collect();
-    let (t_open, trace) = time(RUNS, || Trace::open(&path).unwrap());
-    let (t_seek, _) = time(RUNS, || {
-        for &n in &targets {
-            black_box(trace.event(n).unwrap());
-        }
-    });
-    // Without the footer (as after a crash), opening must scan.
-    let full = std::fs::read(&path).unwrap();
-    let torn = dir.join("torn.trace");
-    std::fs::write(&torn, &full[..full.len() - 10]).unwrap();
-    let (t_scan, scanned) = time(3, || Trace::open(&torn).unwrap());
-    assert_eq!(scanned.event_count(), trace.event_count());
-    println!(
-        "open {} MB trace: with footer {:.3} ms, by scan (no footer) {:.1} ms: ratio {:.0}x",
-        full.len() / 1_000_000,
-        t_open.as_secs_f64() * 1e3,
-        t_scan.as_secs_f64() * 1e3,
-        t_scan.as_secs_f64() / t_open.as_secs_f64()
-    );
-    println!(
-        "seek to a random event (index every {} events): {:.1} us",
-        theater_trace::INDEX_EVERY_EVENTS_DEFAULT,
-        t_seek.as_secs_f64() * 1e6 / targets.len() as f64
-    );
+    let mut files = vec![("version 3", path.clone())];
+    if v2_path.exists() {
+        files.push(("version 2", v2_path.clone()));
+    }
+    for (name, file) in &files {
+        let (t_iter, n) = time(3, || {
+            Trace::open(file)
+                .unwrap()
+                .events()
+                .map(|e| black_box(e.unwrap()))
+                .fold(0u64, |n, _| n + 1)
+        });
+        let (t_open, trace) = time(RUNS, || Trace::open(file).unwrap());
+        let (t_seek, _) = time(RUNS, || {
+            for &n in &targets {
+                black_box(trace.event(n).unwrap());
+            }
+        });
+        // Without the footer (as after a crash), opening must scan.
+        let full = std::fs::read(file).unwrap();
+        let torn = dir.join("torn.trace");
+        std::fs::write(&torn, &full[..full.len() - 10]).unwrap();
+        let (t_scan, scanned) = time(3, || Trace::open(&torn).unwrap());
+        assert_eq!(scanned.event_count(), trace.event_count());
+        println!(
+            "{name}: iterate all events from file {:.2} M events/s ({n} events); seek to a random event {:.1} us; open the {} MB file with footer {:.3} ms, by scan (no footer) {:.1} ms",
+            n as f64 / t_iter.as_secs_f64() / 1e6,
+            t_seek.as_secs_f64() * 1e6 / targets.len() as f64,
+            full.len() / 1_000_000,
+            t_open.as_secs_f64() * 1e3,
+            t_scan.as_secs_f64() * 1e3,
+        );
+    }
     println!(
         "file vs memory write time: {:.2}x",
         t_file.as_secs_f64() / t_mem.as_secs_f64()

@@ -17,6 +17,7 @@
 
 mod block;
 mod codec;
+mod convert;
 mod digest;
 mod display;
 mod error;
@@ -30,6 +31,7 @@ mod writer;
 
 pub use block::ZSTD_LEVEL;
 pub use codec::{chain_link, legacy, state_digest, truncate_state, wire, STATE_DIGEST_LEN};
+pub use convert::{convert, first_difference};
 pub use digest::{hex, Bytes, Digest, DIGEST_LEN};
 pub use display::{PayloadPreview, Quoted, Recipient, EVENT_KIND_NAMES};
 pub use error::{Corruption, Problem, TraceError};

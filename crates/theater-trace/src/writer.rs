@@ -397,7 +397,9 @@ impl<W: TraceSink> TraceWriter<W> {
         }
         // The block is counted at its raw size: compression never makes it larger by
         // more than its stored form.
-        self.reserve(self.block.raw.len() as u64 + framed + FRAME_HEADER_LEN + BLOCK_HEADER_LEN as u64)?;
+        self.reserve(
+            self.block.raw.len() as u64 + framed + FRAME_HEADER_LEN + BLOCK_HEADER_LEN as u64,
+        )?;
         put_varint(&mut self.block.raw, len as u64);
         self.block.raw.extend_from_slice(&self.scratch);
         self.block.count += 1;

@@ -806,7 +806,9 @@ mod tests {
         assert_eq!(decode_body(&bytes), Ok(body));
         bytes.push(0);
         assert!(decode_body(&bytes).unwrap_err().contains("trailing"));
-        assert!(decode_body(&[12]).unwrap_err().contains("unknown event tag"));
+        assert!(decode_body(&[12])
+            .unwrap_err()
+            .contains("unknown event tag"));
         assert!(decode_body(&[]).unwrap_err().contains("ends early"));
     }
 }

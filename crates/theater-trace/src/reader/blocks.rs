@@ -47,7 +47,10 @@ pub(super) fn from_index(footer: &Footer, payload: &[u8]) -> Option<Opened> {
         && index.event_count == footer.event_count
         && index.head == footer.head
         && index.blocks.is_empty() == (index.event_count == 0)
-        && index.blocks.first().is_none_or(|b| b.0 == 0 && b.2 == Digest::ZERO)
+        && index
+            .blocks
+            .first()
+            .is_none_or(|b| b.0 == 0 && b.2 == Digest::ZERO)
         && index.blocks.last().is_none_or(|b| b.0 < index.event_count)
         && index
             .blocks

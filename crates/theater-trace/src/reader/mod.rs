@@ -318,8 +318,13 @@ impl Trace {
             }
             Layout::Blocks(blocks) => {
                 let i = blocks.partition_point(|b| b.first <= n);
-                i.checked_sub(1)
-                    .map(|i| (blocks[i].offset, blocks[i].first, Some(blocks[i].chain_before)))
+                i.checked_sub(1).map(|i| {
+                    (
+                        blocks[i].offset,
+                        blocks[i].first,
+                        Some(blocks[i].chain_before),
+                    )
+                })
             }
         };
         match start {

@@ -124,7 +124,8 @@ impl Checker {
         if h.chain_before != self.chain {
             return Err(self.altered_last(h.chain_before));
         }
-        self.blocks.push((h.first_event, frame.offset, h.chain_before));
+        self.blocks
+            .push((h.first_event, frame.offset, h.chain_before));
         for range in block.events().map_err(|p| corrupt(Some(self.events), p))? {
             let bytes = &block.raw[range];
             self.event(bytes)

@@ -58,7 +58,10 @@ fn incomplete(r: &Recovery, events: u64) -> TraceError {
 
 /// Checks an event's payloads: inline ones short enough, blob ones long enough and of
 /// the length of the blob (`blob_len` gives a stored blob's length).
-fn check_payloads(body: &EventBody, blob_len: impl Fn(&Digest) -> Option<u64>) -> Result<(), Problem> {
+fn check_payloads(
+    body: &EventBody,
+    blob_len: impl Fn(&Digest) -> Option<u64>,
+) -> Result<(), Problem> {
     let mut payloads: Vec<&Payload> = Vec::new();
     match body {
         EventBody::Input(d) | EventBody::Delivered(d) => payloads.push(&d.payload),
