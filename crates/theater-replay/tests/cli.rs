@@ -76,16 +76,20 @@ fn verify_intact_trace_exits_0_and_prints_the_chain_head() {
 #[test]
 fn verify_flipped_byte_exits_2_naming_offset_and_event() {
     let t = TempTrace::new("flipped");
-    // A byte inside the 40th event's frame: past the manifest, header and early events.
+    // A byte inside the block holding the 40th event: past the manifest, header and
+    // early events. The report names the block's offset and its first event.
     let trace = theater_trace::Trace::open(&t.path).unwrap();
     let target = trace.event(40).unwrap().offset;
+    let first = (0..=40)
+        .find(|&n| trace.event(n).unwrap().offset == target)
+        .unwrap();
     drop(trace);
     damage(&t.path, |b| b[target as usize + 12] ^= 0x40);
     let out = bin(&["verify", t.arg()]);
     assert_eq!(out.status.code(), Some(2));
     let stderr = text(&out.stderr);
     assert!(stderr.contains(&format!("byte {target}")), "{stderr}");
-    assert!(stderr.contains("event 40"), "{stderr}");
+    assert!(stderr.contains(&format!("(event {first})")), "{stderr}");
     assert!(stderr.contains("checksum"), "{stderr}");
 }
 

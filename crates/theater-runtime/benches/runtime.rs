@@ -79,9 +79,15 @@ const MODES: [Mode; 4] = [
 /// One ping-pong rally of `balls` hits: the time until the last delivery has run and the
 /// system is finished (the scheduler's part), the time until the trace is finished too
 /// (the recorder has written the last batches, the index and the footer, and synced
-/// with fsync), the number of deliveries, and how often the scheduler waited for the
-/// recorder thread.
-fn rally(mode: Mode, balls: u64, cache: &mut ComponentCache) -> (Duration, Duration, u64, u64) {
+/// with fsync), the number of deliveries, how often the scheduler waited for the
+/// recorder thread, and the trace's size (0 with recording off) with, when asked, the
+/// size of the same events in format version 2.
+fn rally(
+    mode: Mode,
+    balls: u64,
+    cache: &mut ComponentCache,
+    v2: bool,
+) -> (Duration, Duration, u64, u64, (u64, u64)) {
     let spec = ping_pong_spec();
     let path = std::env::temp_dir().join(format!("theater-bench-{}.trace", std::process::id()));
     let _ = std::fs::remove_file(&path);
@@ -118,8 +124,16 @@ fn rally(mode: Mode, balls: u64, cache: &mut ComponentCache) -> (Duration, Durat
         _ => {}
     }
     let total = start.elapsed();
+    let mut size = (0, 0);
+    if mode != Mode::Off {
+        size.0 = std::fs::metadata(&path).unwrap().len();
+        if v2 {
+            let trace = theater_trace::Trace::open(&path).unwrap();
+            size.1 = theater_trace::legacy::write_v2(&trace).unwrap().len() as u64;
+        }
+    }
     let _ = std::fs::remove_file(&path);
-    (running, total, n, waits)
+    (running, total, n, waits, size)
 }
 
 fn median(mut v: Vec<Duration>) -> Duration {
@@ -142,13 +156,18 @@ fn main() {
     let mut total: [Vec<Duration>; 4] = Default::default();
     let mut waits = [0; 4];
     let mut deliveries = 0;
-    for _ in 0..RUNS {
+    let mut size = (0, 0);
+    for run in 0..RUNS {
         for (i, mode) in MODES.into_iter().enumerate() {
-            let (r, t, n, w) = rally(mode, balls, &mut cache);
+            let v2 = run == 0 && mode == Mode::Background;
+            let (r, t, n, w, s) = rally(mode, balls, &mut cache, v2);
             running[i].push(r);
             total[i].push(t);
             waits[i] += w;
             deliveries = n;
+            if v2 {
+                size = s;
+            }
         }
     }
     let per = |t: Duration| t.as_secs_f64() * 1e6 / deliveries as f64;
@@ -196,6 +215,15 @@ fn main() {
             end.as_secs_f64() * 1e3
         );
     }
+
+    println!(
+        "trace size: {} bytes, {:.1} bytes per delivery; the same events in format version 2: {} bytes, {:.1} per delivery; version 2 / version 3 = {:.1}x",
+        size.0,
+        size.0 as f64 / deliveries as f64,
+        size.1,
+        size.1 as f64 / deliveries as f64,
+        size.1 as f64 / size.0.max(1) as f64
+    );
 
     let ping = component("ping-pong");
     // The same message the rally delivers, at its end (no further send): the guest does

@@ -1,8 +1,8 @@
 //! Soak: 10 million deliveries recorded in one run (what `theater run --record` does),
-//! with throughput and host RSS over time and trace bytes per event; then the whole
+//! with throughput and host RSS over time and trace bytes per event and per delivery; then the whole
 //! trace is replayed and the chain heads compared.
 //!
-//! `cargo bench -p theater-runtime --bench soak` (about 2.4 GB of trace in the
+//! `cargo bench -p theater-runtime --bench soak` (about 0.2 GB of trace in the
 //! temporary directory, deleted afterwards; `THEATER_SOAK_DELIVERIES=N` for another
 //! size). A bounded version runs in `cargo test` (`tests/soak.rs`). Figures go to
 //! docs/benchmarks.md.
@@ -37,13 +37,14 @@ fn main() {
     .unwrap();
     let _ = std::fs::remove_file(&path);
     println!(
-        "recorded {} deliveries in {:.1} s ({:.0}/s): {} events, {} bytes ({:.1} bytes/event), peak RSS {:.1} MiB",
+        "recorded {} deliveries in {:.1} s ({:.0}/s): {} events, {} bytes ({:.1} bytes/event, {:.1} bytes/delivery), peak RSS {:.1} MiB",
         r.deliveries,
         r.record_time.as_secs_f64(),
         r.deliveries as f64 / r.record_time.as_secs_f64(),
         r.events,
         r.trace_bytes,
         r.trace_bytes as f64 / r.events as f64,
+        r.trace_bytes as f64 / r.deliveries as f64,
         r.peak_rss_bytes as f64 / 1048576.0
     );
     println!(

@@ -70,7 +70,7 @@ fn bank_bug_needs_the_exact_sequence() {
         })
         .collect();
     let state = |accounts: serde_json::Value, transfers: u64| {
-        theater_trace::Digest::of(
+        theater_trace::state_digest(
             &serde_json::to_vec(&json!({"accounts": accounts, "transfers": transfers})).unwrap(),
         )
     };

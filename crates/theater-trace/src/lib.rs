@@ -24,13 +24,14 @@ mod error;
 mod event;
 pub mod format;
 mod json;
+pub mod legacy;
 mod reader;
 pub mod synth;
 mod verify;
 mod writer;
 
 pub use block::ZSTD_LEVEL;
-pub use codec::{chain_link, legacy, state_digest, truncate_state, wire, STATE_DIGEST_LEN};
+pub use codec::{chain_link, state_digest, truncate_state, wire, STATE_DIGEST_LEN};
 pub use convert::{convert, first_difference};
 pub use digest::{hex, Bytes, Digest, DIGEST_LEN};
 pub use display::{PayloadPreview, Quoted, Recipient, EVENT_KIND_NAMES};

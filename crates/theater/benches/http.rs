@@ -178,6 +178,20 @@ fn load(addr: SocketAddr) -> Load {
     }
 }
 
+/// The trace's bytes per request, and the same events' in format version 2.
+fn print_trace_size(path: &std::path::Path, requests: u64) {
+    let trace = theater_trace::Trace::open(path).unwrap();
+    let v3 = trace.file_len();
+    let v2 = theater_trace::legacy::write_v2(&trace).unwrap().len() as u64;
+    let per = |b: u64| b as f64 / requests.max(1) as f64;
+    println!(
+        "           trace {v3} bytes, {:.0} per request; the same events in format version 2: {v2} bytes, {:.0} per request ({:.1}x)",
+        per(v3),
+        per(v2),
+        v2 as f64 / v3.max(1) as f64
+    );
+}
+
 fn ms(d: Duration) -> String {
     format!("{:.2} ms", d.as_secs_f64() * 1e3)
 }
@@ -212,10 +226,11 @@ fn main() {
                 ms(*l.latencies.last().unwrap()),
                 l.errors
             );
-            if record.is_some() {
+            if let Some(path) = record {
                 if let Some(line) = summary.lines().find(|l| l.starts_with("trace:")) {
                     println!("           {line}");
                 }
+                print_trace_size(path, l.requests);
             }
             if best[i].as_ref().is_none_or(|b| l.rate() > b.rate()) {
                 best[i] = Some(l);

@@ -238,7 +238,8 @@ fn demo_inputs_trip_the_bank_fee_bug() {
             _ => None,
         })
         .collect();
-    let state = |v: serde_json::Value| theater_trace::Digest::of(&serde_json::to_vec(&v).unwrap());
+    let state =
+        |v: serde_json::Value| theater_trace::state_digest(&serde_json::to_vec(&v).unwrap());
     // After the 7th input (a transfer of 125 that empties alice): the fee leaves -1.
     let overdrawn =
         state(serde_json::json!({"accounts": {"alice": -1, "bob": 165}, "transfers": 3}));

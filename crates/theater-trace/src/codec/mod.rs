@@ -15,9 +15,9 @@
 //! a blob digest (plain blake3) or a version 1/2 event digest (key-derivation mode).
 //!
 //! Versions 1 and 2 stored each event, its parent digest included, as MessagePack
-//! ([`legacy`]); they are read, never written.
+//! (`legacy`); they are read, never written.
 
-pub mod legacy;
+pub(crate) mod legacy;
 pub mod wire;
 
 use crate::digest::{Digest, DIGEST_LEN};
