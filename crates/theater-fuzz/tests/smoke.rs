@@ -79,8 +79,36 @@ fn mutate(rng: &mut Rng, seeds: &[Vec<u8>]) -> Vec<u8> {
     data
 }
 
+/// Version 3 traces from seeded synthetic runs, with blocks of 1 event (stored
+/// uncompressed: too small for zstd to shrink) and of 7 (compressed), added to the
+/// committed seeds so the mutations reach both kinds of block whatever the corpus holds.
+fn generated_traces() -> Vec<Vec<u8>> {
+    [1u32, 7]
+        .into_iter()
+        .map(|every| {
+            let options = theater_trace::WriterOptions {
+                flush_every_events: every,
+                ..theater_trace::WriterOptions::default()
+            };
+            let mut rng = Rng::new(u64::from(every));
+            let mut w = theater_trace::TraceWriter::new(
+                Vec::new(),
+                theater_trace::synth::header(1),
+                theater_trace::synth::MANIFEST,
+                options,
+            )
+            .unwrap();
+            theater_trace::synth::random_run(&mut rng, &mut w, 30).unwrap();
+            w.finish().unwrap().1
+        })
+        .collect()
+}
+
 fn run(target: &str, f: fn(&[u8])) {
-    let seeds = corpus(target);
+    let mut seeds = corpus(target);
+    if target == "trace_reader" {
+        seeds.extend(generated_traces());
+    }
     for s in &seeds {
         f(s);
     }

@@ -40,11 +40,13 @@ pub fn convert<W: TraceSink>(
             }
         });
         for d in missing {
+            if !stored.insert(d) {
+                continue; // referenced twice by this event
+            }
             let bytes = trace
                 .blob(&d)?
                 .ok_or(TraceError::UnknownBlob { digest: d })?;
             writer.blob(&bytes)?;
-            stored.insert(d);
         }
         writer.append(body)?;
     }

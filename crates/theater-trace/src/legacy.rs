@@ -34,6 +34,9 @@ pub fn write_v2(trace: &Trace) -> Result<Vec<u8>, TraceError> {
             }
         });
         for d in missing {
+            if blobs.contains_key(&d) {
+                continue; // referenced twice by this event
+            }
             let bytes = trace
                 .blob(&d)?
                 .ok_or(TraceError::UnknownBlob { digest: d })?;
