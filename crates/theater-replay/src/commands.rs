@@ -27,6 +27,19 @@ pub(crate) fn info(path: &Path, out: &mut dyn Write) -> anyhow::Result<ExitCode>
     let trace = open(path)?;
     writeln!(out, "trace:   {}", path.display())?;
     writeln!(out, "size:    {} bytes", trace.file_len())?;
+    match trace.block_count() {
+        Some(blocks) => writeln!(
+            out,
+            "format:  version {} ({blocks} compressed blocks)",
+            trace.format_version()
+        )?,
+        None => writeln!(
+            out,
+            "format:  version {} (one frame per event; `theater-replay convert` rewrites it in version {})",
+            trace.format_version(),
+            theater_trace::FORMAT_VERSION
+        )?,
+    }
     writeln!(out, "events:  {}", trace.event_count())?;
     writeln!(out, "blobs:   {}", trace.blob_count())?;
     writeln!(out, "head:    {}", trace.head())?;

@@ -220,3 +220,67 @@ fn json_export_has_one_line_per_event_with_hex_digests() {
         trace.head()
     );
 }
+
+#[test]
+fn blocks_end_at_their_event_and_byte_bounds() {
+    let never = u64::MAX / 2;
+    // By count: the header's block (the constructor flushes it), then blocks of exactly
+    // five events, then what is left.
+    let by_count = WriterOptions {
+        flush_every_events: 5,
+        flush_interval_ms: never,
+        block_max_bytes: u32::MAX,
+        ..WriterOptions::default()
+    };
+    let s = sample(11, 53, by_count);
+    let blocks = common::blocks(&s.bytes);
+    let counts: Vec<u32> = blocks.iter().map(|b| b.1).collect();
+    assert_eq!(counts[0], 1, "{counts:?}");
+    assert!(
+        counts[1..counts.len() - 1].iter().all(|&c| c == 5),
+        "{counts:?}"
+    );
+    assert_eq!(
+        counts.iter().map(|&c| u64::from(c)).sum::<u64>(),
+        s.summary.events
+    );
+    Trace::from_bytes(s.bytes).unwrap().verify().unwrap();
+
+    // By bytes: no block holds more than 200 raw bytes unless it is one event.
+    let by_bytes = WriterOptions {
+        flush_every_events: u32::MAX,
+        flush_interval_ms: never,
+        block_max_bytes: 200,
+        ..WriterOptions::default()
+    };
+    let s = sample(12, 300, by_bytes);
+    let blocks = common::blocks(&s.bytes);
+    assert!(blocks.len() > 10, "{} blocks", blocks.len());
+    for &(at, count, raw) in &blocks {
+        assert!(
+            raw <= 200 || count == 1,
+            "block at {at}: {count} events in {raw} bytes"
+        );
+    }
+    assert!(
+        blocks.iter().any(|&(_, c, raw)| c > 1 && raw > 150),
+        "blocks are filled up to the bound"
+    );
+    Trace::from_bytes(s.bytes).unwrap().verify().unwrap();
+}
+
+#[test]
+fn a_block_declaring_more_than_the_frame_maximum_is_damage() {
+    let s = sample(13, 20, WriterOptions::default());
+    let mut bytes = s.bytes.clone();
+    let (at, _, _) = common::blocks(&bytes)[0];
+    let over = (theater_trace::format::FRAME_PAYLOAD_MAX_BYTES + 1) as u32;
+    bytes[at + 9 + 12..at + 9 + 16].copy_from_slice(&over.to_le_bytes());
+    common::fix_crc(&mut bytes, at);
+    let err = Trace::from_bytes(bytes).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("more than the 67108864-byte maximum"),
+        "{err}"
+    );
+}

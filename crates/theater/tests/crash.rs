@@ -140,11 +140,11 @@ fn sigkill_at_random_moments_loses_nothing_that_was_flushed() {
         report.iter().map(|r| r.1).max().unwrap_or(0),
         report.iter().map(|r| r.2).max().unwrap_or(0)
     );
-    // The flush policy bounds the loss: what the writer holds (1024 events, or 100 ms of
-    // run: at most ~40,000 events at this machine's ~400k events/s), plus the recorder's
-    // channel and current batch.
+    // The flush policy bounds the loss: what the writer holds (one open block: at most
+    // FLUSH_EVERY_EVENTS_DEFAULT events, or 100 ms of run: at most ~40,000 events at this
+    // machine's ~400k events/s), plus the recorder's channel and current batch.
     const EVENTS_IN_100_MS_MAX: u64 = 40_000;
-    let bound = EVENTS_IN_100_MS_MAX.max(1024)
+    let bound = EVENTS_IN_100_MS_MAX.max(u64::from(theater_trace::FLUSH_EVERY_EVENTS_DEFAULT))
         + (RECORDER_CHANNEL_BATCHES as u64 + 1) * RECORDER_BATCH_EVENTS as u64;
     assert!(
         worst_loss <= bound,

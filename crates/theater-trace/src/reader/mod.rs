@@ -261,6 +261,14 @@ impl Trace {
         self.file_len
     }
 
+    /// Number of blocks (version 3); `None` for versions 1 and 2, which have none.
+    pub fn block_count(&self) -> Option<u64> {
+        match &self.layout {
+            Layout::Blocks(b) => Some(b.len() as u64),
+            Layout::Frames { .. } => None,
+        }
+    }
+
     /// Number of distinct blobs.
     pub fn blob_count(&self) -> u64 {
         self.blobs.len() as u64

@@ -56,3 +56,32 @@ pub fn events_before(ends: &[(usize, u64)], offset: usize) -> usize {
         .map(|&(_, n)| n as usize)
         .sum()
 }
+
+/// Every block of a well-formed version 3 trace: (frame offset, event count, raw length).
+pub fn blocks(bytes: &[u8]) -> Vec<(usize, u32, u32)> {
+    let mut out = Vec::new();
+    let mut at = 16;
+    while at < bytes.len() {
+        let len = u32::from_le_bytes(bytes[at + 1..at + 5].try_into().unwrap()) as usize;
+        if bytes[at] == 5 {
+            let p = &bytes[at + 9..];
+            out.push((
+                at,
+                u32::from_le_bytes(p[8..12].try_into().unwrap()),
+                u32::from_le_bytes(p[12..16].try_into().unwrap()),
+            ));
+        }
+        at += 9 + len;
+    }
+    out
+}
+
+/// Recomputes the checksum of the frame at `at` after its payload changed in place.
+pub fn fix_crc(bytes: &mut [u8], at: usize) {
+    let len = u32::from_le_bytes(bytes[at + 1..at + 5].try_into().unwrap()) as usize;
+    let mut h = crc32fast::Hasher::new();
+    h.update(&bytes[at..at + 5]);
+    h.update(&bytes[at + 9..at + 9 + len]);
+    let crc = h.finalize().to_le_bytes();
+    bytes[at + 5..at + 9].copy_from_slice(&crc);
+}
