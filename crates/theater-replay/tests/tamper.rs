@@ -32,10 +32,11 @@ struct Parts {
 
 #[derive(Clone)]
 enum Part {
-    /// Block: its stored chain value before it, and its events' encodings.
+    /// Block: its stored chain value before it, and its records: events' encodings and
+    /// small blobs (`true`), in order.
     Block {
         chain_before: Digest,
-        events: Vec<Vec<u8>>,
+        records: Vec<(bool, Vec<u8>)>,
     },
     /// Zblob: digest and raw bytes.
     Blob { digest: Digest, bytes: Vec<u8> },
@@ -45,7 +46,7 @@ type IndexV3 = (
     u64,
     Digest,
     Vec<(u64, u64, Digest)>,
-    Vec<(Digest, u64, u64)>,
+    Vec<(Digest, u64, u64, Option<u32>)>,
 );
 
 fn take_apart(bytes: &[u8]) -> Parts {
@@ -65,16 +66,17 @@ fn take_apart(bytes: &[u8]) -> Parts {
                     0 => p[49..].to_vec(),
                     _ => zstd::bulk::decompress(&p[49..], raw_len).unwrap(),
                 };
-                let mut events = Vec::new();
+                let mut records = Vec::new();
                 let mut i = 0;
                 while i < raw.len() {
-                    let (n, k) = get_varint(&raw[i..]).unwrap();
-                    events.push(raw[i + k..i + k + n as usize].to_vec());
-                    i += k + n as usize;
+                    let (head, k) = get_varint(&raw[i..]).unwrap();
+                    let n = (head >> 1) as usize;
+                    records.push((head & 1 == 1, raw[i + k..i + k + n].to_vec()));
+                    i += k + n;
                 }
                 frames.push(Part::Block {
                     chain_before,
-                    events,
+                    records,
                 });
             }
             6 => {
@@ -126,16 +128,23 @@ fn put_together(parts: &Parts) -> Vec<u8> {
         match part {
             Part::Block {
                 chain_before,
-                events: list,
+                records,
             } => {
                 let mut raw = Vec::new();
-                for e in list {
-                    put_varint(&mut raw, e.len() as u64);
-                    raw.extend_from_slice(e);
+                let mut count = 0u32;
+                for (blob, bytes) in records {
+                    put_varint(&mut raw, (bytes.len() as u64) << 1 | u64::from(*blob));
+                    let at = raw.len() as u32;
+                    raw.extend_from_slice(bytes);
+                    if *blob {
+                        blobs.push((Digest::of(bytes), offset, bytes.len() as u64, Some(at)));
+                    } else {
+                        count += 1;
+                    }
                 }
                 let mut p = Vec::new();
                 p.extend_from_slice(&events.to_le_bytes());
-                p.extend_from_slice(&(list.len() as u32).to_le_bytes());
+                p.extend_from_slice(&count.to_le_bytes());
                 p.extend_from_slice(&(raw.len() as u32).to_le_bytes());
                 p.extend_from_slice(&chain_before.0);
                 p.push(1);
@@ -143,7 +152,7 @@ fn put_together(parts: &Parts) -> Vec<u8> {
                 frame(&mut out, 5, &p);
                 let chain = parts.index_chains[blocks.len()];
                 blocks.push((events, offset, chain));
-                events += list.len() as u64;
+                events += u64::from(count);
             }
             Part::Blob { digest, bytes } => {
                 let mut p = digest.0.to_vec();
@@ -151,7 +160,7 @@ fn put_together(parts: &Parts) -> Vec<u8> {
                 p.extend_from_slice(&(bytes.len() as u64).to_le_bytes());
                 p.extend_from_slice(bytes);
                 frame(&mut out, 6, &p);
-                blobs.push((*digest, offset, bytes.len() as u64));
+                blobs.push((*digest, offset, bytes.len() as u64, None));
             }
         }
     }
@@ -168,18 +177,25 @@ fn put_together(parts: &Parts) -> Vec<u8> {
     out
 }
 
-/// The block holding event `n`, and `n`'s place in it.
-fn locate(parts: &mut Parts, n: usize) -> (&mut Vec<Vec<u8>>, usize, usize) {
+/// The records of the block holding event `n`, and the index of `n`'s record in them.
+fn locate(parts: &mut Parts, n: usize) -> (&mut Vec<(bool, Vec<u8>)>, usize) {
     let mut first = 0;
     for part in &mut parts.frames {
-        if let Part::Block { events, .. } = part {
+        if let Part::Block { records, .. } = part {
+            let events: Vec<usize> = (0..records.len()).filter(|&i| !records[i].0).collect();
             if n < first + events.len() {
-                return (events, n - first, first);
+                let i = events[n - first];
+                return (records, i);
             }
             first += events.len();
         }
     }
     panic!("no event {n}")
+}
+
+/// The index of the event record after record `i`.
+fn next_event(records: &[(bool, Vec<u8>)], i: usize) -> usize {
+    (i + 1..records.len()).find(|&j| !records[j].0).unwrap()
 }
 
 fn verify(name: &str, bytes: &[u8]) -> (Option<i32>, String) {
@@ -229,15 +245,15 @@ fn the_untouched_fixture_and_its_reassembly_verify() {
 #[test]
 fn a_rewritten_event_is_named() {
     let mut parts = take_apart(&fixture());
-    let (events, i, _) = locate(&mut parts, 23);
-    let mut body = decode_body(&events[i]).unwrap();
+    let (records, i) = locate(&mut parts, 23);
+    let mut body = decode_body(&records[i].1).unwrap();
     // Event 23 is the input of the transfer of 125; its virtual time 0 becomes 7.
     let EventBody::Input(d) = &mut body else {
         panic!("event 23 is an input")
     };
     assert!(matches!(d.payload, Payload::Blob { .. }));
     d.time_ns = 7;
-    events[i] = body_bytes(&body).unwrap();
+    records[i].1 = body_bytes(&body).unwrap();
     let (code, text) = verify("rewritten", &put_together(&parts));
     assert_eq!(code, Some(2), "{text}");
     assert!(names_altered_range(&text, 23), "{text}");
@@ -246,9 +262,9 @@ fn a_rewritten_event_is_named() {
 #[test]
 fn reordered_events_are_named() {
     let mut parts = take_apart(&fixture());
-    let (events, i, _) = locate(&mut parts, 12);
-    assert!(i + 1 < events.len(), "events 12 and 13 share a block");
-    events.swap(i, i + 1);
+    let (records, i) = locate(&mut parts, 12);
+    let j = next_event(records, i);
+    records.swap(i, j);
     let (code, text) = verify("reordered", &put_together(&parts));
     assert_eq!(code, Some(2), "{text}");
     assert!(names_altered_range(&text, 12), "{text}");
@@ -257,8 +273,8 @@ fn reordered_events_are_named() {
 #[test]
 fn a_deleted_event_is_named() {
     let mut parts = take_apart(&fixture());
-    let (events, i, _) = locate(&mut parts, 17);
-    events.remove(i);
+    let (records, i) = locate(&mut parts, 17);
+    records.remove(i);
     let (code, text) = verify("deleted", &put_together(&parts));
     assert_eq!(code, Some(2), "{text}");
     assert!(

@@ -1,9 +1,11 @@
 //! Version 3 blocks and zblobs: how events and blobs are compressed.
 //!
-//! A block frame holds `count` consecutive events, each as a varint length and its
-//! [`wire`](crate::codec::wire) encoding, compressed together; its header says which
-//! event it starts with and the chain value before it, so a reader can start at any
-//! block. A zblob frame holds one blob, compressed. Both store their data uncompressed
+//! A block frame holds `count` consecutive events, each as a record (a varint of its
+//! length × 2, then its [`wire`](crate::codec::wire) encoding), and the small blobs
+//! they reference (records of length × 2 + 1, then the blob's bytes), compressed
+//! together, so small payloads compress against each other and the events; its header
+//! says which event it starts with and the chain value before it, so a reader can start
+//! at any block. A zblob frame holds one larger blob (a component, say), compressed. Both store their data uncompressed
 //! (method 0) when zstd would not make it smaller. Everything read from a frame is
 //! checked before it is trusted: the declared raw length is bounded by
 //! [`FRAME_PAYLOAD_MAX_BYTES`] and must be exactly what decompression yields, and a
@@ -18,6 +20,12 @@ use crate::format::{BLOCK_HEADER_LEN, FRAME_PAYLOAD_MAX_BYTES, ZBLOB_HEADER_LEN}
 pub(crate) const METHOD_STORED: u8 = 0;
 /// Data compressed with zstd (one zstd frame).
 pub(crate) const METHOD_ZSTD: u8 = 1;
+
+/// Blobs of at most this many bytes are stored inside the block of the event that first
+/// references them, compressed with its events; larger ones get a zblob frame of their
+/// own. 16 KiB: every message and HTTP exchange of the examples, none of their
+/// components.
+pub const BLOCK_BLOB_MAX_BYTES: usize = 16 << 10;
 
 /// The zstd level the writer uses: level 3, zstd's default, compresses a trace block
 /// about as well as levels 6–9 here at a third of their cost (see docs/benchmarks.md).
@@ -64,7 +72,7 @@ impl BlockHeader {
                 header.raw_len
             )));
         }
-        // Every event takes at least two bytes (its length and its tag).
+        // Every event takes at least two bytes (its record header and its tag).
         if header.count == 0 || u64::from(header.count) * 2 > u64::from(header.raw_len) {
             return Err(Problem::Block(format!(
                 "declares {} events in {} raw bytes",
@@ -134,31 +142,59 @@ impl Block {
         Ok(Block { header, raw })
     }
 
-    /// The encoded events, in order, checked to fill the raw bytes exactly `count` times.
-    pub(crate) fn events(&self) -> Result<Vec<std::ops::Range<usize>>, Problem> {
+    /// The block's records in order, checked to fill the raw bytes exactly and to hold
+    /// `count` events.
+    pub(crate) fn records(&self) -> Result<Vec<Record>, Problem> {
         let mut out = Vec::with_capacity(self.header.count as usize);
+        let mut events = 0u64;
         let mut at = 0usize;
         while at < self.raw.len() {
-            let (len, n) = get_varint(&self.raw[at..])
-                .map_err(|why| Problem::Block(format!("event length: {why}")))?;
+            let (head, n) = get_varint(&self.raw[at..])
+                .map_err(|why| Problem::Block(format!("record length: {why}")))?;
             let start = at + n;
-            let end = usize::try_from(len)
+            let end = usize::try_from(head >> 1)
                 .ok()
                 .and_then(|l| start.checked_add(l))
                 .filter(|&e| e <= self.raw.len())
-                .ok_or_else(|| Problem::Block("an event runs past the end of its block".into()))?;
-            out.push(start..end);
+                .ok_or_else(|| Problem::Block("a record runs past the end of its block".into()))?;
+            let blob = head & 1 == 1;
+            events += u64::from(!blob);
+            out.push(Record {
+                blob,
+                range: start..end,
+            });
             at = end;
         }
-        if out.len() != self.header.count as usize {
+        if events != u64::from(self.header.count) {
             return Err(Problem::Block(format!(
-                "holds {} events, its header says {}",
-                out.len(),
+                "holds {events} events, its header says {}",
                 self.header.count
             )));
         }
         Ok(out)
     }
+
+    /// The encoded events, in order (the block's blobs left out).
+    pub(crate) fn events(&self) -> Result<Vec<std::ops::Range<usize>>, Problem> {
+        Ok(self
+            .records()?
+            .into_iter()
+            .filter(|r| !r.blob)
+            .map(|r| r.range)
+            .collect())
+    }
+}
+
+/// One record of a block's raw bytes: an event's encoding or a blob's bytes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Record {
+    pub(crate) blob: bool,
+    pub(crate) range: std::ops::Range<usize>,
+}
+
+/// Appends a record header for `len` bytes of an event (`blob` false) or a blob.
+pub(crate) fn put_record_header(out: &mut Vec<u8>, len: usize, blob: bool) {
+    crate::codec::wire::put_varint(out, (len as u64) << 1 | u64::from(blob));
 }
 
 /// The fixed header of a zblob frame.

@@ -246,8 +246,9 @@ pub(crate) struct IndexV3 {
     pub(crate) head: Digest,
     /// (first event, frame offset, chain before), in file order.
     pub(crate) blocks: Vec<(u64, u64, Digest)>,
-    /// (digest, frame offset, length), sorted by digest.
-    pub(crate) blobs: Vec<(Digest, u64, u64)>,
+    /// (digest, frame offset, length, where its bytes start in the block's raw bytes
+    /// for a blob in a block), sorted by digest.
+    pub(crate) blobs: Vec<(Digest, u64, u64, Option<u32>)>,
 }
 
 /// The index of a finished version 1 or 2 trace: where every K-th event starts and

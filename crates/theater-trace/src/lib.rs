@@ -30,7 +30,7 @@ pub mod synth;
 mod verify;
 mod writer;
 
-pub use block::ZSTD_LEVEL;
+pub use block::{BLOCK_BLOB_MAX_BYTES, ZSTD_LEVEL};
 pub use codec::{chain_link, state_digest, truncate_state, wire, STATE_DIGEST_LEN};
 pub use convert::{convert, first_difference};
 pub use digest::{hex, Bytes, Digest, DIGEST_LEN};

@@ -25,9 +25,11 @@ use std::io::{self, Write};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::block::{compress, compressor, BlockHeader, ZBlobHeader};
+use crate::block::{
+    compress, compressor, put_record_header, BlockHeader, ZBlobHeader, BLOCK_BLOB_MAX_BYTES,
+};
 use crate::codec::chain_link;
-use crate::codec::wire::{encode_body, put_varint};
+use crate::codec::wire::encode_body;
 use crate::digest::Digest;
 use crate::error::TraceError;
 use crate::event::{EventBody, Payload, RunHeader};
@@ -108,14 +110,25 @@ pub struct TraceSummary {
     pub head: Digest,
 }
 
+/// Where a stored blob is: its frame (a zblob, or the block it is in), its length, and
+/// for a blob in a block, where its bytes start in the block's raw bytes.
+#[derive(Clone, Copy, Debug)]
+struct BlobEntry {
+    offset: u64,
+    len: u64,
+    at: Option<u32>,
+}
+
 /// The block being filled.
 #[derive(Debug)]
 struct OpenBlock {
-    /// Each event as a varint length and its encoding.
+    /// Its records: events and small blobs, each after its record header.
     raw: Vec<u8>,
     first_event: u64,
     count: u32,
     chain_before: Digest,
+    /// The small blobs in `raw`: digest → (where its bytes start in `raw`, length).
+    blobs: BTreeMap<Digest, (u32, u64)>,
 }
 
 /// Writes a trace. The first event, the run header, is written by the constructor.
@@ -131,8 +144,8 @@ pub struct TraceWriter<W: TraceSink> {
     offset: u64,
     events: u64,
     head: Digest,
-    /// Digest → (frame offset, length) of every blob written.
-    blobs: BTreeMap<Digest, (u64, u64)>,
+    /// Digest → where every blob in a sealed block or a zblob frame is.
+    blobs: BTreeMap<Digest, BlobEntry>,
     /// (first event, frame offset, chain before) of every block.
     blocks: Vec<(u64, u64, Digest)>,
     last_flush: Instant,
@@ -193,6 +206,7 @@ impl<W: TraceSink> TraceWriter<W> {
                 first_event: 0,
                 count: 0,
                 chain_before: Digest::ZERO,
+                blobs: BTreeMap::new(),
             },
             scratch: Vec::with_capacity(256),
             compressor: compressor(),
@@ -233,11 +247,31 @@ impl<W: TraceSink> TraceWriter<W> {
         Ok(payload)
     }
 
-    /// Writes the zblob frame for `bytes` (whose digest is `digest`) unless it is stored.
+    /// Stores the blob `bytes` (whose digest is `digest`) unless it is stored: in the
+    /// open block when it is small, else as a zblob frame.
     fn store_blob(&mut self, digest: Digest, bytes: &[u8]) -> Result<(), TraceError> {
-        if self.blobs.contains_key(&digest) {
+        if self.has_blob(&digest) {
             return Ok(());
         }
+        if bytes.len() > BLOCK_BLOB_MAX_BYTES {
+            return self.write_zblob(digest, bytes);
+        }
+        let record = bytes.len() as u64 + 10;
+        if !self.block.raw.is_empty()
+            && self.block.raw.len() as u64 + record > u64::from(self.options.block_max_bytes)
+        {
+            self.flush()?;
+        }
+        self.reserve_block(record)?;
+        put_record_header(&mut self.block.raw, bytes.len(), true);
+        let at = self.block.raw.len() as u32;
+        self.block.raw.extend_from_slice(bytes);
+        self.block.blobs.insert(digest, (at, bytes.len() as u64));
+        Ok(())
+    }
+
+    /// Writes a zblob frame for `bytes`.
+    fn write_zblob(&mut self, digest: Digest, bytes: &[u8]) -> Result<(), TraceError> {
         let max = FRAME_PAYLOAD_MAX_BYTES - ZBLOB_HEADER_LEN as u64;
         if bytes.len() as u64 > max {
             return Err(TraceError::LimitExceeded {
@@ -256,12 +290,24 @@ impl<W: TraceSink> TraceWriter<W> {
         let frame_len = FRAME_HEADER_LEN + (header.len() + data.len()) as u64;
         self.reserve(frame_len)?;
         push_frame(&mut self.buf, FrameKind::ZBlob, &[&header, &data]);
-        self.blobs.insert(digest, (self.offset, bytes.len() as u64));
+        self.blobs.insert(
+            digest,
+            BlobEntry {
+                offset: self.offset,
+                len: bytes.len() as u64,
+                at: None,
+            },
+        );
         self.offset += frame_len;
         if self.buf.len() >= WRITE_BUFFER_MAX_BYTES {
             self.write_out()?;
         }
         Ok(())
+    }
+
+    /// Whether a blob with this digest is stored (or in the open block).
+    fn has_blob(&self, digest: &Digest) -> bool {
+        self.blobs.contains_key(digest) || self.block.blobs.contains_key(digest)
     }
 
     /// Appends an event; returns the chain value after it, the new head. Every blob the
@@ -274,11 +320,8 @@ impl<W: TraceSink> TraceWriter<W> {
             ));
         }
         self.check_blob_refs(&body)?;
-        let blocks = self.blocks.len();
         let digest = self.push_event(&body)?;
-        // A block sealed to make room for this event is flushed at once.
-        if self.blocks.len() != blocks
-            || self.block.count >= self.options.flush_every_events
+        if self.block.count >= self.options.flush_every_events
             || self.block.raw.len() >= self.options.block_max_bytes as usize
             || self.flush_due()
         {
@@ -299,7 +342,7 @@ impl<W: TraceSink> TraceWriter<W> {
     /// Seals the block and hands every buffered frame to the sink (and syncs it with
     /// `fsync`).
     pub fn flush(&mut self) -> Result<(), TraceError> {
-        self.seal();
+        self.seal()?;
         self.write_out()?;
         if self.options.fsync {
             self.sink
@@ -314,7 +357,7 @@ impl<W: TraceSink> TraceWriter<W> {
     /// Writes the index and footer, flushes (and syncs, with `fsync`), and returns the
     /// sink.
     pub fn finish(mut self) -> Result<(TraceSummary, W), TraceError> {
-        self.seal();
+        self.seal()?;
         let index = IndexV3 {
             event_count: self.events,
             head: self.head,
@@ -322,7 +365,7 @@ impl<W: TraceSink> TraceWriter<W> {
             blobs: self
                 .blobs
                 .iter()
-                .map(|(d, &(offset, len))| (*d, offset, len))
+                .map(|(d, b)| (*d, b.offset, b.len, b.at))
                 .collect(),
         };
         let encoded = rmp_serde::to_vec(&index).expect("encoding the index into a Vec cannot fail");
@@ -390,17 +433,13 @@ impl<W: TraceSink> TraceWriter<W> {
                 max,
             });
         }
-        if self.block.count > 0
+        if !self.block.raw.is_empty()
             && self.block.raw.len() as u64 + framed > u64::from(self.options.block_max_bytes)
         {
-            self.seal();
+            self.flush()?;
         }
-        // The block is counted at its raw size: compression never makes it larger by
-        // more than its stored form.
-        self.reserve(
-            self.block.raw.len() as u64 + framed + FRAME_HEADER_LEN + BLOCK_HEADER_LEN as u64,
-        )?;
-        put_varint(&mut self.block.raw, len as u64);
+        self.reserve_block(framed)?;
+        put_record_header(&mut self.block.raw, len, false);
         self.block.raw.extend_from_slice(&self.scratch);
         self.block.count += 1;
         self.head = chain_link(&self.head, &self.scratch);
@@ -408,10 +447,27 @@ impl<W: TraceSink> TraceWriter<W> {
         Ok(self.head)
     }
 
-    /// Compresses the open block into a block frame in the buffer.
-    fn seal(&mut self) {
+    /// Checks that the open block, `more` bytes larger, stays within `trace_max_bytes`.
+    /// The block is counted at its raw size: compression never makes it larger than its
+    /// stored form.
+    fn reserve_block(&self, more: u64) -> Result<(), TraceError> {
+        self.reserve(
+            self.block.raw.len() as u64 + more + FRAME_HEADER_LEN + BLOCK_HEADER_LEN as u64,
+        )
+    }
+
+    /// Compresses the open block into a block frame in the buffer. Small blobs in a
+    /// block without events (stored, but not referenced yet) become zblob frames: a
+    /// block holds at least one event.
+    fn seal(&mut self) -> Result<(), TraceError> {
         if self.block.count == 0 {
-            return;
+            let blobs = std::mem::take(&mut self.block.blobs);
+            let raw = std::mem::take(&mut self.block.raw);
+            for (digest, (at, len)) in blobs {
+                let at = at as usize;
+                self.write_zblob(digest, &raw[at..at + len as usize])?;
+            }
+            return Ok(());
         }
         let (method, data) = compress(&mut self.compressor, &self.block.raw);
         let header = BlockHeader {
@@ -425,11 +481,22 @@ impl<W: TraceSink> TraceWriter<W> {
         push_frame(&mut self.buf, FrameKind::Block, &[&header, &data]);
         self.blocks
             .push((self.block.first_event, self.offset, self.block.chain_before));
+        for (digest, (at, len)) in std::mem::take(&mut self.block.blobs) {
+            self.blobs.insert(
+                digest,
+                BlobEntry {
+                    offset: self.offset,
+                    len,
+                    at: Some(at),
+                },
+            );
+        }
         self.offset += FRAME_HEADER_LEN + (header.len() + data.len()) as u64;
         self.block.raw.clear();
         self.block.count = 0;
         self.block.first_event = self.events;
         self.block.chain_before = self.head;
+        Ok(())
     }
 
     /// Hands the buffered whole frames to the sink.
@@ -445,7 +512,7 @@ impl<W: TraceSink> TraceWriter<W> {
     fn check_blob_refs(&self, body: &EventBody) -> Result<(), TraceError> {
         let mut missing = None;
         body.for_each_blob_ref(|d| {
-            if missing.is_none() && !self.blobs.contains_key(d) {
+            if missing.is_none() && !self.has_blob(d) {
                 missing = Some(*d);
             }
         });

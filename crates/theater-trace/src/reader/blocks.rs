@@ -74,15 +74,16 @@ pub(super) fn from_index(footer: &Footer, payload: &[u8]) -> Option<Opened> {
         blobs: index
             .blobs
             .iter()
-            .map(|&(d, offset, len)| (d, BlobLocation { offset, len }))
+            .map(|&(d, offset, len, at)| (d, BlobLocation { offset, len, at }))
             .collect(),
         recovery: None,
         stored_index: Some(StoredIndex::Blocks(footer.index_offset, index)),
     })
 }
 
-/// Opens a version 3 trace without a valid footer by walking its frames. Only block
-/// headers are read on the way; the last block is decompressed to find the chain head.
+/// Opens a version 3 trace without a valid footer by walking its frames. Every block is
+/// decompressed on the way (its small blobs are known only from its records); the chain
+/// is computed over the last block only, from its header, to find the head.
 pub(super) fn scan(source: &Source, file_len: u64) -> Result<Opened, TraceError> {
     let mut blocks = Vec::new();
     let mut blobs = BTreeMap::new();
@@ -112,6 +113,22 @@ pub(super) fn scan(source: &Source, file_len: u64) -> Result<Opened, TraceError>
                     }
                     .to_string();
                 }
+                // The block's small blobs are only known from its records.
+                let block = match Block::decode(&frame.payload).and_then(|b| {
+                    let records = b.records()?;
+                    Ok((b, records))
+                }) {
+                    Ok(b) => b,
+                    Err(p) => break p.to_string(),
+                };
+                for r in block.1.iter().filter(|r| r.blob) {
+                    let bytes = &block.0.raw[r.range.clone()];
+                    blobs.entry(Digest::of(bytes)).or_insert(BlobLocation {
+                        offset,
+                        len: bytes.len() as u64,
+                        at: Some(r.range.start as u32),
+                    });
+                }
                 blocks.push(BlockEntry {
                     first: events,
                     offset,
@@ -130,6 +147,7 @@ pub(super) fn scan(source: &Source, file_len: u64) -> Result<Opened, TraceError>
                 blobs.entry(header.digest).or_insert(BlobLocation {
                     offset,
                     len: header.raw_len,
+                    at: None,
                 });
             }
             // An index ends the frames. Without a valid footer after it it adds nothing

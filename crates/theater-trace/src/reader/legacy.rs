@@ -53,7 +53,16 @@ pub(super) fn from_index(footer: &Footer, payload: &[u8]) -> Option<Opened> {
         blobs: index
             .blobs
             .iter()
-            .map(|&(d, offset, len)| (d, BlobLocation { offset, len }))
+            .map(|&(d, offset, len)| {
+                (
+                    d,
+                    BlobLocation {
+                        offset,
+                        len,
+                        at: None,
+                    },
+                )
+            })
             .collect(),
         recovery: None,
         stored_index: Some(StoredIndex::Frames(footer.index_offset, index)),
@@ -94,6 +103,7 @@ pub(super) fn scan(source: &Source, file_len: u64) -> Result<Opened, TraceError>
                 blobs.entry(digest).or_insert(BlobLocation {
                     offset,
                     len: (frame.payload.len() - DIGEST_LEN) as u64,
+                    at: None,
                 });
             }
             // An index ends the frames. Without a valid footer after it (the writer died

@@ -61,8 +61,11 @@ pub struct RecordedEvent {
 /// Where a blob lives.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct BlobLocation {
+    /// The frame holding it: a blob or zblob frame, or the block it is in.
     pub(crate) offset: u64,
     pub(crate) len: u64,
+    /// For a blob in a block: where its bytes start in the block's raw bytes.
+    pub(crate) at: Option<u32>,
 }
 
 /// A version 3 block, as the index (or a scan) knows it.
@@ -388,6 +391,28 @@ impl Trace {
             .into()
         };
         let bytes = match frame.kind {
+            FrameKind::Block => {
+                let block = crate::block::Block::decode(&frame.payload).map_err(corrupt)?;
+                let start = loc.at.map_or(usize::MAX, |a| a as usize);
+                let range = usize::try_from(loc.len)
+                    .ok()
+                    .and_then(|l| Some(start..start.checked_add(l)?))
+                    .filter(|r| r.end <= block.raw.len())
+                    .ok_or_else(|| {
+                        corrupt(Problem::Index(format!(
+                            "blob {digest} is not where the index says in its block"
+                        )))
+                    })?;
+                let bytes = block.raw[range].to_vec();
+                let computed = Digest::of(&bytes);
+                if computed != *digest {
+                    return Err(corrupt(Problem::BlobDigest {
+                        stored: *digest,
+                        computed,
+                    }));
+                }
+                bytes
+            }
             FrameKind::ZBlob => {
                 let header = crate::block::ZBlobHeader::parse(&frame.payload).map_err(corrupt)?;
                 if header.digest != *digest {

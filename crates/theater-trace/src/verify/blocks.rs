@@ -25,8 +25,8 @@ struct Checker {
     chain: Digest,
     /// (first event, offset, chain before) of every block.
     blocks: Vec<(u64, u64, Digest)>,
-    /// digest → (offset, len)
-    blobs: BTreeMap<Digest, (u64, u64)>,
+    /// digest → (frame offset, len, where it starts in its block)
+    blobs: BTreeMap<Digest, (u64, u64, Option<u32>)>,
 }
 
 impl Trace {
@@ -80,7 +80,7 @@ impl Trace {
         Ok(VerifyReport {
             events: check.events,
             blobs: check.blobs.len() as u64,
-            blob_bytes: check.blobs.values().map(|&(_, len)| len).sum(),
+            blob_bytes: check.blobs.values().map(|&(_, len, _)| len).sum(),
             file_bytes: self.file_len,
             head: check.chain,
         })
@@ -93,7 +93,7 @@ impl Checker {
         header.content(&frame.payload)?;
         if self
             .blobs
-            .insert(header.digest, (frame.offset, header.raw_len))
+            .insert(header.digest, (frame.offset, header.raw_len, None))
             .is_some()
         {
             return Err(Problem::DuplicateBlob(header.digest));
@@ -126,8 +126,21 @@ impl Checker {
         }
         self.blocks
             .push((h.first_event, frame.offset, h.chain_before));
-        for range in block.events().map_err(|p| corrupt(Some(self.events), p))? {
-            let bytes = &block.raw[range];
+        let records = block.records().map_err(|p| corrupt(Some(self.events), p))?;
+        for record in records {
+            let bytes = &block.raw[record.range.clone()];
+            if record.blob {
+                let digest = Digest::of(bytes);
+                let at = Some(record.range.start as u32);
+                if self
+                    .blobs
+                    .insert(digest, (frame.offset, bytes.len() as u64, at))
+                    .is_some()
+                {
+                    return Err(corrupt(None, Problem::DuplicateBlob(digest)));
+                }
+                continue;
+            }
             self.event(bytes)
                 .map_err(|p| corrupt(Some(self.events), p))?;
             self.chain = chain_link(&self.chain, bytes);
@@ -156,7 +169,7 @@ impl Checker {
         if let Some(p) = problem {
             return Err(p);
         }
-        check_payloads(&body, |d| self.blobs.get(d).map(|&(_, l)| l))
+        check_payloads(&body, |d| self.blobs.get(d).map(|&(_, l, _)| l))
     }
 
     /// The events of the last block checked do not hash to `recorded`, the chain value
@@ -198,8 +211,11 @@ fn check_index(index_offset: u64, index: &IndexV3, check: &Checker) -> Result<()
     if index.blocks != check.blocks {
         return Err(mismatch("its block table differs from the blocks".into()));
     }
-    let blobs: Vec<(Digest, u64, u64)> =
-        check.blobs.iter().map(|(d, &(o, l))| (*d, o, l)).collect();
+    let blobs: Vec<(Digest, u64, u64, Option<u32>)> = check
+        .blobs
+        .iter()
+        .map(|(d, &(o, l, at))| (*d, o, l, at))
+        .collect();
     if index.blobs != blobs {
         return Err(mismatch("its blob table differs from the frames".into()));
     }
