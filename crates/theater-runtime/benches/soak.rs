@@ -7,7 +7,28 @@
 //! size). A bounded version runs in `cargo test` (`tests/soak.rs`). Figures go to
 //! docs/benchmarks.md.
 
+use std::time::Instant;
+
 use theater_runtime::bench_support::soak;
+use theater_trace::synth::Rng;
+use theater_trace::Trace;
+
+/// Median and slowest time of 1000 random seeks (`Trace::event`) in microseconds, and
+/// the trace's block count.
+fn seek_time(path: &std::path::Path) -> ((f64, f64), u64) {
+    let trace = Trace::open(path).unwrap();
+    let mut rng = Rng::new(7);
+    let mut times: Vec<f64> = (0..1000)
+        .map(|_| {
+            let n = rng.below(trace.event_count());
+            let start = Instant::now();
+            std::hint::black_box(trace.event(n).unwrap());
+            start.elapsed().as_secs_f64() * 1e6
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    ((times[500], times[999]), trace.block_count().unwrap_or(0))
+}
 
 fn main() {
     let deliveries: u64 = std::env::var("THEATER_SOAK_DELIVERIES")
@@ -35,6 +56,7 @@ fn main() {
         );
     })
     .unwrap();
+    let (seek, blocks) = seek_time(&path);
     let _ = std::fs::remove_file(&path);
     println!(
         "recorded {} deliveries in {:.1} s ({:.0}/s): {} events, {} bytes ({:.1} bytes/event, {:.1} bytes/delivery), peak RSS {:.1} MiB",
@@ -57,6 +79,10 @@ fn main() {
         } else {
             "!= recorded (MISMATCH)"
         }
+    );
+    println!(
+        "seek to a random event of the finished trace ({blocks} blocks): median {:.1} us, slowest {:.1} us, over 1000 seeks (open: footer and index, not counted)",
+        seek.0, seek.1
     );
     assert_eq!(
         r.replay_head, r.head,

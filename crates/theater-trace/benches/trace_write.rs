@@ -3,8 +3,8 @@
 //! open and seek cost of a large trace in both formats, with and without its footer.
 //!
 //! Run: `cargo bench -p theater-trace --bench trace_write` (add `-- --events N` to change
-//! the size; above 4M events the version 2 comparison is left out, it would not fit in
-//! memory comfortably). Figures are medians of several runs, measured side by side in
+//! the size; above 4M events the version 2 and JSON comparisons are left out, they would
+//! not fit in memory comfortably). Figures are medians of several runs, measured side by side in
 //! one process; `docs/benchmarks.md` holds the latest ones.
 
 use std::hint::black_box;
@@ -115,20 +115,21 @@ fn main() {
         v2
     });
 
-    // Size against the JSON export of the same events.
-    let mut json = Vec::new();
-    let (t_json, _) = time(1, || {
-        json.clear();
-        export_json_lines(&trace, &mut json).unwrap()
-    });
-    println!(
-        "JSON export: {} bytes ({:.1} per event, exported in {:.0} ms); trace.bin / JSON = {:.3}",
-        json.len(),
-        json.len() as f64 / events as f64,
-        t_json.as_secs_f64() * 1e3,
-        bytes.len() as f64 / json.len() as f64
-    );
-    drop(json);
+    // Size against the JSON export of the same events (in memory: small runs only).
+    if events <= 4_000_000 {
+        let mut json = Vec::new();
+        let (t_json, _) = time(1, || {
+            json.clear();
+            export_json_lines(&trace, &mut json).unwrap()
+        });
+        println!(
+            "JSON export: {} bytes ({:.1} per event, exported in {:.0} ms); trace.bin / JSON = {:.3}",
+            json.len(),
+            json.len() as f64 / events as f64,
+            t_json.as_secs_f64() * 1e3,
+            bytes.len() as f64 / json.len() as f64
+        );
+    }
     drop(trace);
 
     // Reading: iterate everything; open + seek with the footer and by scanning.

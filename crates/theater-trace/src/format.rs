@@ -8,7 +8,9 @@
 //! frame   := kind: u8  len: u32 LE  crc32(kind ‖ len ‖ payload): u32 LE  payload[len]
 //! kind    := 5 block   payload = first_event: u64 LE ‖ count: u32 LE ‖ raw_len: u32 LE
 //!                                ‖ chain_before[32] ‖ method: u8 ‖ data
-//!                      (raw = (varint len ‖ event)*count; data = raw, or zstd of raw)
+//!                      (raw = records: varint(len·2 + is_blob) ‖ bytes, holding
+//!                       `count` events and the small blobs they reference;
+//!                       data = raw, or zstd of raw)
 //!          | 6 zblob   payload = digest[32] ‖ method: u8 ‖ raw_len: u64 LE ‖ data
 //!                      (digest = blake3(raw))
 //!          | 3 index   payload = MessagePack of `IndexV3`

@@ -8,6 +8,7 @@
 
 use std::collections::BTreeMap;
 use std::ops::Range;
+use std::sync::{Arc, Mutex};
 
 use crate::block::{Block, BlockHeader, ZBlobHeader};
 use crate::codec::chain_link;
@@ -22,14 +23,43 @@ use super::{
     BlobLocation, BlockEntry, Events, Layout, Opened, RecordedEvent, Recovery, StoredIndex,
 };
 
+/// A block as read and checked: its frame's length, its header, its raw bytes and where
+/// its events are in them. The trace keeps the last one read ([`BlockCache`]), so
+/// iterators that resume in the same block (a replay reading in batches, a seek after a
+/// seek) do not read and decompress it again.
+#[derive(Debug)]
+pub(crate) struct Decoded {
+    frame_len: u64,
+    header: BlockHeader,
+    raw: Vec<u8>,
+    ranges: Vec<Range<usize>>,
+}
+
+/// The last block a trace decoded, by frame offset.
+#[derive(Debug, Default)]
+pub(crate) struct BlockCache(Mutex<Option<(u64, Arc<Decoded>)>>);
+
+impl BlockCache {
+    fn get(&self, offset: u64) -> Option<Arc<Decoded>> {
+        let cache = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        cache
+            .as_ref()
+            .filter(|(o, _)| *o == offset)
+            .map(|(_, d)| Arc::clone(d))
+    }
+
+    fn put(&self, offset: u64, block: Arc<Decoded>) {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = Some((offset, block));
+    }
+}
+
 /// A block being read by an [`Events`] iterator.
 #[derive(Debug)]
 pub(crate) struct OpenBlock {
     pub(super) offset: u64,
     pub(super) first: u64,
     pub(super) chain_before: Digest,
-    raw: Vec<u8>,
-    ranges: Vec<Range<usize>>,
+    block: Arc<Decoded>,
     /// Index of the next event in `ranges`.
     pub(super) next: usize,
     /// The chain value before event `next`.
@@ -234,8 +264,8 @@ impl Events<'_> {
             self.open_block()?;
             return Ok(None);
         };
-        let range = block.ranges[block.next].clone();
-        let bytes = &block.raw[range];
+        let range = block.block.ranges[block.next].clone();
+        let bytes = &block.block.raw[range];
         let number = block.first + block.next as u64;
         let parent = block.chain;
         let digest = chain_link(&parent, bytes);
@@ -251,7 +281,7 @@ impl Events<'_> {
                 problem: Problem::UndecodableEvent(why),
             })?)
         };
-        if block.next == block.ranges.len() {
+        if block.next == block.block.ranges.len() {
             self.chain = Some(digest);
             self.last_block_first = Some(block.first);
             self.block = None;
@@ -267,35 +297,58 @@ impl Events<'_> {
     /// Reads the frame at `offset`: opens it if it is a block, passes a zblob by.
     fn open_block(&mut self) -> Result<(), TraceError> {
         let offset = self.offset;
-        let header = self.reader.header(offset)?;
-        self.offset += header.frame_len();
-        let payload = self.reader.bytes(offset + FRAME_HEADER_LEN, header.len)?;
-        header.check(offset, payload)?;
-        let corrupt = |problem| -> TraceError {
+        let corrupt = |number, problem| -> TraceError {
             Corruption {
                 offset,
-                event: Some(self.number),
+                event: Some(number),
                 problem,
             }
             .into()
         };
-        match header.kind {
-            FrameKind::Block => {}
-            FrameKind::ZBlob => return Ok(()),
-            other => {
-                return Err(corrupt(Problem::UnexpectedFrame {
-                    expected: "block or zblob",
-                    found: other.name(),
-                }))
+        let block = match self.trace.block_cache.get(offset) {
+            Some(block) => block,
+            None => {
+                let header = self.reader.header(offset)?;
+                let payload = self.reader.bytes(offset + FRAME_HEADER_LEN, header.len)?;
+                header.check(offset, payload)?;
+                match header.kind {
+                    FrameKind::Block => {}
+                    FrameKind::ZBlob => {
+                        self.offset += header.frame_len();
+                        return Ok(());
+                    }
+                    other => {
+                        return Err(corrupt(
+                            self.number,
+                            Problem::UnexpectedFrame {
+                                expected: "block or zblob",
+                                found: other.name(),
+                            },
+                        ))
+                    }
+                }
+                let block = Block::decode(payload).map_err(|p| corrupt(self.number, p))?;
+                let ranges = block.events().map_err(|p| corrupt(self.number, p))?;
+                let decoded = Arc::new(Decoded {
+                    frame_len: header.frame_len(),
+                    header: block.header,
+                    raw: block.raw,
+                    ranges,
+                });
+                self.trace.block_cache.put(offset, Arc::clone(&decoded));
+                decoded
             }
-        }
-        let block = Block::decode(payload).map_err(corrupt)?;
+        };
+        self.offset += block.frame_len;
         let h = block.header;
         if h.first_event != self.number {
-            return Err(corrupt(Problem::BlockNumbering {
-                expected: self.number,
-                found: h.first_event,
-            }));
+            return Err(corrupt(
+                self.number,
+                Problem::BlockNumbering {
+                    expected: self.number,
+                    found: h.first_event,
+                },
+            ));
         }
         if let Some(chain) = self.chain.filter(|c| *c != h.chain_before) {
             return Err(Corruption {
@@ -310,14 +363,12 @@ impl Events<'_> {
             }
             .into());
         }
-        let ranges = block.events().map_err(corrupt)?;
         self.number = h.first_event + u64::from(h.count);
         self.block = Some(OpenBlock {
             offset,
             first: h.first_event,
             chain_before: h.chain_before,
-            raw: block.raw,
-            ranges,
+            block,
             next: 0,
             chain: h.chain_before,
         });

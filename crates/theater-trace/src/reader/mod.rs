@@ -108,6 +108,8 @@ pub struct Trace {
     pub(crate) recovery: Option<Recovery>,
     pub(crate) stored_index: Option<StoredIndex>,
     header: Option<RunHeader>,
+    /// Version 3: the last block decoded.
+    block_cache: blocks::BlockCache,
 }
 
 /// What opening found, before the run header is read.
@@ -171,6 +173,7 @@ impl Trace {
             recovery: opened.recovery,
             stored_index: opened.stored_index,
             header: None,
+            block_cache: blocks::BlockCache::default(),
         };
         if trace.event_count > 0 {
             let first = trace.event(0)?;
@@ -207,6 +210,7 @@ impl Trace {
             }),
             stored_index: None,
             header: None,
+            block_cache: blocks::BlockCache::default(),
         }
     }
 
