@@ -179,7 +179,7 @@ fn load(addr: SocketAddr) -> Load {
 }
 
 /// The trace's bytes per request, and the same events' in format version 2.
-fn print_trace_size(path: &std::path::Path, requests: u64) {
+fn print_trace_size(path: &Path, requests: u64) {
     let trace = theater_trace::Trace::open(path).unwrap();
     let v3 = trace.file_len();
     let v2 = theater_trace::legacy::write_v2(&trace).unwrap().len() as u64;
@@ -230,7 +230,7 @@ fn main() {
                 if let Some(line) = summary.lines().find(|l| l.starts_with("trace:")) {
                     println!("           {line}");
                 }
-                print_trace_size(path, l.requests);
+                print_trace_size(path, l.requests as u64);
             }
             if best[i].as_ref().is_none_or(|b| l.rate() > b.rate()) {
                 best[i] = Some(l);
