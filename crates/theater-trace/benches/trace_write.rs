@@ -79,7 +79,7 @@ fn main() {
 
     let (t_file, file_bytes) = time(RUNS, || write_file(&path, rounds, WriterOptions::default()));
     report(
-        "write to file (a block every 4096 events / 256 KiB / 100 ms)",
+        "write to file (a block every 2048 events / 256 KiB / 100 ms)",
         events,
         file_bytes,
         t_file,

@@ -46,8 +46,9 @@ pub const WRITE_BUFFER_MAX_BYTES: usize = 1 << 20;
 pub const TRACE_MAX_BYTES_DEFAULT: u64 = 16 << 30;
 
 /// Default bound on a block's events, and so on the events a crash can lose between two
-/// flushes: 4096.
-pub const FLUSH_EVERY_EVENTS_DEFAULT: u32 = 4096;
+/// flushes: 2048 (a seek decompresses one block and hashes at most this many events:
+/// 0.2 ms median, 0.6 ms at worst on a 10M-delivery trace, docs/benchmarks.md).
+pub const FLUSH_EVERY_EVENTS_DEFAULT: u32 = 2048;
 
 /// Default bound on a block's uncompressed bytes: 256 KiB. A seek decompresses at most
 /// one block (an event larger than this gets a block of its own).
