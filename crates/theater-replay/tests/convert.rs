@@ -1,6 +1,6 @@
 //! `theater-replay convert`: committed version 2 traces (a simulated bank run and a live
-//! HTTP run) become version 3 files that verify, replay, and hold the same events; bad
-//! input leaves nothing behind and exits 2.
+//! HTTP run) replay as they are, and become version 3 files that verify, replay, and
+//! hold the same events; bad input leaves nothing behind and exits 2.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -36,6 +36,10 @@ fn v2(name: &str) -> PathBuf {
 fn version_2_fixtures_convert_to_traces_that_verify_and_replay() {
     for name in ["bank-bug.bin", "kv-http.bin"] {
         let old = v2(name);
+        // The old trace itself still verifies and replays, unconverted.
+        let out = bin(&["verify", old.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+        assert!(text(&out).contains("replay ok"), "{}", text(&out));
         let new = scratch(name);
         let out = bin(&[
             "convert",
