@@ -284,3 +284,48 @@ fn a_block_declaring_more_than_the_frame_maximum_is_damage() {
         "{err}"
     );
 }
+
+#[test]
+fn blobs_up_to_the_block_blob_limit_live_in_blocks_and_larger_ones_in_zblobs() {
+    use theater_trace::BLOCK_BLOB_MAX_BYTES;
+    let mut w = writer();
+    let at = vec![1u8; BLOCK_BLOB_MAX_BYTES];
+    let over = vec![2u8; BLOCK_BLOB_MAX_BYTES + 1];
+    for (seq, bytes) in [&at, &over].into_iter().enumerate() {
+        let payload = w.payload(bytes).unwrap();
+        w.append(EventBody::Delivered(theater_trace::Delivery {
+            seq: seq as u64,
+            from: theater_trace::Sender::External,
+            to: 0,
+            kind: theater_trace::MessageKind::OneWay,
+            payload,
+            time_ns: 0,
+        }))
+        .unwrap();
+    }
+    let (_, bytes) = w.finish().unwrap();
+    // Zblob frames (kind 6) by their raw length.
+    let mut zblobs = Vec::new();
+    let mut i = 16;
+    while i < bytes.len() {
+        let len = u32::from_le_bytes(bytes[i + 1..i + 5].try_into().unwrap()) as usize;
+        if bytes[i] == 6 {
+            zblobs.push(u64::from_le_bytes(
+                bytes[i + 9 + 33..i + 9 + 41].try_into().unwrap(),
+            ));
+        }
+        i += 9 + len;
+    }
+    assert!(
+        zblobs.contains(&(BLOCK_BLOB_MAX_BYTES as u64 + 1)),
+        "{zblobs:?}"
+    );
+    assert!(
+        !zblobs.contains(&(BLOCK_BLOB_MAX_BYTES as u64)),
+        "{zblobs:?}"
+    );
+    let trace = Trace::from_bytes(bytes).unwrap();
+    trace.verify().unwrap();
+    assert_eq!(trace.blob(&Digest::of(&at)).unwrap().unwrap(), at);
+    assert_eq!(trace.blob(&Digest::of(&over)).unwrap().unwrap(), over);
+}
