@@ -17,6 +17,7 @@
 //! Versions 1 and 2 stored each event, its parent digest included, as MessagePack
 //! (`legacy`); they are read, never written.
 
+mod decode;
 pub(crate) mod legacy;
 pub mod wire;
 
