@@ -150,15 +150,17 @@ pub fn event_payload(body: &EventBody) -> Option<&Payload> {
     }
 }
 
-/// An event as a line (`#N digest  description`), followed by its payload when it is a
-/// blob short enough to show (inline payloads are part of the description), and by what
-/// HTTP traffic it carries: a routed request, the response to one, an outbound call.
+/// An event as a line (`#N digest  description`), followed by its payload when it is too
+/// long for the line ([`theater_trace::PREVIEW_IN_LINE_MAX_BYTES`]) but short enough to
+/// show, and by what HTTP traffic it carries: a routed request, the response to one, an
+/// outbound call.
 pub fn describe(trace: &Trace, e: &RecordedEvent) -> String {
     let mut line = format!("#{:<6} {}  {}", e.number, e.digest.short(), e.event.body);
     let indent = "";
     let http = http_lines(trace, &e.event.body);
     if http.is_empty() {
-        if let Some(p @ Payload::Blob { .. }) = event_payload(&e.event.body) {
+        let in_line = |p: &Payload| matches!(p, Payload::Inline(b) if b.0.len() <= theater_trace::PREVIEW_IN_LINE_MAX_BYTES);
+        if let Some(p) = event_payload(&e.event.body).filter(|p| !in_line(p)) {
             if let Some(text) = payload_preview(trace, p) {
                 let _ = write!(line, "\n{indent:22}payload: {text}");
             }

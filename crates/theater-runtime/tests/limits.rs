@@ -6,7 +6,7 @@ mod common;
 use common::*;
 use serde_json::json;
 use theater_runtime::Limits;
-use theater_trace::{EventBody, ExitReason, Payload, RestartPolicy};
+use theater_trace::{EventBody, ExitReason, RestartPolicy};
 
 fn run(limits: Limits, cmds: serde_json::Value) -> Vec<EventBody> {
     let spec = spec(
@@ -83,10 +83,7 @@ fn random_bytes_are_capped_per_call() {
     };
     let events = run(limits, json!([{"random": {"len": 5000}}]));
     let len = events.iter().find_map(|e| match e {
-        EventBody::HostCall {
-            response: Payload::Blob { len, .. },
-            ..
-        } => Some(*len),
+        EventBody::HostCall { response, .. } => Some(response.len()),
         _ => None,
     });
     assert_eq!(len, Some(100));

@@ -188,14 +188,22 @@ impl fmt::Display for MessageKind {
     }
 }
 
-/// A payload as `[N B "text"]` when it is short printable UTF-8, `[N B 0x…]` otherwise,
-/// or `[N B blob digest]` when it is stored as a blob.
+/// Payloads of at most this many bytes are shown within an event's line; longer ones
+/// show only their length there (a debugger prints them on a line of their own).
+pub const PREVIEW_IN_LINE_MAX_BYTES: usize = 32;
+
+/// A payload as `[N B "text"]` when it is short printable UTF-8, `[N B 0x…]` when it is
+/// short, `[N B]` when it is longer than [`PREVIEW_IN_LINE_MAX_BYTES`], or
+/// `[N B blob digest]` when it is stored as a blob.
 #[derive(Clone, Copy, Debug)]
 pub struct PayloadPreview<'a>(pub &'a Payload);
 
 impl fmt::Display for PayloadPreview<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.0 {
+            Payload::Inline(b) if b.0.len() > PREVIEW_IN_LINE_MAX_BYTES => {
+                write!(f, "[{} B]", b.0.len())
+            }
             Payload::Inline(b) => {
                 write!(f, "[{} B ", b.0.len())?;
                 match std::str::from_utf8(&b.0) {

@@ -20,10 +20,17 @@ use serde::{Deserialize, Serialize};
 use crate::digest::{Bytes, Digest};
 
 /// Payloads of at most this many bytes are stored inline in the event instead of as a
-/// blob. A blob reference costs a 32-byte digest in the event, so a payload of at most 32
-/// bytes is never larger inline than by reference: deduplication could not save a byte,
-/// and inlining saves the blob frame and a blake3 pass over the payload.
-pub const INLINE_PAYLOAD_MAX_BYTES: usize = 32;
+/// blob (format version 3). A blob reference costs a 32-byte digest that no compressor
+/// can shrink, while an inline payload compresses against its neighbours in the block
+/// (HTTP requests and replies, JSON messages): up to this size inlining is smaller even
+/// when the same payload repeats, and it saves a blake3 pass. Larger payloads are blobs,
+/// stored once however often they recur across blocks.
+pub const INLINE_PAYLOAD_MAX_BYTES: usize = 256;
+
+/// The inline limit of format versions 1 and 2 (uncompressed, where a payload of more
+/// than a digest's 32 bytes was smaller by reference). Their traces are verified against
+/// it; [`crate::convert`] re-inlines their short blobs.
+pub const LEGACY_INLINE_PAYLOAD_MAX_BYTES: usize = 32;
 
 /// An actor's id, assigned by the runtime from a per-run counter.
 pub type ActorId = u64;
@@ -263,13 +270,35 @@ pub struct Delivery {
 }
 
 /// A message payload: inline when small, else a blob in the same trace.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// Two payloads are equal when they denote the same bytes, whichever way each is held:
+/// `Inline(b)` equals `Blob { digest, len }` when `b` is `len` bytes whose digest is
+/// `digest`. A replay of a version 1 or 2 trace (inline limit 32 bytes) thus matches its
+/// recorded 33-byte blob payload with the inline one the runtime makes today.
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub enum Payload {
     /// At most [`INLINE_PAYLOAD_MAX_BYTES`] bytes.
     Inline(Bytes),
     /// A blob written earlier in the same trace.
     Blob { digest: Digest, len: u64 },
 }
+
+impl PartialEq for Payload {
+    fn eq(&self, other: &Payload) -> bool {
+        match (self, other) {
+            (Payload::Inline(a), Payload::Inline(b)) => a == b,
+            (Payload::Blob { digest, len }, Payload::Blob { digest: d, len: l }) => {
+                digest == d && len == l
+            }
+            (Payload::Inline(b), Payload::Blob { digest, len })
+            | (Payload::Blob { digest, len }, Payload::Inline(b)) => {
+                b.0.len() as u64 == *len && Digest::of(&b.0) == *digest
+            }
+        }
+    }
+}
+
+impl Eq for Payload {}
 
 impl Payload {
     /// How `bytes` are referenced from an event: inline when at most
@@ -283,6 +312,18 @@ impl Payload {
                 digest: Digest::of(bytes),
                 len: bytes.len() as u64,
             }
+        }
+    }
+
+    /// The payload by reference, whatever its size: what identifies its content (two
+    /// payloads are equal exactly when their references are).
+    pub fn by_reference(&self) -> Payload {
+        match self {
+            Payload::Inline(b) => Payload::Blob {
+                digest: Digest::of(&b.0),
+                len: b.0.len() as u64,
+            },
+            blob @ Payload::Blob { .. } => blob.clone(),
         }
     }
 
@@ -422,6 +463,29 @@ impl EventBody {
             EventBody::Refused { to, .. } => Some(*to),
             EventBody::Input(d) | EventBody::Delivered(d) => Some(d.to),
             EventBody::Outputs(o) => Some(o.actor),
+        }
+    }
+
+    /// Calls `f` with every message payload of the event (inputs, refused inputs, host
+    /// call requests and responses, sent messages), in encoding order.
+    pub fn for_each_payload_mut(&mut self, mut f: impl FnMut(&mut Payload)) {
+        match self {
+            EventBody::Input(d) | EventBody::Delivered(d) => f(&mut d.payload),
+            EventBody::Refused { payload, .. } => f(payload),
+            EventBody::HostCall {
+                request, response, ..
+            } => {
+                f(request);
+                f(response);
+            }
+            EventBody::Outputs(o) => o.sent.iter_mut().for_each(|m| f(&mut m.payload)),
+            EventBody::RunStarted(_)
+            | EventBody::ComponentRegistered { .. }
+            | EventBody::ActorSpawned { .. }
+            | EventBody::ActorExited { .. }
+            | EventBody::ActorRestarted { .. }
+            | EventBody::RunEnded { .. }
+            | EventBody::IngressDropped { .. } => {}
         }
     }
 

@@ -3,7 +3,7 @@
 
 use crate::digest::Digest;
 use crate::error::TraceError;
-use crate::event::Event;
+use crate::event::{Event, Payload, LEGACY_INLINE_PAYLOAD_MAX_BYTES};
 use crate::format::{file_header, push_frame, Footer, FrameKind, IndexRecord};
 use crate::reader::Trace;
 
@@ -26,7 +26,28 @@ pub fn write_v2(trace: &Trace) -> Result<Vec<u8>, TraceError> {
     let (mut parent, mut events) = (Digest::ZERO, 0u64);
     let mut encoded = Vec::new();
     for e in trace.events() {
-        let e = e?;
+        let mut e = e?;
+        // Version 2 inlined at most 32 bytes: longer payloads become blobs.
+        let mut long = Vec::new();
+        e.event.body.for_each_payload_mut(|p| {
+            if let Payload::Inline(b) = p {
+                if b.0.len() > LEGACY_INLINE_PAYLOAD_MAX_BYTES {
+                    let bytes = std::mem::take(&mut b.0);
+                    let digest = Digest::of(&bytes);
+                    *p = Payload::Blob {
+                        digest,
+                        len: bytes.len() as u64,
+                    };
+                    long.push((digest, bytes));
+                }
+            }
+        });
+        for (d, bytes) in long {
+            if let std::collections::btree_map::Entry::Vacant(v) = blobs.entry(d) {
+                v.insert((out.len() as u64, bytes.len() as u64));
+                push_frame(&mut out, FrameKind::Blob, &[&d.0, &bytes]);
+            }
+        }
         let mut missing = Vec::new();
         e.event.body.for_each_blob_ref(|d| {
             if !blobs.contains_key(d) {

@@ -34,7 +34,7 @@ pub use block::{BLOCK_BLOB_MAX_BYTES, ZSTD_LEVEL};
 pub use codec::{chain_link, state_digest, truncate_state, wire, STATE_DIGEST_LEN};
 pub use convert::{convert, first_difference};
 pub use digest::{hex, Bytes, Digest, DIGEST_LEN};
-pub use display::{PayloadPreview, Quoted, Recipient, EVENT_KIND_NAMES};
+pub use display::{PayloadPreview, Quoted, Recipient, EVENT_KIND_NAMES, PREVIEW_IN_LINE_MAX_BYTES};
 pub use error::{Corruption, Problem, TraceError};
 pub use event::*;
 pub use format::{FORMAT_VERSION, FORMAT_VERSION_MIN};

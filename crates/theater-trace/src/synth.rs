@@ -100,7 +100,7 @@ pub fn random_run<W: TraceSink>(
         component,
     });
     writer.append(out[0].clone())?;
-    let sizes = [0usize, 1, 16, 32, 33, 100, 1000, 4096];
+    let sizes = [0usize, 1, 16, 32, 33, 100, 256, 257, 1000, 4096];
     while writer.event_count() < events {
         let payload = |rng: &mut Rng, w: &mut TraceWriter<W>| {
             let size = sizes[rng.below(sizes.len() as u64) as usize];

@@ -8,7 +8,10 @@ mod common;
 use common::{for_seeds, sample};
 use theater_trace::legacy::write_v2;
 use theater_trace::synth::Rng;
-use theater_trace::{convert, first_difference, Digest, Trace, WriterOptions, FORMAT_VERSION};
+use theater_trace::{
+    convert, first_difference, Digest, Trace, WriterOptions, FORMAT_VERSION,
+    INLINE_PAYLOAD_MAX_BYTES,
+};
 
 fn v2_of(seed: u64, events: u64) -> (Trace, Vec<u8>) {
     let s = sample(seed, events, WriterOptions::default());
@@ -70,7 +73,18 @@ fn the_committed_version_2_fixtures_verify_and_convert() {
         let (summary, bytes) = convert(&old, Vec::new(), WriterOptions::default()).unwrap();
         let new = Trace::from_bytes(bytes).unwrap();
         assert_eq!(first_difference(&old, &new).unwrap(), None, "{name}");
-        assert_eq!(new.blob_count(), old.blob_count());
+        // The same blobs, but for payloads short enough to be inline now.
+        let kept: Vec<_> = new.blob_digests().copied().collect();
+        for d in old.blob_digests() {
+            let len = old.blob(d).unwrap().unwrap().len();
+            let manifest = *d == old.header().unwrap().manifest;
+            let inline = len <= INLINE_PAYLOAD_MAX_BYTES && !manifest;
+            assert_eq!(kept.contains(d), !inline, "{name}: blob of {len} B");
+        }
+        assert!(
+            kept.len() < old.blob_count() as usize,
+            "{name}: nothing inlined"
+        );
         assert_eq!(summary.events, old.event_count());
         assert!(
             new.file_len() < old.file_len(),

@@ -137,6 +137,66 @@ fn small_payloads_are_inline_and_large_ones_are_blobs() {
 }
 
 #[test]
+fn verify_holds_payloads_to_the_inline_limit() {
+    // A payload has one form: inline up to the limit, a blob above it. The other form of
+    // the same bytes, at the limit and one byte over, is refused as non-canonical.
+    for (len, as_blob) in [
+        (INLINE_PAYLOAD_MAX_BYTES, true),
+        (INLINE_PAYLOAD_MAX_BYTES + 1, false),
+    ] {
+        let mut w = writer();
+        let bytes = vec![7u8; len];
+        let canonical = w.payload(&bytes).unwrap();
+        let payload = if as_blob {
+            let digest = w.blob(&bytes).unwrap();
+            Payload::Blob {
+                digest,
+                len: len as u64,
+            }
+        } else {
+            Payload::Inline(bytes.clone().into())
+        };
+        // The two forms denote the same bytes, so they compare equal.
+        assert_eq!(payload, canonical);
+        assert_eq!(payload.by_reference(), canonical.by_reference());
+        w.append(EventBody::Input(theater_trace::Delivery {
+            seq: 0,
+            from: theater_trace::Sender::External,
+            to: 0,
+            kind: theater_trace::MessageKind::OneWay,
+            payload,
+            time_ns: 0,
+        }))
+        .unwrap();
+        let (_, out) = w.finish().unwrap();
+        let err = Trace::from_bytes(out).unwrap().verify().unwrap_err();
+        assert!(
+            err.to_string().contains("not canonical"),
+            "{len} B (as blob: {as_blob}): {err}"
+        );
+    }
+}
+
+#[test]
+fn payloads_compare_by_content() {
+    let long = vec![3u8; 40];
+    let inline = Payload::Inline(long.clone().into());
+    let blob = Payload::Blob {
+        digest: Digest::of(&long),
+        len: 40,
+    };
+    assert_eq!(inline, blob);
+    assert_eq!(blob, inline);
+    let other = Payload::Inline(vec![4u8; 40].into());
+    assert_ne!(other, blob);
+    let wrong_len = Payload::Blob {
+        digest: Digest::of(&long),
+        len: 41,
+    };
+    assert_ne!(inline, wrong_len);
+}
+
+#[test]
 fn writer_refuses_event_referencing_unwritten_blob() {
     let mut w = writer();
     let ghost = Digest::of(b"never written");

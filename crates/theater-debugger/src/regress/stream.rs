@@ -81,7 +81,10 @@ impl<'a> Deliveries<'a> {
                 self.close();
                 break;
             };
-            let e = e?;
+            let mut e = e?;
+            // Compared by content: a payload is inline or a blob depending on its size
+            // and the trace's format version.
+            e.event.body.for_each_payload_mut(|p| *p = p.by_reference());
             match e.event.body {
                 EventBody::ActorSpawned {
                     actor,

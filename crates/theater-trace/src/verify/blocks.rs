@@ -12,7 +12,7 @@ use crate::codec::chain_link;
 use crate::codec::wire::{body_bytes, decode_body};
 use crate::digest::Digest;
 use crate::error::{Corruption, Problem, TraceError};
-use crate::event::EventBody;
+use crate::event::{EventBody, INLINE_PAYLOAD_MAX_BYTES};
 use crate::format::{FrameKind, IndexV3};
 use crate::reader::{RawFrame, StoredIndex, Trace};
 
@@ -169,7 +169,9 @@ impl Checker {
         if let Some(p) = problem {
             return Err(p);
         }
-        check_payloads(&body, |d| self.blobs.get(d).map(|&(_, l, _)| l))
+        check_payloads(&body, INLINE_PAYLOAD_MAX_BYTES, |d| {
+            self.blobs.get(d).map(|&(_, l, _)| l)
+        })
     }
 
     /// The events of the last block checked do not hash to `recorded`, the chain value

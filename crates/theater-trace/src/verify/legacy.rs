@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use crate::codec::legacy::{decode_event, event_bytes, event_digest};
 use crate::digest::{Digest, DIGEST_LEN};
 use crate::error::{Corruption, Problem, TraceError};
-use crate::event::EventBody;
+use crate::event::{EventBody, LEGACY_INLINE_PAYLOAD_MAX_BYTES};
 use crate::format::{FrameKind, HEADER_LEN};
 use crate::reader::{Layout, StoredIndex, Trace};
 
@@ -212,7 +212,9 @@ impl Checker {
         if let Some(p) = problem {
             return Err(p);
         }
-        check_payloads(&event.body, |d| self.blobs.get(d).map(|&(_, l)| l))?;
+        check_payloads(&event.body, LEGACY_INLINE_PAYLOAD_MAX_BYTES, |d| {
+            self.blobs.get(d).map(|&(_, l)| l)
+        })?;
         if self.events.is_multiple_of(u64::from(every.max(1))) {
             self.event_offsets.push(offset);
         }

@@ -2,7 +2,7 @@
 
 use crate::digest::Digest;
 use crate::error::{Corruption, Problem, TraceError};
-use crate::event::{EventBody, Payload, INLINE_PAYLOAD_MAX_BYTES};
+use crate::event::{EventBody, Payload};
 use crate::reader::{Layout, Recovery, Trace};
 
 mod blocks;
@@ -56,10 +56,12 @@ fn incomplete(r: &Recovery, events: u64) -> TraceError {
     .into()
 }
 
-/// Checks an event's payloads: inline ones short enough, blob ones long enough and of
-/// the length of the blob (`blob_len` gives a stored blob's length).
+/// Checks an event's payloads: inline ones at most `inline_max` bytes (the format's
+/// inline limit), blob ones longer and of the length of the blob (`blob_len` gives a
+/// stored blob's length).
 fn check_payloads(
     body: &EventBody,
+    inline_max: usize,
     blob_len: impl Fn(&Digest) -> Option<u64>,
 ) -> Result<(), Problem> {
     let mut payloads: Vec<&Payload> = Vec::new();
@@ -74,9 +76,9 @@ fn check_payloads(
     }
     for p in payloads {
         match p {
-            Payload::Inline(b) if b.0.len() > INLINE_PAYLOAD_MAX_BYTES => {
+            Payload::Inline(b) if b.0.len() > inline_max => {
                 return Err(Problem::NonCanonicalEvent(
-                    "inline payload longer than INLINE_PAYLOAD_MAX_BYTES",
+                    "inline payload longer than the format's inline limit",
                 ))
             }
             Payload::Blob { digest, len } => {
@@ -88,7 +90,7 @@ fn check_payloads(
                         referenced: *len,
                     });
                 }
-                if *len as usize <= INLINE_PAYLOAD_MAX_BYTES {
+                if *len <= inline_max as u64 {
                     return Err(Problem::NonCanonicalEvent(
                         "blob payload short enough to be inline",
                     ));
