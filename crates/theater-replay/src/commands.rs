@@ -15,7 +15,7 @@ use theater_debugger::{
 };
 use theater_runtime::replay::ReplayOptions;
 use theater_runtime::RuntimeError;
-use theater_trace::{event_to_json, TraceError};
+use theater_trace::{event_to_json, Problem, TraceError};
 
 use crate::{
     open, progress, render, replay_with_progress, session_progress, swaps, EXIT_DIFFERENCE,
@@ -73,27 +73,57 @@ pub(crate) fn info(path: &Path, out: &mut dyn Write) -> anyhow::Result<ExitCode>
     Ok(ExitCode::SUCCESS)
 }
 
-/// `verify`: integrity, then (unless `--integrity-only`) re-execution.
 /// What `verify` checks.
 pub(crate) struct VerifyOptions {
     pub(crate) integrity_only: bool,
+    pub(crate) require_complete: bool,
     pub(crate) swaps: Vec<String>,
     pub(crate) checkpoint_every: Option<u64>,
     pub(crate) compare_fuel: bool,
 }
 
+/// `verify`: integrity, then (unless `--integrity-only`) re-execution. A trace cut by a
+/// crash is the normal state after one: its intact prefix is checked and replayed, the
+/// lost tail reported, and it passes unless `--require-complete`.
 pub(crate) fn verify(
     path: &Path,
     options: &VerifyOptions,
     out: &mut dyn Write,
 ) -> anyhow::Result<ExitCode> {
     let trace = open(path)?;
+    let mut cut = false;
     match trace.verify() {
         Ok(r) => writeln!(
             out,
             "integrity ok: {} events, {} blobs ({} bytes), chain head {}",
             r.events, r.blobs, r.blob_bytes, r.head
         )?,
+        // A trace cut by a crash: its intact prefix checked out.
+        Err(TraceError::Corrupt(c)) if matches!(c.problem, Problem::Incomplete { .. }) => {
+            let r = trace
+                .recovery()
+                .expect("only a recovered trace is incomplete");
+            writeln!(
+                out,
+                "integrity ok up to the cut: {} events, chain head {}",
+                trace.event_count(),
+                trace.head()
+            )?;
+            writeln!(
+                out,
+                "cut: the run did not finish its trace; lost {} bytes ({} event(s)) after byte {}: {}",
+                r.dropped_bytes, r.dropped_events, r.valid_bytes, r.reason
+            )?;
+            if options.require_complete {
+                out.flush()?;
+                eprintln!(
+                    "verify failed: {}: {c} (--require-complete)",
+                    path.display()
+                );
+                return Ok(ExitCode::from(EXIT_UNUSABLE));
+            }
+            cut = true;
+        }
         Err(e @ TraceError::Corrupt(_)) => {
             out.flush()?;
             eprintln!("verify failed: {}: {e}", path.display());
@@ -116,8 +146,9 @@ pub(crate) fn verify(
             Ok(report) if report.head == head => {
                 writeln!(
                     out,
-                    "replay ok: {} events re-executed, same chain head",
-                    report.events
+                    "replay ok: {} events re-executed, same chain head{}",
+                    report.events,
+                    if cut { " (up to the cut)" } else { "" }
                 )?;
                 if report.fuel_differs > 0 {
                     writeln!(

@@ -74,13 +74,18 @@ enum Command {
     /// Summary of a trace: run header, events, blobs, chain head, damage.
     Info { trace: PathBuf },
     /// Check every frame checksum, event digest, chain link and blob digest, then
-    /// re-execute the run and compare. Exit 0 if it matches, 1 on a divergence, 2 if the
-    /// trace is damaged or cannot be replayed.
+    /// re-execute the run and compare. Exit 0 if it matches (a trace cut by a crash: up
+    /// to the cut, with the lost tail reported), 1 on a divergence, 2 if the trace is
+    /// damaged or cannot be replayed.
     Verify {
         trace: PathBuf,
         /// Only check integrity; do not re-execute.
         #[arg(long)]
         integrity_only: bool,
+        /// Fail (exit 2) on a trace cut by a crash; by default its intact prefix is
+        /// checked and replayed, the lost tail reported, and it passes.
+        #[arg(long)]
+        require_complete: bool,
         /// Replay with a component replaced: `NAME=path/to/new.wasm` (repeatable).
         #[arg(long = "swap", value_name = "NAME=WASM")]
         swaps: Vec<String>,
@@ -308,12 +313,14 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Verify {
             trace,
             integrity_only,
+            require_complete,
             swaps,
             checkpoint_every,
             compare_fuel,
         } => {
             let options = commands::VerifyOptions {
                 integrity_only,
+                require_complete,
                 swaps,
                 checkpoint_every,
                 compare_fuel,

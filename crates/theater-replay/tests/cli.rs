@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use theater_trace::synth::{self, Rng};
-use theater_trace::{TraceWriter, WriterOptions};
+use theater_trace::{Trace, TraceWriter, WriterOptions};
 
 fn bin(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_theater-replay"))
@@ -94,10 +94,22 @@ fn verify_flipped_byte_exits_2_naming_offset_and_event() {
 }
 
 #[test]
-fn truncated_trace_opens_with_a_warning_but_does_not_verify() {
-    let t = TempTrace::new("truncated");
-    damage(&t.path, |b| b.truncate(b.len() - 100));
-    let dump = bin(&["dump", t.arg(), "--count", "3"]);
+fn a_cut_trace_verifies_up_to_the_cut_and_fails_only_when_completeness_is_required() {
+    // Blocks of 4 events; the cut goes into the last one, as a crash mid-write leaves it.
+    let options = WriterOptions {
+        flush_every_events: 4,
+        ..WriterOptions::default()
+    };
+    let path = record_bank_in_blocks("cut", &[OPEN_ALICE, OPEN_BOB, OPEN_ALICE], options);
+    let whole = Trace::open(&path).unwrap();
+    let events = whole.event_count();
+    // Past the last block's header (frame header and 49 bytes), so what it held is known.
+    let block = whole.event(events - 1).unwrap().offset;
+    let cut_at = block + 64;
+    drop(whole);
+    damage(&path, |b| b.truncate(cut_at as usize));
+    let arg = path.to_str().unwrap();
+    let dump = bin(&["dump", arg, "--count", "3"]);
     assert_eq!(dump.status.code(), Some(0));
     assert!(
         text(&dump.stderr).contains("no valid footer"),
@@ -105,12 +117,35 @@ fn truncated_trace_opens_with_a_warning_but_does_not_verify() {
         text(&dump.stderr)
     );
     assert_eq!(text(&dump.stdout).lines().count(), 3);
-    let out = bin(&["verify", t.arg()]);
-    assert_eq!(out.status.code(), Some(2));
+
+    let kept = Trace::open(&path).unwrap().event_count();
+    assert!(kept > 0 && kept < events, "kept {kept} of {events}");
+    let out = bin(&["verify", arg]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
     assert!(
-        text(&out.stderr).contains("incomplete"),
+        stdout.contains(&format!("integrity ok up to the cut: {kept} events")),
+        "{stdout}"
+    );
+    let lost = events - kept;
+    assert!(
+        stdout.contains(&format!(
+            "lost {} bytes ({lost} event(s)) after byte {block}",
+            cut_at - block
+        )),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("replay ok: {kept} events re-executed")),
+        "{stdout}"
+    );
+
+    let strict = bin(&["verify", "--require-complete", arg]);
+    assert_eq!(strict.status.code(), Some(2));
+    assert!(
+        text(&strict.stderr).contains("incomplete"),
         "{}",
-        text(&out.stderr)
+        text(&strict.stderr)
     );
 }
 
@@ -192,6 +227,10 @@ fn record_bank(name: &str) -> PathBuf {
 
 /// Records the bank example with these inputs.
 fn record_bank_with(name: &str, ops: &[&str]) -> PathBuf {
+    record_bank_in_blocks(name, ops, WriterOptions::default())
+}
+
+fn record_bank_in_blocks(name: &str, ops: &[&str], options: WriterOptions) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("theater-cli-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join(format!("{name}.trace"));
@@ -218,7 +257,7 @@ fn record_bank_with(name: &str, ops: &[&str]) -> PathBuf {
         &path,
         theater_runtime::run_header(&spec),
         &spec.manifest_bytes(),
-        WriterOptions::default(),
+        options,
     )
     .unwrap();
     let mut system =
