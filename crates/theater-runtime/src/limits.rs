@@ -35,6 +35,13 @@ pub struct Limits {
     /// milliseconds of wall-clock time; then the error `timeout`. The scheduler waits
     /// as long, so keep it short.
     pub http_timeout_ms: u64,
+    /// Bytes of keys and values one actor may hold in the `store` interface. A `set`
+    /// that would take it past is the error `quota-exceeded` (recorded like any result);
+    /// replacing a value counts only the difference. Written to the manifest only when it
+    /// is not the default, so the manifest of a run that does not set it is byte for byte
+    /// what it was before this limit existed (a rerun of an older trace matches it).
+    #[serde(skip_serializing_if = "is_default_store_quota")]
+    pub store_bytes_per_actor: u64,
 }
 
 impl Limits {
@@ -50,6 +57,11 @@ impl Limits {
     pub const LOG_LINES_PER_DELIVERY_DEFAULT: u32 = 64;
     pub const HTTP_RESPONSE_BYTES_DEFAULT: u64 = 1 << 20;
     pub const HTTP_TIMEOUT_MS_DEFAULT: u64 = 5_000;
+    pub const STORE_BYTES_PER_ACTOR_DEFAULT: u64 = 64 << 20;
+}
+
+fn is_default_store_quota(bytes: &u64) -> bool {
+    *bytes == Limits::STORE_BYTES_PER_ACTOR_DEFAULT
 }
 
 impl Default for Limits {
@@ -67,6 +79,7 @@ impl Default for Limits {
             log_lines_per_delivery: Limits::LOG_LINES_PER_DELIVERY_DEFAULT,
             http_response_bytes: Limits::HTTP_RESPONSE_BYTES_DEFAULT,
             http_timeout_ms: Limits::HTTP_TIMEOUT_MS_DEFAULT,
+            store_bytes_per_actor: Limits::STORE_BYTES_PER_ACTOR_DEFAULT,
         }
     }
 }

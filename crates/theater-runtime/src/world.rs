@@ -135,6 +135,9 @@ pub(crate) struct World {
     pub(crate) timers: BTreeMap<u64, TimerInfo>,
     pub(crate) rng: Rng,
     pub(crate) kv: BTreeMap<(ActorId, String), Vec<u8>>,
+    /// Bytes (keys and values) each actor holds in `kv`, held to
+    /// `Limits::store_bytes_per_actor`.
+    pub(crate) kv_bytes: BTreeMap<ActorId, u64>,
     /// Restart times of top-level actors (their supervisor is the runtime).
     pub(crate) root_restart_times: VecDeque<u64>,
     pub(crate) components: BTreeSet<String>,
@@ -145,6 +148,36 @@ pub(crate) struct World {
 }
 
 impl World {
+    /// Stores `value` under `key` for `actor` unless that would take the actor's keys
+    /// and values past `Limits::store_bytes_per_actor`; returns whether it was stored.
+    pub(crate) fn kv_set(&mut self, actor: ActorId, key: String, value: Vec<u8>) -> bool {
+        let used = self.kv_bytes.get(&actor).copied().unwrap_or(0);
+        let old = self
+            .kv
+            .get(&(actor, key.clone()))
+            .map_or(0, |v| (key.len() + v.len()) as u64);
+        let new = (key.len() + value.len()) as u64;
+        let after = used - old + new;
+        if after > self.limits.store_bytes_per_actor {
+            return false;
+        }
+        self.kv_bytes.insert(actor, after);
+        self.kv.insert((actor, key), value);
+        true
+    }
+
+    /// Deletes `key` of `actor`; returns whether it existed.
+    pub(crate) fn kv_delete(&mut self, actor: ActorId, key: String) -> bool {
+        let len = key.len();
+        let Some(v) = self.kv.remove(&(actor, key)) else {
+            return false;
+        };
+        if let Some(used) = self.kv_bytes.get_mut(&actor) {
+            *used -= (len + v.len()) as u64;
+        }
+        true
+    }
+
     pub(crate) fn is_child(&self, parent: ActorId, child: ActorId) -> bool {
         self.actors
             .get(&child)

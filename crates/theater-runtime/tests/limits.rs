@@ -6,7 +6,7 @@ mod common;
 use common::*;
 use serde_json::json;
 use theater_runtime::Limits;
-use theater_trace::{EventBody, ExitReason, RestartPolicy};
+use theater_trace::{EventBody, ExitReason, HostFunction, Payload, RestartPolicy};
 
 fn run(limits: Limits, cmds: serde_json::Value) -> Vec<EventBody> {
     let spec = spec(
@@ -132,4 +132,37 @@ fn a_component_importing_anything_beyond_the_actor_world_is_refused_at_load() {
         }
         other => panic!("expected a component error, got {other:?}"),
     }
+}
+
+#[test]
+fn the_store_quota_holds_at_its_limit() {
+    let limits = Limits {
+        store_bytes_per_actor: 20,
+        ..Limits::default()
+    };
+    let put = |key: &str, value: &str| json!({"put": {"key": key, "value": value}});
+    let events = run(
+        limits,
+        json!([
+            put("k", &"v".repeat(19)), // 1 + 19 = 20 bytes: at the quota
+            put("j", ""),              // one byte more
+            put("k", &"w".repeat(19)), // a replacement counts the difference only
+            put("k", "v"),             // frees 18 bytes
+            put("j", &"x".repeat(16)), // 2 + 17 = 19 bytes
+            put("i", "x"),             // 21 bytes
+        ]),
+    );
+    let results: Vec<u8> = events
+        .iter()
+        .filter_map(|e| match e {
+            EventBody::HostCall {
+                function: HostFunction::StoreSet,
+                response: Payload::Inline(r),
+                ..
+            } => Some(r.0[0]),
+            _ => None,
+        })
+        .collect();
+    // 0: stored; 2: quota-exceeded.
+    assert_eq!(results, [0, 2, 0, 0, 0, 2]);
 }

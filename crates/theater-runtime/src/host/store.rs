@@ -37,9 +37,10 @@ impl store::Host for HostState {
         let result = ctx.recorded(HostFunction::StoreSet, request, |w| {
             if too_large {
                 vec![1]
-            } else {
-                w.kv.insert((actor, key), value);
+            } else if w.kv_set(actor, key, value) {
                 vec![0]
+            } else {
+                vec![2]
             }
         });
         match result.first() {
@@ -55,7 +56,7 @@ impl store::Host for HostState {
         };
         let actor = ctx.actor;
         let result = ctx.recorded(HostFunction::StoreDelete, key.clone().into_bytes(), |w| {
-            vec![u8::from(w.kv.remove(&(actor, key)).is_some())]
+            vec![u8::from(w.kv_delete(actor, key))]
         });
         result.first() == Some(&1)
     }
