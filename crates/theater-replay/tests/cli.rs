@@ -78,7 +78,7 @@ fn verify_flipped_byte_exits_2_naming_offset_and_event() {
     let t = TempTrace::new("flipped");
     // A byte inside the block holding the 40th event: past the manifest, header and
     // early events. The report names the block's offset and its first event.
-    let trace = theater_trace::Trace::open(&t.path).unwrap();
+    let trace = Trace::open(&t.path).unwrap();
     let target = trace.event(40).unwrap().offset;
     let first = (0..=40)
         .find(|&n| trace.event(n).unwrap().offset == target)

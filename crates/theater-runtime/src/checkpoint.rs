@@ -14,13 +14,13 @@ use crate::world::{ActorStatus, World};
 /// — which is how such an actor is caught.
 #[derive(Clone, Debug)]
 pub struct Checkpoint {
-    world: World,
-    summary: RunSummary,
-    instances: Vec<ActorId>,
+    pub(crate) world: World,
+    pub(crate) summary: RunSummary,
+    pub(crate) instances: Vec<ActorId>,
     /// Instances in which a handler had run (see [`System::restore`]).
-    used: Vec<ActorId>,
+    pub(crate) used: Vec<ActorId>,
     /// Replay position: next event to compare and the digest of the last one matched.
-    position: Option<(u64, Digest)>,
+    pub(crate) position: Option<(u64, Digest)>,
 }
 
 impl Checkpoint {

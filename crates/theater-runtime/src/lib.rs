@@ -26,7 +26,9 @@ pub mod replay;
 mod request;
 mod rng;
 mod scheduler;
+mod serde_forms;
 mod sink;
+mod snapshot;
 mod spec;
 mod supervision;
 mod wit_map;
@@ -43,6 +45,7 @@ pub use recorder::{Recorder, RECORDER_BATCH_EVENTS, RECORDER_CHANNEL_BATCHES};
 pub use request::{ExternalReply, RequestFailure};
 pub use scheduler::{RunSummary, System};
 pub use sink::Sink;
+pub use snapshot::{Snapshot, SNAPSHOT_VERSION};
 pub use spec::{
     default_grants, granted_interface, ActorSpec, ComponentSpec, SystemSpec, INTERFACES,
     NETWORK_INTERFACES,

@@ -346,6 +346,17 @@ impl ReplayDriver {
         }
     }
 
+    /// Starts over from `checkpoint`, taken from a replay of the same trace (by this
+    /// driver or another, possibly read back from a [`crate::Snapshot`]): fresh instances,
+    /// comparing from the checkpoint's event on.
+    pub fn restore_from(&mut self, checkpoint: &Checkpoint) -> Result<(), RuntimeError> {
+        self.system.restore(checkpoint)?;
+        self.deliveries = checkpoint.summary.deliveries;
+        self.ended = false;
+        self.cut = false;
+        Ok(())
+    }
+
     /// Returns to `checkpoint` (taken from this driver).
     pub fn restore(&mut self, checkpoint: &DriverCheckpoint) -> Result<(), RuntimeError> {
         self.system.restore(&checkpoint.system)?;

@@ -8,7 +8,7 @@
 //! to change.
 
 /// xoshiro256**, seeded from the run seed.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Rng([u64; 4]);
 
 impl Rng {

@@ -28,7 +28,7 @@ use crate::wit_map::trap_code;
 use crate::world::{ActorStatus, Pending, World};
 
 /// What a finished run did.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RunSummary {
     pub deliveries: u64,
     pub failures: u64,

@@ -9,6 +9,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
+use serde::{Deserialize, Serialize};
 use theater_trace::{ActorId, ExitReason, MessageKind, RestartPolicy, RunMode, Sender};
 
 use crate::bindings::theater::actor::supervision;
@@ -16,7 +17,7 @@ use crate::limits::Limits;
 use crate::rng::Rng;
 
 /// Where an actor is in its life.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ActorStatus {
     Running,
     /// Restarted; its init has not run yet.
@@ -35,8 +36,9 @@ impl std::fmt::Display for ActorStatus {
 }
 
 /// Supervision settings of one supervisor (`supervision.configure`).
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
 pub(crate) struct SupervisorSettings {
+    #[serde(with = "crate::serde_forms::strategy")]
     pub(crate) strategy: supervision::Strategy,
     pub(crate) max_restarts: u32,
     pub(crate) window_ns: u64,
@@ -53,7 +55,7 @@ impl Default for SupervisorSettings {
 }
 
 /// What the scheduler knows about an actor (its instance lives in `System::instances`).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub(crate) struct ActorMeta {
     pub(crate) name: String,
     pub(crate) component: String,
@@ -61,6 +63,8 @@ pub(crate) struct ActorMeta {
     pub(crate) children: Vec<ActorId>,
     pub(crate) restart: RestartPolicy,
     pub(crate) init_args: Vec<u8>,
+    /// Its state bytes; a snapshot holds them as a blob, by digest.
+    #[serde(skip)]
     pub(crate) state: Vec<u8>,
     pub(crate) status: ActorStatus,
     /// Deliveries queued for this actor.
@@ -71,6 +75,7 @@ pub(crate) struct ActorMeta {
     pub(crate) supervisor: SupervisorSettings,
     pub(crate) fuel: u64,
     /// Host interfaces this actor (and so each of its children) may import.
+    #[serde(with = "crate::serde_forms::interfaces")]
     pub(crate) grants: BTreeSet<&'static str>,
     /// The first sequence number queued after it last exited: every delivery queued
     /// before is dropped with it, so only later ones (a reply to a request it had
@@ -88,7 +93,7 @@ impl ActorMeta {
 }
 
 /// An open request.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub(crate) struct RequestInfo {
     pub(crate) requester: ActorId,
     pub(crate) target: ActorId,
@@ -96,7 +101,7 @@ pub(crate) struct RequestInfo {
 }
 
 /// A pending timer.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub(crate) struct TimerInfo {
     pub(crate) owner: ActorId,
     /// Its delivery's key in the queue.
@@ -107,7 +112,7 @@ pub(crate) struct TimerInfo {
 pub(crate) type QueueKey = (u64, u64);
 
 /// A queued delivery.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub(crate) struct Pending {
     pub(crate) from: Sender,
     pub(crate) to: ActorId,
@@ -118,7 +123,7 @@ pub(crate) struct Pending {
 }
 
 /// Everything host functions may read or change; moved into the store for each call.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub(crate) struct World {
     pub(crate) mode: RunMode,
     pub(crate) limits: Limits,
@@ -142,8 +147,10 @@ pub(crate) struct World {
     pub(crate) root_restart_times: VecDeque<u64>,
     pub(crate) components: BTreeSet<String>,
     /// The host interfaces each component imports (short names, see `spec::INTERFACES`).
+    #[serde(with = "crate::serde_forms::interface_map")]
     pub(crate) imports: BTreeMap<String, BTreeSet<&'static str>>,
     /// Sends outbound HTTP requests; `None` in replays and runs without network.
+    #[serde(skip)]
     pub(crate) http: Option<std::sync::Arc<dyn crate::http::HttpClient>>,
 }
 
