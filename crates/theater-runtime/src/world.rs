@@ -269,3 +269,22 @@ impl World {
         true
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::World;
+
+    #[test]
+    fn the_store_quota_counts_keys_and_values_and_frees_on_delete() {
+        let mut w = World::default();
+        w.limits.store_bytes_per_actor = 10;
+        assert!(w.kv_set(1, "ab".into(), vec![0; 8])); // 10 bytes: at the quota
+        assert!(!w.kv_set(1, "c".into(), Vec::new())); // 11
+        assert!(w.kv_set(2, "c".into(), vec![0; 9])); // another actor's own quota
+        assert!(w.kv_delete(1, "ab".into()));
+        assert!(!w.kv_delete(1, "ab".into()));
+        assert_eq!(w.kv_bytes[&1], 0);
+        assert!(w.kv_set(1, "c".into(), vec![0; 9])); // freed by the delete
+        assert!(!w.kv.contains_key(&(1, "ab".into())));
+    }
+}

@@ -13,9 +13,9 @@ use theater_runtime::{Checkpoint, RuntimeError};
 use theater_trace::synth::{for_seeds, Rng};
 use theater_trace::{Digest, RestartPolicy, Trace};
 
-fn random_case(seed: u64) -> (theater_runtime::SystemSpec, Vec<(u64, Vec<u8>)>) {
-    let mut rng = Rng::new(seed);
-    let actors = (0..1 + rng.below(4))
+/// `n` permanent chaos actors, `a0`…
+fn chaos_actors(n: u64) -> Vec<theater_runtime::ActorSpec> {
+    (0..n)
         .map(|i| {
             actor(
                 &format!("a{i}"),
@@ -24,8 +24,17 @@ fn random_case(seed: u64) -> (theater_runtime::SystemSpec, Vec<(u64, Vec<u8>)>) 
                 RestartPolicy::Permanent,
             )
         })
-        .collect();
-    let spec = spec(&["chaos"], actors, small_limits(), seed);
+        .collect()
+}
+
+fn random_case(seed: u64) -> (theater_runtime::SystemSpec, Vec<(u64, Vec<u8>)>) {
+    let mut rng = Rng::new(seed);
+    let spec = spec(
+        &["chaos"],
+        chaos_actors(1 + rng.below(4)),
+        small_limits(),
+        seed,
+    );
     let inputs = (0..3 + rng.below(20))
         .map(|_| {
             let to = rng.below(6);
@@ -95,17 +104,7 @@ fn a_replay_restarted_from_a_snapshot_matches_the_rest_of_the_trace() {
 #[test]
 fn equal_states_are_stored_once_and_damage_is_an_error() {
     // Three actors of the same component, none sent anything: one state blob.
-    let actors = (0..3)
-        .map(|i| {
-            actor(
-                &format!("a{i}"),
-                "chaos",
-                json!({}),
-                RestartPolicy::Permanent,
-            )
-        })
-        .collect();
-    let spec = spec(&["chaos"], actors, small_limits(), 1);
+    let spec = spec(&["chaos"], chaos_actors(3), small_limits(), 1);
     let (_, bytes) = record(&spec, &[]);
     let d = driver(Trace::from_bytes(bytes).unwrap(), &spec);
     let snapshot = d.checkpoint().system().to_snapshot();

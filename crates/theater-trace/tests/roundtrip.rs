@@ -91,6 +91,18 @@ fn writer() -> TraceWriter<Vec<u8>> {
     .unwrap()
 }
 
+/// A one-way message from outside to actor 0 at time 0.
+fn external_message(seq: u64, payload: Payload) -> theater_trace::Delivery {
+    theater_trace::Delivery {
+        seq,
+        from: theater_trace::Sender::External,
+        to: 0,
+        kind: theater_trace::MessageKind::OneWay,
+        payload,
+        time_ns: 0,
+    }
+}
+
 #[test]
 fn identical_payloads_are_stored_once() {
     let mut w = writer();
@@ -159,15 +171,8 @@ fn verify_holds_payloads_to_the_inline_limit() {
         // The two forms denote the same bytes, so they compare equal.
         assert_eq!(payload, canonical);
         assert_eq!(payload.by_reference(), canonical.by_reference());
-        w.append(EventBody::Input(theater_trace::Delivery {
-            seq: 0,
-            from: theater_trace::Sender::External,
-            to: 0,
-            kind: theater_trace::MessageKind::OneWay,
-            payload,
-            time_ns: 0,
-        }))
-        .unwrap();
+        w.append(EventBody::Input(external_message(0, payload)))
+            .unwrap();
         let (_, out) = w.finish().unwrap();
         let err = Trace::from_bytes(out).unwrap().verify().unwrap_err();
         assert!(
@@ -353,15 +358,8 @@ fn blobs_up_to_the_block_blob_limit_live_in_blocks_and_larger_ones_in_zblobs() {
     let over = vec![2u8; BLOCK_BLOB_MAX_BYTES + 1];
     for (seq, bytes) in [&at, &over].into_iter().enumerate() {
         let payload = w.payload(bytes).unwrap();
-        w.append(EventBody::Delivered(theater_trace::Delivery {
-            seq: seq as u64,
-            from: theater_trace::Sender::External,
-            to: 0,
-            kind: theater_trace::MessageKind::OneWay,
-            payload,
-            time_ns: 0,
-        }))
-        .unwrap();
+        w.append(EventBody::Delivered(external_message(seq as u64, payload)))
+            .unwrap();
     }
     let (_, bytes) = w.finish().unwrap();
     // Zblob frames (kind 6) by their raw length.
