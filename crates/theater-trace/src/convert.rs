@@ -4,8 +4,9 @@
 //! same blobs; only the bytes change (and with them the chain values, which are a
 //! function of the bytes). Version 1 and 2 state digests become 128-bit ones, as the
 //! reader already presents them, and their payloads of 33 to 256 bytes, held as blobs,
-//! are inlined (a payload compares equal in either form). Only a finished trace that verifies is converted: a
-//! trace cut by a crash would come out looking finished, which it is not.
+//! are inlined (a payload compares equal in either form; those blobs are then not
+//! written). Only a finished trace that verifies is converted: a trace cut by a crash
+//! would come out looking finished, which it is not.
 
 use std::collections::BTreeSet;
 

@@ -318,12 +318,9 @@ impl Payload {
     /// The payload by reference, whatever its size: what identifies its content (two
     /// payloads are equal exactly when their references are).
     pub fn by_reference(&self) -> Payload {
-        match self {
-            Payload::Inline(b) => Payload::Blob {
-                digest: Digest::of(&b.0),
-                len: b.0.len() as u64,
-            },
-            blob @ Payload::Blob { .. } => blob.clone(),
+        Payload::Blob {
+            digest: self.digest(),
+            len: self.len(),
         }
     }
 
