@@ -139,7 +139,7 @@ pub fn replay_cached(
     };
     loop {
         match driver.step()? {
-            Step::Input | Step::Delivery => {}
+            Step::Input | Step::Snapshot | Step::Delivery => {}
             Step::Ended | Step::Cut => {
                 return Ok(ReplayReport {
                     events: driver.events(),
@@ -157,6 +157,8 @@ pub fn replay_cached(
 pub enum Step {
     /// Re-injected an external input (accepted or refused, as recorded).
     Input,
+    /// Passed over a recorded snapshot.
+    Snapshot,
     /// Ran one delivery: its `Delivered`, host calls, `Outputs` and whatever the
     /// delivery caused (exits, restarts, spawns) all matched.
     Delivery,
@@ -250,6 +252,12 @@ impl ReplayDriver {
             EventBody::IngressDropped { request, reason } => {
                 self.system.record_dropped(request, reason)?;
                 Ok(Step::Input)
+            }
+            // A snapshot changes nothing in the run: passed over, re-emitted so the chain
+            // still matches.
+            body @ EventBody::Snapshot { .. } => {
+                self.system.sink_mut().append(body)?;
+                Ok(Step::Snapshot)
             }
             EventBody::Refused { to, payload, .. } => {
                 let bytes = payload_bytes(&mut self.system, &payload)?;

@@ -3,8 +3,8 @@
 //!
 //! A snapshot is a record (MessagePack with field names, so that a field added later
 //! reads as its default) of the whole world — queue, clock, generator, id counters,
-//! requests, timers, supervision state, the store — and of the run summary and the
-//! replay position, with every actor's state held apart as a content-addressed blob: an
+//! requests, timers, supervision state, the store — and of the run summary, with every
+//! actor's state held apart as a content-addressed blob: an
 //! actor whose state did not change since the last snapshot costs only its digest. The
 //! instances are not in it: a restore makes fresh ones, as [`System::restore`] does, so
 //! the hidden-state check still holds.
@@ -41,7 +41,6 @@ struct Record<W> {
     summary: RunSummary,
     instances: Vec<ActorId>,
     used: Vec<ActorId>,
-    position: Option<(u64, Digest)>,
 }
 
 impl Checkpoint {
@@ -62,7 +61,6 @@ impl Checkpoint {
             summary: self.summary.clone(),
             instances: self.instances.clone(),
             used: self.used.clone(),
-            position: self.position,
         };
         // Every part is plain data with string keys or integers; a Vec takes any length.
         let record = rmp_serde::to_vec_named(&record).expect("a checkpoint serializes");
@@ -112,7 +110,16 @@ impl Checkpoint {
             summary: r.summary,
             instances: r.instances,
             used: r.used,
-            position: r.position,
+            position: None,
         })
+    }
+
+    /// The checkpoint, for a replay that resumes comparing at event `next`, the last
+    /// event matched before it having chain value `last`. A snapshot does not hold its
+    /// position: it is where the snapshot is (a recording and its replay make the same
+    /// snapshot record).
+    pub fn resume_at(mut self, next: u64, last: Digest) -> Checkpoint {
+        self.position = Some((next, last));
+        self
     }
 }

@@ -11,7 +11,7 @@ use serde_json::json;
 use theater_runtime::replay::{ReplayDriver, Step};
 use theater_runtime::{Checkpoint, RuntimeError};
 use theater_trace::synth::{for_seeds, Rng};
-use theater_trace::{Digest, RestartPolicy, Trace};
+use theater_trace::{Digest, EventBody, RestartPolicy, Trace, TraceWriter, WriterOptions};
 
 /// `n` permanent chaos actors, `a0`…
 fn chaos_actors(n: u64) -> Vec<theater_runtime::ActorSpec> {
@@ -58,7 +58,7 @@ fn run_out(d: &mut ReplayDriver) -> u64 {
     let mut steps = 0;
     loop {
         match d.step().unwrap() {
-            Step::Input | Step::Delivery => steps += 1,
+            Step::Input | Step::Snapshot | Step::Delivery => steps += 1,
             Step::Ended => return steps,
             Step::Cut => panic!("a finished trace replays to its end"),
         }
@@ -88,7 +88,8 @@ fn a_replay_restarted_from_a_snapshot_matches_the_rest_of_the_trace() {
         // Read back, it is the same checkpoint: encoding it again gives the same bytes.
         let decoded =
             Checkpoint::from_snapshot(&snapshot.record, |d| snapshot.states.get(d).cloned())
-                .unwrap();
+                .unwrap()
+                .resume_at(first.events(), first.head());
         assert_eq!(decoded.to_snapshot(), snapshot);
 
         // A new driver started from it replays the rest, every event matching.
@@ -139,4 +140,40 @@ fn equal_states_are_stored_once_and_damage_is_an_error() {
         // A flip may still decode (a changed counter); it must never panic.
         let _ = read(&flipped, &snapshot.states);
     }
+}
+
+#[test]
+fn replay_passes_over_recorded_snapshots() {
+    for_seeds(10, |seed| {
+        let (spec, inputs) = random_case(seed);
+        let (_, bytes) = record(&spec, &inputs);
+        let old = Trace::from_bytes(bytes).unwrap();
+        // The same run with a snapshot event before every input.
+        let header = old.header().unwrap().clone();
+        let manifest = old.blob(&header.manifest).unwrap().unwrap();
+        let mut w =
+            TraceWriter::new(Vec::new(), header, &manifest, WriterOptions::default()).unwrap();
+        let mut snapshots = 0;
+        for e in old.events().skip(1) {
+            let body = e.unwrap().event.body;
+            if matches!(body, EventBody::Input(_)) {
+                let record = w.blob(format!("record {snapshots}").as_bytes()).unwrap();
+                w.append(EventBody::Snapshot {
+                    record,
+                    states: Vec::new(),
+                })
+                .unwrap();
+                snapshots += 1;
+            }
+            let mut refs = Vec::new();
+            body.for_each_blob_ref(|d| refs.push(*d));
+            for d in refs {
+                w.blob(&old.blob(&d).unwrap().unwrap()).unwrap();
+            }
+            w.append(body).unwrap();
+        }
+        assert!(snapshots > 0);
+        let (_, with_snapshots) = w.finish().unwrap();
+        assert_replays(&with_snapshots);
+    });
 }

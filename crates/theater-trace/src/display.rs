@@ -12,7 +12,7 @@ use crate::event::*;
 
 /// Every [`EventBody::kind_name`], in the order of the variants (for breakpoints and
 /// completion); a test checks each variant's name is here.
-pub const EVENT_KIND_NAMES: [&str; 12] = [
+pub const EVENT_KIND_NAMES: [&str; 13] = [
     "run-started",
     "component",
     "spawned",
@@ -25,6 +25,7 @@ pub const EVENT_KIND_NAMES: [&str; 12] = [
     "outputs",
     "run-ended",
     "dropped",
+    "snapshot",
 ];
 
 impl fmt::Display for EventBody {
@@ -121,6 +122,9 @@ impl fmt::Display for EventBody {
                     request
                 };
                 write!(f, " {request}: {reason}")
+            }
+            EventBody::Snapshot { record, states } => {
+                write!(f, " record={} states={}", record.short(), states.len())
             }
         }
     }
@@ -404,6 +408,10 @@ mod tests {
             EventBody::IngressDropped {
                 request: String::new(),
                 reason: DropReason::NoRoute,
+            },
+            EventBody::Snapshot {
+                record: crate::Digest::ZERO,
+                states: Vec::new(),
             },
         ];
         for b in &bodies {

@@ -121,6 +121,17 @@ pub enum EventBody {
         request: String,
         reason: DropReason,
     },
+    /// A snapshot of the whole system between two steps of the run: everything a replay
+    /// needs to start here instead of at the first event (see `theater_runtime::Snapshot`).
+    /// Its record and every actor state it names are blobs; equal states are one blob,
+    /// however many snapshots name them. Replay compares its own state with it.
+    Snapshot {
+        /// The snapshot record (queue, clock, generator, ids, requests, timers,
+        /// supervision, the store, the run summary).
+        record: Digest,
+        /// The actor states the record names, each once, in digest order.
+        states: Vec<Digest>,
+    },
 }
 
 /// Why traffic from outside was dropped (see [`EventBody::IngressDropped`]).
@@ -443,6 +454,7 @@ impl EventBody {
             EventBody::Outputs(_) => "outputs",
             EventBody::RunEnded { .. } => "run-ended",
             EventBody::IngressDropped { .. } => "dropped",
+            EventBody::Snapshot { .. } => "snapshot",
         }
     }
 
@@ -452,7 +464,8 @@ impl EventBody {
             EventBody::RunStarted(_)
             | EventBody::ComponentRegistered { .. }
             | EventBody::RunEnded { .. }
-            | EventBody::IngressDropped { .. } => None,
+            | EventBody::IngressDropped { .. }
+            | EventBody::Snapshot { .. } => None,
             EventBody::ActorSpawned { actor, .. }
             | EventBody::ActorExited { actor, .. }
             | EventBody::ActorRestarted { actor, .. }
@@ -482,7 +495,8 @@ impl EventBody {
             | EventBody::ActorExited { .. }
             | EventBody::ActorRestarted { .. }
             | EventBody::RunEnded { .. }
-            | EventBody::IngressDropped { .. } => {}
+            | EventBody::IngressDropped { .. }
+            | EventBody::Snapshot { .. } => {}
         }
     }
 
@@ -509,6 +523,10 @@ impl EventBody {
             | EventBody::ActorRestarted { .. }
             | EventBody::RunEnded { .. }
             | EventBody::IngressDropped { .. } => {}
+            EventBody::Snapshot { record, states } => {
+                f(record);
+                states.iter().for_each(f);
+            }
         }
     }
 }

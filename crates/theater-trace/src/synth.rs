@@ -149,6 +149,17 @@ pub fn random_run<W: TraceSink>(
                 request: payload(rng, writer)?,
                 response: payload(rng, writer)?,
             },
+            // Now and then a snapshot: a record blob and a few state blobs.
+            4 if rng.below(4) == 0 => {
+                let mut pool = Rng::new(rng.below(4));
+                let record = writer.blob(&pool.bytes(40 + rng.below(100) as usize))?;
+                let mut states = (0..rng.below(4))
+                    .map(|_| writer.blob(&pool.bytes(1 + rng.below(300) as usize)))
+                    .collect::<Result<Vec<_>, TraceError>>()?;
+                states.sort();
+                states.dedup();
+                EventBody::Snapshot { record, states }
+            }
             4 => EventBody::Refused {
                 to: actor,
                 payload: payload(rng, writer)?,

@@ -387,3 +387,29 @@ fn blobs_up_to_the_block_blob_limit_live_in_blocks_and_larger_ones_in_zblobs() {
     assert_eq!(trace.blob(&Digest::of(&at)).unwrap().unwrap(), at);
     assert_eq!(trace.blob(&Digest::of(&over)).unwrap().unwrap(), over);
 }
+
+#[test]
+fn snapshots_round_trip_and_their_blobs_are_checked() {
+    let s = sample(11, 3000, WriterOptions::default());
+    let snapshots: Vec<_> = s
+        .bodies
+        .iter()
+        .filter(|b| matches!(b, EventBody::Snapshot { .. }))
+        .collect();
+    assert!(snapshots.len() > 10, "{} snapshots", snapshots.len());
+    let trace = Trace::from_bytes(s.bytes).unwrap();
+    trace.verify().unwrap();
+    for b in snapshots {
+        b.for_each_blob_ref(|d| assert!(trace.blob(d).unwrap().is_some()));
+    }
+    // A snapshot naming a state that was never written is refused.
+    let mut w = writer();
+    let record = w.blob(b"record").unwrap();
+    let err = w
+        .append(EventBody::Snapshot {
+            record,
+            states: vec![Digest::of(b"never written")],
+        })
+        .unwrap_err();
+    assert!(matches!(err, TraceError::UnknownBlob { .. }), "{err}");
+}

@@ -137,6 +137,7 @@ fn starts_step(body: &EventBody) -> bool {
         EventBody::Input(_)
             | EventBody::Refused { .. }
             | EventBody::IngressDropped { .. }
+            | EventBody::Snapshot { .. }
             | EventBody::Delivered(_)
             | EventBody::RunEnded { .. }
     )
@@ -316,7 +317,7 @@ impl Session {
         let want = self.ends[self.driver_at + 1];
         loop {
             match self.driver.step() {
-                Ok(Step::Input | Step::Delivery) => {}
+                Ok(Step::Input | Step::Snapshot | Step::Delivery) => {}
                 Ok(Step::Ended | Step::Cut) => break,
                 Err(e) => {
                     self.driver_clean = false;

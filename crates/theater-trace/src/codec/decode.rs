@@ -177,6 +177,19 @@ impl<'a> Dec<'a> {
                 request: self.str()?,
                 reason: self.drop_reason()?,
             },
+            12 => {
+                let record = self.digest()?;
+                let n = self.count()?;
+                let mut states = Vec::with_capacity(n);
+                for _ in 0..n {
+                    let d = self.digest()?;
+                    if states.last().is_some_and(|last| *last >= d) {
+                        return Err("snapshot states out of digest order");
+                    }
+                    states.push(d);
+                }
+                EventBody::Snapshot { record, states }
+            }
             _ => return Err("unknown event tag"),
         })
     }
