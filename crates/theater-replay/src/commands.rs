@@ -42,6 +42,13 @@ pub(crate) fn info(path: &Path, out: &mut dyn Write) -> anyhow::Result<ExitCode>
     }
     writeln!(out, "events:  {}", trace.event_count())?;
     writeln!(out, "blobs:   {}", trace.blob_count())?;
+    if let Some(last) = trace.snapshots()?.last() {
+        writeln!(
+            out,
+            "snapshots: {} (the last at event {last}: a seek starts from the nearest)",
+            trace.snapshots()?.len()
+        )?;
+    }
     writeln!(out, "head:    {}", trace.head())?;
     if let Some(h) = trace.header() {
         writeln!(

@@ -16,8 +16,8 @@
 use std::time::{Duration, Instant};
 
 use theater_runtime::{
-    run_header, ActorSpec, ComponentCache, ComponentSpec, Limits, Recorder, Sink, System,
-    SystemSpec,
+    run_header, ActorSpec, ComponentCache, ComponentSpec, Limits, Recorder, Sink, SnapshotPolicy,
+    System, SystemSpec,
 };
 use theater_trace::{Bytes, RestartPolicy, RunMode, TraceWriter, WriterOptions};
 
@@ -50,8 +50,10 @@ fn ping_pong_spec() -> SystemSpec {
 #[derive(Clone, Copy, PartialEq)]
 enum Mode {
     Off,
-    /// What `theater run --record` does.
+    /// `theater run --record --snapshot-every 0 --snapshot-ms 0`.
     Background,
+    /// What `theater run --record` does: the same with the default snapshots.
+    BackgroundSnapshots,
     /// `theater run --record --fsync`.
     BackgroundFsync,
     /// Events built and written on the scheduler's thread, for comparison.
@@ -62,32 +64,49 @@ impl Mode {
     fn name(self) -> &'static str {
         match self {
             Mode::Off => "off",
-            Mode::Background => "recorder thread (`theater run --record`)",
+            Mode::Background => {
+                "recorder thread, no snapshots (`--snapshot-every 0 --snapshot-ms 0`)"
+            }
+            Mode::BackgroundSnapshots => "recorder thread with snapshots (`theater run --record`)",
             Mode::BackgroundFsync => "recorder thread with fsync (`--record --fsync`)",
             Mode::Inline => "inline, on the scheduler's thread (for comparison)",
         }
     }
 }
 
-const MODES: [Mode; 4] = [
+const MODES: [Mode; 5] = [
     Mode::Off,
     Mode::Background,
+    Mode::BackgroundSnapshots,
     Mode::BackgroundFsync,
     Mode::Inline,
 ];
 
-/// One ping-pong rally of `balls` hits: the time until the last delivery has run and the
-/// system is finished (the scheduler's part), the time until the trace is finished too
-/// (the recorder has written the last batches, the index and the footer, and synced
-/// with fsync), the number of deliveries, how often the scheduler waited for the
-/// recorder thread, and the trace's size (0 with recording off) with, when asked, the
-/// size of the same events in format version 2.
+/// What one rally measured.
+struct Rally {
+    /// Until the last delivery has run and the system is finished (the scheduler's part).
+    running: Duration,
+    /// Until the trace is finished too (the recorder has written the last batches, the
+    /// index and the footer, and synced with fsync).
+    total: Duration,
+    deliveries: u64,
+    /// How often the scheduler waited for the recorder thread.
+    waits: u64,
+    /// The trace's size (0 with recording off) and, when asked, the size of the same
+    /// events in format version 2.
+    size: (u64, u64),
+    snapshots: u64,
+}
+
+/// One ping-pong rally of `balls` hits, snapshots (where the mode takes them) as
+/// `policy` says.
 fn rally(
     mode: Mode,
     balls: u64,
     cache: &mut ComponentCache,
     v2: bool,
-) -> (Duration, Duration, u64, u64, (u64, u64)) {
+    policy: SnapshotPolicy,
+) -> Rally {
     let spec = ping_pong_spec();
     let path = std::env::temp_dir().join(format!("theater-bench-{}.trace", std::process::id()));
     let _ = std::fs::remove_file(&path);
@@ -101,17 +120,21 @@ fn rally(
     let sink = match mode {
         Mode::Off => Sink::Off,
         Mode::Inline => Sink::File(Box::new(writer(false))),
-        Mode::Background | Mode::BackgroundFsync => {
+        Mode::Background | Mode::BackgroundSnapshots | Mode::BackgroundFsync => {
             let w = writer(mode == Mode::BackgroundFsync);
             Sink::Background(Box::new(Recorder::spawn(w, 100).unwrap()))
         }
     };
     let mut system = System::with_cache(&spec, sink, cache).unwrap();
+    if mode == Mode::BackgroundSnapshots {
+        system.record_snapshots(policy);
+    }
     system.run_until_idle(10).unwrap();
     let ball = format!("{{\"ball\": 0, \"max\": {balls}}}").into_bytes();
     let start = Instant::now();
     system.inject(0, ball).unwrap();
     let n = system.run_until_idle(u64::MAX).unwrap();
+    let snapshots = system.snapshots_written();
     let (_, sink) = system.finish("done").unwrap();
     let running = start.elapsed();
     let mut waits = 0;
@@ -133,7 +156,14 @@ fn rally(
         }
     }
     let _ = std::fs::remove_file(&path);
-    (running, total, n, waits, size)
+    Rally {
+        running,
+        total,
+        deliveries: n,
+        waits,
+        size,
+        snapshots,
+    }
 }
 
 fn median(mut v: Vec<Duration>) -> Duration {
@@ -152,21 +182,32 @@ fn main() {
         .unwrap_or(BALLS);
     let mut cache = ComponentCache::new(&Limits::default()).unwrap();
     println!("theater-runtime benchmark: ping-pong rally of {balls} hits (26-byte JSON balls), median of {RUNS}, modes interleaved");
-    let mut running: [Vec<Duration>; 4] = Default::default();
-    let mut total: [Vec<Duration>; 4] = Default::default();
-    let mut waits = [0; 4];
+    let policy = SnapshotPolicy {
+        every_deliveries: std::env::var("THEATER_BENCH_SNAPSHOT_EVERY")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(SnapshotPolicy::EVERY_DELIVERIES_DEFAULT),
+        ..SnapshotPolicy::default()
+    };
+    let mut running: [Vec<Duration>; 5] = Default::default();
+    let mut total: [Vec<Duration>; 5] = Default::default();
+    let mut waits = [0; 5];
     let mut deliveries = 0;
     let mut size = (0, 0);
+    let mut snapshots = (0, 0);
     for run in 0..RUNS {
         for (i, mode) in MODES.into_iter().enumerate() {
             let v2 = run == 0 && mode == Mode::Background;
-            let (r, t, n, w, s) = rally(mode, balls, &mut cache, v2);
-            running[i].push(r);
-            total[i].push(t);
-            waits[i] += w;
-            deliveries = n;
+            let r = rally(mode, balls, &mut cache, v2, policy);
+            running[i].push(r.running);
+            total[i].push(r.total);
+            waits[i] += r.waits;
+            deliveries = r.deliveries;
             if v2 {
-                size = s;
+                size = r.size;
+            }
+            if mode == Mode::BackgroundSnapshots {
+                snapshots = (r.snapshots, r.size.0);
             }
         }
     }
@@ -216,6 +257,18 @@ fn main() {
         );
     }
 
+    let (with, without) = (median(running[2].clone()), median(running[1].clone()));
+    println!(
+        "snapshots (every {} deliveries or {} ms, budget {} per mille): {} per rally, {:.1} us each; recording with them / without, while running: {:.4} (cost {:+.2}%); trace {} bytes with them",
+        policy.every_deliveries,
+        policy.every_ms,
+        policy.budget_per_mille,
+        snapshots.0,
+        (with.as_secs_f64() - without.as_secs_f64()) * 1e6 / snapshots.0.max(1) as f64,
+        with.as_secs_f64() / without.as_secs_f64(),
+        cost(with, without),
+        snapshots.1
+    );
     println!(
         "trace size: {} bytes, {:.1} bytes per delivery; the same events in format version 2: {} bytes, {:.1} per delivery; version 2 / version 3 = {:.1}x",
         size.0,
@@ -246,8 +299,8 @@ fn main() {
     println!("raw call rate (same component, handle-message in a loop): {raw_rate:.0} calls/s ({:.2} us each)", raw.as_secs_f64() * 1e6 / n as f64);
     println!(
         "recorded throughput (while running) / raw call rate: {:.3} on the recorder thread, {:.3} inline",
-        rate(median(running[1].clone())) / raw_rate,
-        rate(median(running[3].clone())) / raw_rate
+        rate(median(running[2].clone())) / raw_rate,
+        rate(median(running[4].clone())) / raw_rate
     );
 
     // Spawn latency: a supervisor spawning 200 workers (instantiate + init delivery each).

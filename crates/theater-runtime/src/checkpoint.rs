@@ -47,7 +47,7 @@ impl System {
         self.fresh_instances(&live, &used)
     }
 
-    fn used_instances(&self) -> Vec<ActorId> {
+    pub(crate) fn used_instances(&self) -> Vec<ActorId> {
         self.instances
             .iter()
             .filter(|(_, i)| i.used)

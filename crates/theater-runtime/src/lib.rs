@@ -29,6 +29,7 @@ mod scheduler;
 mod serde_forms;
 mod sink;
 mod snapshot;
+mod snapshot_policy;
 mod spec;
 mod supervision;
 mod wit_map;
@@ -46,6 +47,7 @@ pub use request::{ExternalReply, RequestFailure};
 pub use scheduler::{RunSummary, System};
 pub use sink::Sink;
 pub use snapshot::{Snapshot, SNAPSHOT_VERSION};
+pub use snapshot_policy::SnapshotPolicy;
 pub use spec::{
     default_grants, granted_interface, ActorSpec, ComponentSpec, SystemSpec, INTERFACES,
     NETWORK_INTERFACES,

@@ -197,6 +197,34 @@ pub struct Recorder {
     events: u64,
     failed: Arc<AtomicBool>,
     error: Arc<Mutex<Option<RuntimeError>>>,
+    /// The snapshot clock's interval (0: off) and flag (see [`SnapshotClock`]).
+    snapshot_ms: Arc<AtomicU64>,
+    snapshot_wanted: Arc<AtomicBool>,
+}
+
+/// The recorder thread's side of the snapshot clock: it raises `wanted` every `ms`
+/// milliseconds, so the scheduler reads no clock to know a snapshot is due.
+struct SnapshotClock {
+    ms: Arc<AtomicU64>,
+    wanted: Arc<AtomicBool>,
+    /// The interval last seen (its start counts from when it was set), and when the
+    /// flag was last raised.
+    seen: u64,
+    raised: Instant,
+}
+
+impl SnapshotClock {
+    fn tick(&mut self) {
+        let ms = self.ms.load(Ordering::Relaxed);
+        if ms != self.seen {
+            self.seen = ms;
+            self.raised = Instant::now();
+        }
+        if ms > 0 && self.raised.elapsed() >= Duration::from_millis(ms) {
+            self.wanted.store(true, Ordering::Relaxed);
+            self.raised = Instant::now();
+        }
+    }
 }
 
 impl Recorder {
@@ -214,6 +242,14 @@ impl Recorder {
         let interval = Duration::from_millis(flush_interval_ms.max(1));
         let due = Arc::new(AtomicBool::new(false));
         let t_due = due.clone();
+        let snapshot_ms = Arc::new(AtomicU64::new(0));
+        let snapshot_wanted = Arc::new(AtomicBool::new(false));
+        let mut clock = SnapshotClock {
+            ms: snapshot_ms.clone(),
+            wanted: snapshot_wanted.clone(),
+            seen: 0,
+            raised: Instant::now(),
+        };
         let thread = std::thread::Builder::new()
             .name("theater-recorder".into())
             .spawn(move || {
@@ -242,6 +278,7 @@ impl Recorder {
                 let mut last = Instant::now();
                 let mut poll = RECORDER_POLL;
                 loop {
+                    clock.tick();
                     let result = match rx.try_recv() {
                         Ok(batch) => {
                             last = Instant::now();
@@ -298,6 +335,8 @@ impl Recorder {
             events,
             failed,
             error,
+            snapshot_ms,
+            snapshot_wanted,
         })
     }
 
@@ -413,6 +452,20 @@ impl Recorder {
             self.send(Msg::Blob(bytes.to_vec()))?;
         }
         Ok(digest)
+    }
+
+    pub(crate) fn blob_known(&mut self, digest: Digest, bytes: &[u8]) -> Result<(), RuntimeError> {
+        if self.blobs.insert(digest) {
+            self.send(Msg::Blob(bytes.to_vec()))?;
+        }
+        Ok(())
+    }
+
+    /// Starts the snapshot clock: the thread raises the returned flag every `every_ms`
+    /// milliseconds (the scheduler lowers it when it takes a snapshot).
+    pub(crate) fn snapshot_clock(&mut self, every_ms: u64) -> Arc<AtomicBool> {
+        self.snapshot_ms.store(every_ms, Ordering::Relaxed);
+        self.snapshot_wanted.clone()
     }
 
     pub(crate) fn payload(&mut self, bytes: &[u8]) -> Result<Payload, RuntimeError> {

@@ -182,6 +182,8 @@ pub struct ReplayDriver {
     ended: bool,
     /// The recording was cut off inside the last step (a crashed writer).
     cut: bool,
+    /// Recorded snapshots are compared with the replay's own (not with swaps).
+    compare_snapshots: bool,
 }
 
 /// A [`ReplayDriver`] position (see [`Checkpoint`]).
@@ -223,6 +225,7 @@ impl ReplayDriver {
             restore_every: options.checkpoint_every,
             ended: false,
             cut: false,
+            compare_snapshots: options.swaps.is_empty(),
         })
     }
 
@@ -253,9 +256,16 @@ impl ReplayDriver {
                 self.system.record_dropped(request, reason)?;
                 Ok(Step::Input)
             }
-            // A snapshot changes nothing in the run: passed over, re-emitted so the chain
-            // still matches.
+            // A snapshot changes nothing in the run. The replay takes its own where the
+            // recording has one and compares the two: the whole world, the store and
+            // every actor's state must be what the recording saw. (With a component
+            // swapped, the world differs by design: the recorded one is passed over.)
             body @ EventBody::Snapshot { .. } => {
+                let body = if self.compare_snapshots {
+                    self.system.snapshot_event()?
+                } else {
+                    body
+                };
                 self.system.sink_mut().append(body)?;
                 Ok(Step::Snapshot)
             }
@@ -365,6 +375,14 @@ impl ReplayDriver {
         Ok(())
     }
 
+    /// Starts over from the recorded snapshot that is event `n`: the system it holds,
+    /// with fresh instances, comparing from event `n + 1` on. Nothing before it is
+    /// re-executed.
+    pub fn restore_snapshot(&mut self, n: u64) -> Result<(), RuntimeError> {
+        let checkpoint = snapshot_at(self.trace(), n)?;
+        self.restore_from(&checkpoint)
+    }
+
     /// Returns to `checkpoint` (taken from this driver).
     pub fn restore(&mut self, checkpoint: &DriverCheckpoint) -> Result<(), RuntimeError> {
         self.system.restore(&checkpoint.system)?;
@@ -373,6 +391,33 @@ impl ReplayDriver {
         self.cut = false;
         Ok(())
     }
+}
+
+/// The system held by the recorded snapshot that is event `n` of `trace`, positioned
+/// after it.
+pub fn snapshot_at(trace: &Trace, n: u64) -> Result<Checkpoint, RuntimeError> {
+    let e = trace.event(n)?;
+    let EventBody::Snapshot { record, .. } = &e.event.body else {
+        return Err(RuntimeError::Unreplayable(format!(
+            "event {n} is a {}, not a snapshot",
+            e.event.body.kind_name()
+        )));
+    };
+    let bytes = trace.blob(record)?.ok_or_else(|| {
+        RuntimeError::Unreplayable(format!("snapshot {n}: record blob {record} is missing"))
+    })?;
+    let mut damaged = None;
+    let checkpoint = Checkpoint::from_snapshot(&bytes, |d| match trace.blob(d) {
+        Ok(b) => b,
+        Err(e) => {
+            damaged.get_or_insert(e);
+            None
+        }
+    });
+    if let Some(e) = damaged {
+        return Err(e.into());
+    }
+    Ok(checkpoint?.resume_at(n + 1, e.digest))
 }
 
 fn payload_bytes(system: &mut System, p: &Payload) -> Result<Vec<u8>, RuntimeError> {

@@ -50,6 +50,8 @@ pub struct System {
     pub(crate) replies: Vec<ExternalReply>,
     /// In a regression run: the recorded host calls to serve.
     pub(crate) oracle: Option<HostCallOracle>,
+    /// When recording with snapshots: when the next is due.
+    pub(crate) snapshots: Option<crate::snapshot_policy::SnapshotTimer>,
 }
 
 impl std::fmt::Debug for System {
@@ -105,6 +107,7 @@ impl System {
             summary: RunSummary::default(),
             replies: Vec::new(),
             oracle: None,
+            snapshots: None,
         };
         for c in &spec.components {
             system.add_component(&c.name, &c.bytes, cache)?;
@@ -225,6 +228,7 @@ impl System {
             return Ok(false);
         };
         self.deliver(time_ns, seq, pending)?;
+        self.snapshot_if_due()?;
         self.sink.flush_if_due()?;
         Ok(true)
     }

@@ -49,6 +49,17 @@ impl Sink {
         })
     }
 
+    /// [`Sink::blob`] for bytes whose digest is known.
+    pub(crate) fn blob_known(&mut self, digest: Digest, bytes: &[u8]) -> Result<(), RuntimeError> {
+        match self {
+            Sink::File(w) => drop(w.blob(bytes)?),
+            Sink::Memory(w) => drop(w.blob(bytes)?),
+            Sink::Background(r) => r.blob_known(digest, bytes)?,
+            Sink::Off | Sink::Replay(_) => {}
+        }
+        Ok(())
+    }
+
     pub(crate) fn payload(&mut self, bytes: &[u8]) -> Result<Payload, RuntimeError> {
         Ok(match self {
             Sink::File(w) => w.payload(bytes)?,

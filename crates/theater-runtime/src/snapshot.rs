@@ -9,16 +9,23 @@
 //! instances are not in it: a restore makes fresh ones, as [`System::restore`] does, so
 //! the hidden-state check still holds.
 //!
+//! A recording writes snapshot events when [`SnapshotPolicy`] says
+//! ([`System::record_snapshots`]); a replay computes its own where the recording has one
+//! and compares the two.
+//!
 //! [`System::restore`]: crate::System::restore
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
-use theater_trace::{ActorId, Digest};
+use theater_trace::{ActorId, Digest, EventBody};
 
 use crate::checkpoint::Checkpoint;
 use crate::error::RuntimeError;
-use crate::scheduler::RunSummary;
+use crate::scheduler::{RunSummary, System};
+use crate::sink::Sink;
+use crate::snapshot_policy::{SnapshotPolicy, SnapshotTimer};
 use crate::world::World;
 
 /// The version of the snapshot record; a reader refuses any other.
@@ -43,27 +50,43 @@ struct Record<W> {
     used: Vec<ActorId>,
 }
 
+/// The record of a world, and each actor's state digest in actor order. The record is
+/// canonical: the same world always gives the same bytes.
+pub(crate) fn encode(
+    world: &World,
+    summary: &RunSummary,
+    instances: &[ActorId],
+    used: &[ActorId],
+) -> (Vec<u8>, Vec<(ActorId, Digest)>) {
+    let refs: Vec<(ActorId, Digest)> = world
+        .actors
+        .iter()
+        .map(|(id, meta)| (*id, Digest::of(&meta.state)))
+        .collect();
+    let record = Record {
+        version: SNAPSHOT_VERSION,
+        world,
+        states: refs.clone(),
+        summary: summary.clone(),
+        instances: instances.to_vec(),
+        used: used.to_vec(),
+    };
+    // Every part is plain data with string keys or integers; a Vec takes any length.
+    let record = rmp_serde::to_vec_named(&record).expect("a world serializes");
+    (record, refs)
+}
+
 impl Checkpoint {
     /// The checkpoint as a [`Snapshot`]. The record is canonical: the same checkpoint
     /// always gives the same bytes.
     pub fn to_snapshot(&self) -> Snapshot {
+        let (record, refs) = encode(&self.world, &self.summary, &self.instances, &self.used);
         let mut states = BTreeMap::new();
-        let mut refs = Vec::with_capacity(self.world.actors.len());
-        for (id, meta) in &self.world.actors {
-            let digest = Digest::of(&meta.state);
-            states.entry(digest).or_insert_with(|| meta.state.clone());
-            refs.push((*id, digest));
+        for (id, digest) in refs {
+            states
+                .entry(digest)
+                .or_insert_with(|| self.world.actors[&id].state.clone());
         }
-        let record = Record {
-            version: SNAPSHOT_VERSION,
-            world: &self.world,
-            states: refs,
-            summary: self.summary.clone(),
-            instances: self.instances.clone(),
-            used: self.used.clone(),
-        };
-        // Every part is plain data with string keys or integers; a Vec takes any length.
-        let record = rmp_serde::to_vec_named(&record).expect("a checkpoint serializes");
         Snapshot { record, states }
     }
 
@@ -121,5 +144,62 @@ impl Checkpoint {
     pub fn resume_at(mut self, next: u64, last: Digest) -> Checkpoint {
         self.position = Some((next, last));
         self
+    }
+}
+
+impl System {
+    /// Writes snapshot events into the recording as `policy` says (see
+    /// [`SnapshotPolicy`]). Does nothing unless the system is recording.
+    pub fn record_snapshots(&mut self, policy: SnapshotPolicy) {
+        if policy.is_off() || matches!(self.sink, Sink::Off | Sink::Replay(_)) {
+            self.snapshots = None;
+            return;
+        }
+        let wanted = match &mut self.sink {
+            Sink::Background(r) if policy.every_ms > 0 => Some(r.snapshot_clock(policy.every_ms)),
+            _ => None,
+        };
+        self.snapshots = Some(SnapshotTimer::new(policy, wanted));
+    }
+
+    /// Snapshot events written so far.
+    pub fn snapshots_written(&self) -> u64 {
+        self.snapshots.as_ref().map_or(0, |t| t.written)
+    }
+
+    /// After a delivery: writes a snapshot if one is due.
+    pub(crate) fn snapshot_if_due(&mut self) -> Result<(), RuntimeError> {
+        if !self.snapshots.as_mut().is_some_and(SnapshotTimer::due) {
+            return Ok(());
+        }
+        let started = Instant::now();
+        let body = self.snapshot_event()?;
+        self.sink.append(body)?;
+        if let Some(t) = &mut self.snapshots {
+            t.taken(started);
+        }
+        Ok(())
+    }
+
+    /// The snapshot event of the system as it is now, its record and state blobs handed
+    /// to the sink (a replay only computes their digests).
+    pub(crate) fn snapshot_event(&mut self) -> Result<EventBody, RuntimeError> {
+        let mut summary = self.summary.clone();
+        summary.events = self.sink.events();
+        let instances: Vec<_> = self.instances.keys().copied().collect();
+        let used = self.used_instances();
+        let (record, refs) = encode(&self.world, &summary, &instances, &used);
+        let mut states = BTreeSet::new();
+        for (id, digest) in refs {
+            if states.insert(digest) {
+                self.sink
+                    .blob_known(digest, &self.world.actors[&id].state)?;
+            }
+        }
+        let record = self.sink.blob(&record)?;
+        Ok(EventBody::Snapshot {
+            record,
+            states: states.into_iter().collect(),
+        })
     }
 }

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use common::*;
 use serde_json::json;
 use theater_runtime::replay::{ReplayDriver, Step};
-use theater_runtime::{Checkpoint, RuntimeError};
+use theater_runtime::{Checkpoint, RuntimeError, SnapshotPolicy};
 use theater_trace::synth::{for_seeds, Rng};
 use theater_trace::{Digest, EventBody, RestartPolicy, Trace, TraceWriter, WriterOptions};
 
@@ -142,38 +142,124 @@ fn equal_states_are_stored_once_and_damage_is_an_error() {
     }
 }
 
+/// A policy writing a snapshot after every `every` deliveries, with no cost bound to
+/// thin them out.
+fn every(every: u64) -> SnapshotPolicy {
+    SnapshotPolicy {
+        every_deliveries: every,
+        every_ms: 0,
+        budget_per_mille: 1000,
+    }
+}
+
+/// Event numbers of the snapshots in `trace`.
+fn snapshots(trace: &Trace) -> Vec<u64> {
+    trace
+        .events()
+        .map(Result::unwrap)
+        .filter(|e| matches!(e.event.body, EventBody::Snapshot { .. }))
+        .map(|e| e.number)
+        .collect()
+}
+
 #[test]
-fn replay_passes_over_recorded_snapshots() {
-    for_seeds(10, |seed| {
+fn recorded_snapshots_replay_and_each_one_starts_the_rest_of_the_run() {
+    for_seeds(30, |seed| {
         let (spec, inputs) = random_case(seed);
-        let (_, bytes) = record(&spec, &inputs);
-        let old = Trace::from_bytes(bytes).unwrap();
-        // The same run with a snapshot event before every input.
-        let header = old.header().unwrap().clone();
-        let manifest = old.blob(&header.manifest).unwrap().unwrap();
-        let mut w =
-            TraceWriter::new(Vec::new(), header, &manifest, WriterOptions::default()).unwrap();
-        let mut snapshots = 0;
-        for e in old.events().skip(1) {
-            let body = e.unwrap().event.body;
-            if matches!(body, EventBody::Input(_)) {
-                let record = w.blob(format!("record {snapshots}").as_bytes()).unwrap();
-                w.append(EventBody::Snapshot {
-                    record,
-                    states: Vec::new(),
-                })
-                .unwrap();
-                snapshots += 1;
-            }
-            let mut refs = Vec::new();
-            body.for_each_blob_ref(|d| refs.push(*d));
-            for d in refs {
-                w.blob(&old.blob(&d).unwrap().unwrap()).unwrap();
-            }
-            w.append(body).unwrap();
+        let k = 1 + seed % 4;
+        let (summary, bytes) = record_with(&spec, &inputs, every(k));
+        // The replay compares its own snapshot with each recorded one.
+        assert_replays(&bytes);
+        let trace = Trace::from_bytes(bytes.clone()).unwrap();
+        let at = snapshots(&trace);
+        assert_eq!(at.len() as u64, summary.deliveries / k);
+        if at.is_empty() {
+            return;
         }
-        assert!(snapshots > 0);
-        let (_, with_snapshots) = w.finish().unwrap();
-        assert_replays(&with_snapshots);
+        let head = trace.head();
+        // From any recorded snapshot, a fresh driver replays the rest of the trace with
+        // nothing before it re-executed.
+        let n = at[Rng::new(seed).below(at.len() as u64) as usize];
+        let mut d = driver(trace, &spec);
+        d.restore_snapshot(n).unwrap();
+        assert_eq!(d.events(), n + 1);
+        run_out(&mut d);
+        assert!(d.finished());
+        assert_eq!(d.head(), head);
     });
+}
+
+#[test]
+fn a_recorded_snapshot_that_is_not_the_replayed_world_is_a_divergence() {
+    let (spec, inputs) = random_case(3);
+    let (_, bytes) = record_with(&spec, &inputs, every(2));
+    let old = Trace::from_bytes(bytes).unwrap();
+    let header = old.header().unwrap().clone();
+    let manifest = old.blob(&header.manifest).unwrap().unwrap();
+    let mut w = TraceWriter::new(Vec::new(), header, &manifest, WriterOptions::default()).unwrap();
+    // The same trace with its second snapshot's record replaced by the first one's.
+    let mut first = None;
+    let mut seen = 0;
+    let mut altered = None;
+    for e in old.events().skip(1) {
+        let e = e.unwrap();
+        let mut body = e.event.body;
+        if let EventBody::Snapshot { record, .. } = &mut body {
+            seen += 1;
+            match (seen, first) {
+                (1, _) => first = Some(*record),
+                (2, Some(r)) => {
+                    *record = r;
+                    altered = Some(e.number);
+                }
+                _ => {}
+            }
+        }
+        let mut refs = Vec::new();
+        body.for_each_blob_ref(|d| refs.push(*d));
+        for d in refs {
+            w.blob(&old.blob(&d).unwrap().unwrap()).unwrap();
+        }
+        w.append(body).unwrap();
+    }
+    let altered = altered.expect("two snapshots");
+    let (_, bytes) = w.finish().unwrap();
+    let trace = Trace::from_bytes(bytes).unwrap();
+    trace.verify().unwrap();
+    let mut d = driver(trace, &spec);
+    let err = loop {
+        match d.step() {
+            Ok(Step::Ended) => panic!("the altered snapshot was not noticed"),
+            Ok(_) => {}
+            Err(e) => break e,
+        }
+    };
+    match err {
+        RuntimeError::Divergence(div) => {
+            assert_eq!(div.event, altered);
+            assert!(div.expected.starts_with("snapshot"), "{div:?}");
+        }
+        other => panic!("{other}"),
+    }
+}
+
+#[test]
+fn only_an_event_that_is_a_snapshot_restores() {
+    let (spec, inputs) = random_case(5);
+    let (_, bytes) = record_with(&spec, &inputs, every(3));
+    let trace = Trace::from_bytes(bytes.clone()).unwrap();
+    let mut d = driver(Trace::from_bytes(bytes).unwrap(), &spec);
+    let not = (1..trace.event_count())
+        .find(|n| !snapshots(&trace).contains(n))
+        .unwrap();
+    let err = d.restore_snapshot(not).unwrap_err().to_string();
+    assert!(err.contains("not a snapshot"), "{err}");
+    let err = d
+        .restore_snapshot(trace.event_count())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("out of range") || err.contains("range"),
+        "{err}"
+    );
 }

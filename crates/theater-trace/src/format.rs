@@ -251,6 +251,10 @@ pub(crate) struct IndexV3 {
     /// (digest, frame offset, length, where its bytes start in the block's raw bytes
     /// for a blob in a block), sorted by digest.
     pub(crate) blobs: Vec<(Digest, u64, u64, Option<u32>)>,
+    /// The number of every snapshot event, in order (absent in an index written before
+    /// snapshots existed: read as none, which such a trace has).
+    #[serde(default)]
+    pub(crate) snapshots: Vec<u64>,
 }
 
 /// The index of a finished version 1 or 2 trace: where every K-th event starts and

@@ -149,6 +149,8 @@ pub struct TraceWriter<W: TraceSink> {
     blobs: BTreeMap<Digest, BlobEntry>,
     /// (first event, frame offset, chain before) of every block.
     blocks: Vec<(u64, u64, Digest)>,
+    /// The number of every snapshot event.
+    snapshots: Vec<u64>,
     last_flush: Instant,
     /// Events handed to the sink at the last flush, and the head at that moment.
     flushed: (u64, Digest),
@@ -216,6 +218,7 @@ impl<W: TraceSink> TraceWriter<W> {
             head: Digest::ZERO,
             blobs: BTreeMap::new(),
             blocks: Vec::new(),
+            snapshots: Vec::new(),
             last_flush: Instant::now(),
             flushed: (0, Digest::ZERO),
         };
@@ -321,7 +324,11 @@ impl<W: TraceSink> TraceWriter<W> {
             ));
         }
         self.check_blob_refs(&body)?;
+        let number = self.events;
         let digest = self.push_event(&body)?;
+        if matches!(body, EventBody::Snapshot { .. }) {
+            self.snapshots.push(number);
+        }
         if self.block.count >= self.options.flush_every_events
             || self.block.raw.len() >= self.options.block_max_bytes as usize
             || self.flush_due()
@@ -368,6 +375,7 @@ impl<W: TraceSink> TraceWriter<W> {
                 .iter()
                 .map(|(d, b)| (*d, b.offset, b.len, b.at))
                 .collect(),
+            snapshots: std::mem::take(&mut self.snapshots),
         };
         let encoded = rmp_serde::to_vec(&index).expect("encoding the index into a Vec cannot fail");
         let index_offset = self.offset;

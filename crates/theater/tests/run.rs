@@ -276,3 +276,54 @@ fn inputs_can_come_from_stdin() {
         text(&out.stdout)
     );
 }
+
+#[test]
+fn a_recorded_run_holds_snapshots_that_a_seek_starts_from() {
+    let inputs = temp("rally.jsonl");
+    std::fs::write(
+        &inputs,
+        "{\"to\": \"ping\", \"message\": {\"ball\": 0, \"max\": 3000}}\n",
+    )
+    .unwrap();
+    let record = |name: &str, every: &str| {
+        let trace = temp(name);
+        let out = theater(&[
+            "run",
+            "fixtures/manifests/ping-pong.toml",
+            "--inputs",
+            inputs.to_str().unwrap(),
+            "--record",
+            trace.to_str().unwrap(),
+            "--force",
+            "--snapshot-every",
+            every,
+            "--snapshot-ms",
+            "0",
+        ]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        assert!(text(&out.stdout).contains("deliveries: 3003"));
+        trace
+    };
+    let none = theater_trace::Trace::open(&record("rally-plain.trace", "0")).unwrap();
+    assert!(none.snapshots().unwrap().is_empty());
+    let trace = record("rally.trace", "500");
+    let options = theater_debugger::SessionOptions {
+        checkpoint_every: u64::MAX,
+        ..Default::default()
+    };
+    let mut s = theater_debugger::Session::open(&trace, &options).unwrap();
+    // 3003 deliveries (two inits, 3001 hits): a snapshot after every 500th, fewer if
+    // one took so long that the next would pass the 1 % budget.
+    let snapshots = s.trace().snapshots().unwrap().to_vec();
+    assert!((1..=6).contains(&snapshots.len()), "{snapshots:?}");
+    let end = s.steps();
+    assert_eq!(s.goto_step(end).unwrap(), theater_debugger::Stop::Moved);
+    // Only what follows the last snapshot is re-executed.
+    let after = s.trace().event_count() - 1 - snapshots[snapshots.len() - 1];
+    assert!(
+        s.events_reexecuted() <= after,
+        "{} > {after}",
+        s.events_reexecuted()
+    );
+    assert!(s.notes().is_empty(), "{:?}", s.notes());
+}

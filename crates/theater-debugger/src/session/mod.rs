@@ -108,6 +108,9 @@ pub struct Session {
     driver_clean: bool,
     /// Checkpoints by position, ascending; the first is position 0.
     checkpoints: Vec<(usize, DriverCheckpoint)>,
+    /// The recorded snapshots: (the position after each, its event number), ascending.
+    /// Empty once checkpoints are off.
+    snapshots: Vec<(usize, u64)>,
     every: u64,
     /// Position of the checkpoint the driver last started from.
     restored_from: usize,
@@ -177,8 +180,15 @@ impl Session {
             })));
         }
         let first = driver.checkpoint();
+        let snapshots = driver
+            .trace()
+            .snapshots()?
+            .iter()
+            .map(|&n| (ends.partition_point(|&end| end <= n), n))
+            .collect();
         Ok(Session {
             driver,
+            snapshots,
             ends,
             cursor: 0,
             driver_at: 0,
@@ -358,14 +368,41 @@ impl Session {
 
     fn seek_once(&mut self, target: usize) -> Result<(), DebugError> {
         let i = self.checkpoints.partition_point(|(p, _)| *p <= target) - 1;
-        let nearest = self.checkpoints[i].0;
+        let j = self.snapshots.partition_point(|(p, _)| *p <= target);
+        // The nearest place to start from at or before the target: a checkpoint kept in
+        // memory, or a snapshot in the trace when it is nearer.
+        let snapshot = j
+            .checked_sub(1)
+            .map(|j| self.snapshots[j])
+            .filter(|&(p, _)| p > self.checkpoints[i].0);
+        let mut nearest = snapshot.map_or(self.checkpoints[i].0, |(p, _)| p);
         // Restore when the driver cannot get there by going forward, or when a checkpoint
         // is closer to the target than the driver is.
         if !self.driver_clean || target < self.driver_at || nearest > self.driver_at {
-            let (p, checkpoint) = &self.checkpoints[i];
-            self.driver.restore(checkpoint)?;
-            self.driver_at = *p;
-            self.restored_from = *p;
+            let restored = match snapshot {
+                Some((p, event)) => self.driver.restore_snapshot(event).map(|()| {
+                    // Kept as a checkpoint: coming back costs no decoding.
+                    let checkpoint = self.driver.checkpoint();
+                    self.checkpoints.insert(i + 1, (p, checkpoint));
+                }),
+                None => self.driver.restore(&self.checkpoints[i].1),
+            };
+            if let Err(e) = restored {
+                if snapshot.is_none() {
+                    return Err(e.into());
+                }
+                // A snapshot that cannot be read (a missing or damaged blob) is not the
+                // end of the session: the checkpoints in memory still work.
+                self.notes.push(format!(
+                    "cannot start from the snapshot at event {}: {e}; snapshots are not used",
+                    snapshot.map_or(0, |(_, n)| n)
+                ));
+                self.snapshots.clear();
+                nearest = self.checkpoints[i].0;
+                self.driver.restore(&self.checkpoints[i].1)?;
+            }
+            self.driver_at = nearest;
+            self.restored_from = nearest;
             self.driver_clean = true;
         }
         while self.driver_at < target {
@@ -385,6 +422,7 @@ impl Session {
                     d.actor.map_or(String::new(), |a| format!(" (actor {a})"))
                 ));
                 self.checkpoints.truncate(1);
+                self.snapshots.clear();
                 self.every = u64::MAX;
                 self.driver_clean = false;
                 self.seek_once(target)

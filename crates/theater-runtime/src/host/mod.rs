@@ -151,11 +151,34 @@ impl CallCtx {
                 None
             }
         };
+        let outside = crate::oracle::served_from_recording(&function);
         let response = match (recorded, self.oracle) {
-            // A replay serves what was recorded, and computes nothing.
-            (Some(r), false) => r,
+            // A replay serves what came from outside as recorded. Simulated random bytes
+            // come from the world's generator: it is advanced as in the recording, so
+            // the replayed world (and its snapshots) stays the recorded one.
+            (Some(r), false) if outside => {
+                if function == HostFunction::RandomBytes && self.world.mode == RunMode::Simulated {
+                    let _ = live(&mut self.world);
+                }
+                r
+            }
+            // The store is the system's own state: a replay keeps it too (so its
+            // snapshots hold the store, and a resumed run goes on with it), and checks
+            // each answer against the recorded one.
+            (Some(r), false) => {
+                let computed = live(&mut self.world);
+                if !store::same_response(&function, &computed, &r) {
+                    self.replay_mismatch.get_or_insert(format!(
+                        "host call {function}({}) answered {} where the recording has {}",
+                        theater_trace::hex(&request),
+                        theater_trace::hex(&computed),
+                        theater_trace::hex(&r)
+                    ));
+                }
+                r
+            }
             // A regression run keeps its own store: only outside results are served.
-            (Some(r), true) if crate::oracle::served_from_recording(&function) => {
+            (Some(r), true) if outside => {
                 let _ = live(&mut self.world);
                 r
             }

@@ -76,10 +76,20 @@ fn run_inputs(system: &mut System, inputs: &[(u64, Vec<u8>)]) {
 
 /// Records `spec` with `inputs` (target id, payload), each followed by running to idle.
 pub fn record(spec: &SystemSpec, inputs: &[(u64, Vec<u8>)]) -> (RunSummary, Vec<u8>) {
+    record_with(spec, inputs, theater_runtime::SnapshotPolicy::OFF)
+}
+
+/// [`record`], writing snapshots as `policy` says.
+pub fn record_with(
+    spec: &SystemSpec,
+    inputs: &[(u64, Vec<u8>)],
+    policy: theater_runtime::SnapshotPolicy,
+) -> (RunSummary, Vec<u8>) {
     let mut system = with_cache(spec, |c| {
         System::with_cache(spec, memory_sink(spec).unwrap(), c)
     })
     .unwrap();
+    system.record_snapshots(policy);
     run_inputs(&mut system, inputs);
     let (summary, sink) = system.finish("inputs exhausted").unwrap();
     let Sink::Memory(writer) = sink else {

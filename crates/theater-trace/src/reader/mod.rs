@@ -26,6 +26,7 @@ use crate::format::{
 mod blocks;
 mod frames;
 mod legacy;
+mod snapshots;
 
 pub(crate) use frames::RawFrame;
 use frames::{with_event, FrameReader, Source};
@@ -110,6 +111,8 @@ pub struct Trace {
     header: Option<RunHeader>,
     /// Version 3: the last block decoded.
     block_cache: blocks::BlockCache,
+    /// The snapshot events' numbers, once known (see [`Trace::snapshots`]).
+    snapshots: std::sync::OnceLock<Vec<u64>>,
 }
 
 /// What opening found, before the run header is read.
@@ -174,6 +177,7 @@ impl Trace {
             stored_index: opened.stored_index,
             header: None,
             block_cache: blocks::BlockCache::default(),
+            snapshots: std::sync::OnceLock::new(),
         };
         if trace.event_count > 0 {
             let first = trace.event(0)?;
@@ -211,6 +215,7 @@ impl Trace {
             stored_index: None,
             header: None,
             block_cache: blocks::BlockCache::default(),
+            snapshots: std::sync::OnceLock::new(),
         }
     }
 

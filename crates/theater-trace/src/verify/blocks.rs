@@ -27,6 +27,8 @@ struct Checker {
     blocks: Vec<(u64, u64, Digest)>,
     /// digest → (frame offset, len, where it starts in its block)
     blobs: BTreeMap<Digest, (u64, u64, Option<u32>)>,
+    /// The number of every snapshot event.
+    snapshots: Vec<u64>,
 }
 
 impl Trace {
@@ -141,15 +143,20 @@ impl Checker {
                 }
                 continue;
             }
-            self.event(bytes)
+            let snapshot = self
+                .event(bytes)
                 .map_err(|p| corrupt(Some(self.events), p))?;
+            if snapshot {
+                self.snapshots.push(self.events);
+            }
             self.chain = chain_link(&self.chain, bytes);
             self.events += 1;
         }
         Ok(())
     }
 
-    fn event(&self, bytes: &[u8]) -> Result<(), Problem> {
+    /// Checks one event; whether it is a snapshot.
+    fn event(&self, bytes: &[u8]) -> Result<bool, Problem> {
         let body = decode_body(bytes).map_err(Problem::UndecodableEvent)?;
         if body_bytes(&body).ok().as_deref() != Some(bytes) {
             return Err(Problem::NonCanonicalEvent(
@@ -171,7 +178,8 @@ impl Checker {
         }
         check_payloads(&body, INLINE_PAYLOAD_MAX_BYTES, |d| {
             self.blobs.get(d).map(|&(_, l, _)| l)
-        })
+        })?;
+        Ok(matches!(body, EventBody::Snapshot { .. }))
     }
 
     /// The events of the last block checked do not hash to `recorded`, the chain value
@@ -220,6 +228,9 @@ fn check_index(index_offset: u64, index: &IndexV3, check: &Checker) -> Result<()
         .collect();
     if index.blobs != blobs {
         return Err(mismatch("its blob table differs from the frames".into()));
+    }
+    if index.snapshots != check.snapshots {
+        return Err(mismatch("its snapshot list differs from the events".into()));
     }
     Ok(())
 }
