@@ -5,15 +5,21 @@
 //! - a straight replay of the whole trace (the cost of `verify`);
 //! - 200 random seeks with a checkpoint every 256 events vs none (every seek back then
 //!   re-executes from the start): time and events re-executed per seek, and the ratio;
-//! - `bisect` on a condition that stays true: probes and events re-executed.
+//! - `bisect` on a condition that stays true: probes and events re-executed;
+//! - on a long run recorded with snapshots (1,000,000 deliveries; set
+//!   `THEATER_BENCH_DELIVERIES`), a fresh session: opening it, reaching its last step,
+//!   and random seeks, against the same run recorded without snapshots.
 //!
 //! Figures go to docs/benchmarks.md.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use theater_debugger::rerun::{Input, Rerun};
 use theater_debugger::{bisect, Predicate, Session, SessionOptions};
-use theater_trace::Trace;
+use theater_runtime::{
+    memory_sink, ActorSpec, ComponentSpec, Limits, Sink, SnapshotPolicy, System, SystemSpec,
+};
+use theater_trace::{Bytes, RestartPolicy, RunMode, Trace};
 
 const VOLLEYS: u64 = 20_000;
 const SEEKS: usize = 200;
@@ -105,5 +111,159 @@ fn main() {
         t.elapsed().as_secs_f64() * 1e3,
         r.probes,
         r.events_reexecuted
+    );
+
+    long_run();
+}
+
+/// A ping-pong rally of `deliveries`, recorded in memory with `policy`.
+fn record_rally(deliveries: u64, policy: SnapshotPolicy) -> Vec<u8> {
+    let actor = |name: &str, peer: u64| ActorSpec {
+        name: name.into(),
+        component: "ping-pong".into(),
+        init_args: Bytes(format!(r#"{{"peer":{peer}}}"#).into_bytes()),
+        restart: RestartPolicy::Permanent,
+        fuel_per_delivery: None,
+        grants: None,
+    };
+    let spec = SystemSpec {
+        mode: RunMode::Simulated,
+        seed: 3,
+        limits: Limits::default(),
+        components: vec![ComponentSpec {
+            name: "ping-pong".into(),
+            bytes: theater_testkit::fixture_component("ping-pong"),
+        }],
+        actors: vec![actor("ping", 1), actor("pong", 0)],
+    };
+    let mut system = System::new(&spec, memory_sink(&spec).unwrap()).unwrap();
+    system.record_snapshots(policy);
+    let ball = format!(r#"{{"ball":0,"max":{}}}"#, deliveries - 3).into_bytes();
+    system.inject(0, ball).unwrap();
+    system.run_until_idle(u64::MAX).unwrap();
+    let Sink::Memory(w) = system.finish("done").unwrap().1 else {
+        unreachable!("a memory sink")
+    };
+    w.finish().unwrap().1
+}
+
+/// What a fresh session on a long trace measured.
+struct Fresh {
+    /// Opening it (the trace from memory, its timeline, the system built).
+    open: Duration,
+    /// Of that, the scan of the events' kinds that makes the timeline.
+    kinds: Duration,
+    /// Then reaching its last step.
+    end: Duration,
+    /// The median and slowest random seek after that.
+    median: Duration,
+    worst: Duration,
+}
+
+/// A fresh session on `bytes` (no checkpoints kept in memory), and `seeks` random seeks.
+fn fresh_session(bytes: &[u8], seeks: usize) -> Fresh {
+    let options = SessionOptions {
+        checkpoint_every: u64::MAX,
+        ..SessionOptions::default()
+    };
+    let trace = Trace::from_bytes(bytes.to_vec()).unwrap();
+    let t = Instant::now();
+    trace.for_each_kind(|_, _| {}).unwrap();
+    let kinds = t.elapsed();
+    drop(trace);
+    let t = Instant::now();
+    let mut s = Session::new(Trace::from_bytes(bytes.to_vec()).unwrap(), &options).unwrap();
+    let open = t.elapsed();
+    let t = Instant::now();
+    s.goto_step(s.steps()).unwrap();
+    let end = t.elapsed();
+    let mut rng = theater_trace::synth::Rng::new(5);
+    let mut times: Vec<Duration> = (0..seeks)
+        .map(|_| {
+            let p = rng.below(s.steps() as u64 + 1) as usize;
+            let t = Instant::now();
+            s.goto_step(p).unwrap();
+            t.elapsed()
+        })
+        .collect();
+    times.sort();
+    Fresh {
+        open,
+        kinds,
+        end,
+        median: times.get(times.len() / 2).copied().unwrap_or_default(),
+        worst: times.last().copied().unwrap_or_default(),
+    }
+}
+
+fn long_run() {
+    let deliveries = std::env::var("THEATER_BENCH_DELIVERIES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000u64);
+    let policy = SnapshotPolicy {
+        every_ms: 0,
+        ..SnapshotPolicy::default()
+    };
+    let with = record_rally(deliveries, policy);
+    let without = record_rally(deliveries, SnapshotPolicy::OFF);
+    let snapshots = Trace::from_bytes(with.clone())
+        .unwrap()
+        .snapshots()
+        .unwrap()
+        .len();
+    println!(
+        "long run: ping-pong, {deliveries} deliveries; with a snapshot every {} deliveries ({snapshots} snapshots): {} bytes; without: {} bytes",
+        policy.every_deliveries,
+        with.len(),
+        without.len()
+    );
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    // bisect on a fresh session: a condition that starts holding in the middle.
+    let hits: Predicate = format!("ping:/hits >= {}", deliveries / 4).parse().unwrap();
+    let options = SessionOptions::default();
+    let bisect_fresh = |bytes: &[u8]| {
+        let t = Instant::now();
+        let mut s = Session::new(Trace::from_bytes(bytes.to_vec()).unwrap(), &options).unwrap();
+        let r = bisect(&mut s, &hits).unwrap().expect("holds at the end");
+        (t.elapsed(), r.probes, r.events_reexecuted)
+    };
+    let (t, probes, events) = bisect_fresh(&with);
+    println!(
+        "  bisect `{hits}`, opening included, with snapshots: {:.0} ms, {probes} probes, {events} events re-executed",
+        ms(t)
+    );
+    if deliveries <= 1_000_000 {
+        let (t0, probes0, events0) = bisect_fresh(&without);
+        println!(
+            "  the same without snapshots: {:.0} ms, {probes0} probes, {events0} events re-executed; ratio {:.1}x",
+            ms(t0),
+            t0.as_secs_f64() / t.as_secs_f64()
+        );
+    }
+    let with = fresh_session(&with, 50);
+    println!(
+        "  with snapshots: open {:.0} ms (the kind scan {:.0} ms), then the last step {:.1} ms; random seek median {:.2} ms, slowest {:.2} ms (50 seeks)",
+        ms(with.open),
+        ms(with.kinds),
+        ms(with.end),
+        ms(with.median),
+        ms(with.worst)
+    );
+    // Without snapshots every seek back replays from the first event: a few are enough.
+    let seeks = if deliveries <= 1_000_000 { 3 } else { 0 };
+    let without = fresh_session(&without, seeks);
+    println!(
+        "  without:        open {:.0} ms (the kind scan {:.0} ms), then the last step {:.1} ms; random seek median {:.0} ms, slowest {:.0} ms ({seeks} seeks)",
+        ms(without.open),
+        ms(without.kinds),
+        ms(without.end),
+        ms(without.median),
+        ms(without.worst)
+    );
+    println!(
+        "  ratio (without / with): last step {:.0}x, random seek {:.0}x",
+        without.end.as_secs_f64() / with.end.as_secs_f64(),
+        without.median.as_secs_f64() / with.median.as_secs_f64()
     );
 }

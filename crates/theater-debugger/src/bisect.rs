@@ -6,7 +6,8 @@
 //!   end of the trace, bisection assumes it keeps holding once it holds (as `git bisect`
 //!   does) and binary-searches the steps: each probe seeks with the session's checkpoints,
 //!   so it re-executes at most one checkpoint interval beyond the nearest checkpoint, and
-//!   the search takes O(log n) probes. When it does not hold at the end (a condition that
+//!   the search takes O(log n) probes. Probes go to recorded snapshots first (each is a
+//!   restore, nothing re-executed) until the step lies between two of them. When it does not hold at the end (a condition that
 //!   comes and goes), every step is checked in one forward pass instead.
 //!
 //! [`bisect_inputs`] compares two runs of the same system that got different inputs.
@@ -63,6 +64,18 @@ impl BisectReport {
     }
 }
 
+/// Of the ascending `steps`, the one strictly between `lo` and `hi` nearest their middle.
+fn nearest_between(steps: &[usize], lo: usize, hi: usize) -> Option<usize> {
+    let mid = lo + (hi - lo) / 2;
+    let i = steps.partition_point(|&p| p < mid);
+    [i.checked_sub(1), Some(i)]
+        .into_iter()
+        .flatten()
+        .filter_map(|i| steps.get(i).copied())
+        .filter(|&p| p > lo && p < hi)
+        .min_by_key(|&p| p.abs_diff(mid))
+}
+
 /// Finds the first step at which `predicate` holds; `None` if it never does.
 pub fn bisect(
     session: &mut Session,
@@ -86,9 +99,12 @@ pub fn bisect(
             if holds(session, 0)? {
                 hi = 0;
             }
-            // Invariant: holds(hi), and !holds(lo) unless hi == 0.
+            // Invariant: holds(hi), and !holds(lo) unless hi == 0. A probe at a recorded
+            // snapshot costs a restore and no re-execution, so while one lies between lo
+            // and hi the probe goes to the one nearest the middle.
+            let snapshots = session.snapshot_steps();
             while hi > 0 && hi - lo > 1 {
-                let mid = lo + (hi - lo) / 2;
+                let mid = nearest_between(&snapshots, lo, hi).unwrap_or(lo + (hi - lo) / 2);
                 if holds(session, mid)? {
                     hi = mid;
                 } else {
@@ -276,4 +292,20 @@ pub fn bisect_inputs(
         good: gi.get(hi - 1).cloned(),
         runs: rerun.runs,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::nearest_between;
+
+    #[test]
+    fn the_snapshot_probed_is_strictly_inside_and_nearest_the_middle() {
+        let s = [10, 20, 30, 45];
+        assert_eq!(nearest_between(&s, 0, 100), Some(45));
+        assert_eq!(nearest_between(&s, 0, 40), Some(20));
+        assert_eq!(nearest_between(&s, 20, 30), None);
+        assert_eq!(nearest_between(&s, 19, 31), Some(20));
+        assert_eq!(nearest_between(&s, 30, 46), Some(45));
+        assert_eq!(nearest_between(&[], 0, 9), None);
+    }
 }

@@ -98,3 +98,25 @@ fn a_seek_starts_from_the_nearest_recorded_snapshot() {
     }
     assert!(s.notes().is_empty(), "{:?}", s.notes());
 }
+
+#[test]
+fn bisect_probes_snapshots_first_and_finds_the_same_step() {
+    let hits: theater_debugger::Predicate = "ping:/hits >= 150".parse().unwrap();
+    let mut plain = session(rally(400, 0));
+    let mut with = session(rally(400, 25));
+    let a = theater_debugger::bisect(&mut plain, &hits)
+        .unwrap()
+        .unwrap();
+    let b = theater_debugger::bisect(&mut with, &hits).unwrap().unwrap();
+    // The same delivery, whatever the snapshots add to the step numbers.
+    assert_eq!(a.events[0].event.body, b.events[0].event.body);
+    assert_eq!(a.after, b.after);
+    // Without checkpoints in memory the plain search re-executes from the start at every
+    // probe; with snapshots, only from the nearest.
+    assert!(
+        b.events_reexecuted * 4 < a.events_reexecuted,
+        "{} vs {}",
+        b.events_reexecuted,
+        a.events_reexecuted
+    );
+}

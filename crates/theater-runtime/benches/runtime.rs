@@ -95,7 +95,8 @@ struct Rally {
     /// The trace's size (0 with recording off) and, when asked, the size of the same
     /// events in format version 2.
     size: (u64, u64),
-    snapshots: u64,
+    /// Snapshots taken, and the scheduler's time they took.
+    snapshots: (u64, Duration),
 }
 
 /// One ping-pong rally of `balls` hits, snapshots (where the mode takes them) as
@@ -134,7 +135,7 @@ fn rally(
     let start = Instant::now();
     system.inject(0, ball).unwrap();
     let n = system.run_until_idle(u64::MAX).unwrap();
-    let snapshots = system.snapshots_written();
+    let snapshots = (system.snapshots_written(), system.snapshot_time());
     let (_, sink) = system.finish("done").unwrap();
     let running = start.elapsed();
     let mut waits = 0;
@@ -195,6 +196,7 @@ fn main() {
     let mut deliveries = 0;
     let mut size = (0, 0);
     let mut snapshots = (0, 0);
+    let mut snapshot_share = Vec::new();
     for run in 0..RUNS {
         for (i, mode) in MODES.into_iter().enumerate() {
             let v2 = run == 0 && mode == Mode::Background;
@@ -207,7 +209,8 @@ fn main() {
                 size = r.size;
             }
             if mode == Mode::BackgroundSnapshots {
-                snapshots = (r.snapshots, r.size.0);
+                snapshots = (r.snapshots.0, r.size.0);
+                snapshot_share.push(r.snapshots.1.as_secs_f64() / r.running.as_secs_f64());
             }
         }
     }
@@ -258,13 +261,16 @@ fn main() {
     }
 
     let (with, without) = (median(running[2].clone()), median(running[1].clone()));
+    snapshot_share.sort_by(f64::total_cmp);
     println!(
-        "snapshots (every {} deliveries or {} ms, budget {} per mille): {} per rally, {:.1} us each; recording with them / without, while running: {:.4} (cost {:+.2}%); trace {} bytes with them",
+        "snapshots (every {} deliveries or {} ms, budget {} per mille): {} per rally; the scheduler's time in them / its running time: median {:.4}% (range {:.4}% to {:.4}%); recording with them / without, while running: {:.4} ({:+.2}%, the noise of separate runs); trace {} bytes with them",
         policy.every_deliveries,
         policy.every_ms,
         policy.budget_per_mille,
         snapshots.0,
-        (with.as_secs_f64() - without.as_secs_f64()) * 1e6 / snapshots.0.max(1) as f64,
+        snapshot_share[snapshot_share.len() / 2] * 100.0,
+        snapshot_share[0] * 100.0,
+        snapshot_share[snapshot_share.len() - 1] * 100.0,
         with.as_secs_f64() / without.as_secs_f64(),
         cost(with, without),
         snapshots.1

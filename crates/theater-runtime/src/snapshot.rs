@@ -167,6 +167,13 @@ impl System {
         self.snapshots.as_ref().map_or(0, |t| t.written)
     }
 
+    /// The scheduler's time spent taking them (what the budget bounds).
+    pub fn snapshot_time(&self) -> std::time::Duration {
+        self.snapshots
+            .as_ref()
+            .map_or(std::time::Duration::ZERO, |t| t.spent)
+    }
+
     /// After a delivery: writes a snapshot if one is due.
     pub(crate) fn snapshot_if_due(&mut self) -> Result<(), RuntimeError> {
         if !self.snapshots.as_mut().is_some_and(SnapshotTimer::due) {

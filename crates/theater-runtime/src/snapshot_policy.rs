@@ -72,8 +72,9 @@ pub(crate) struct SnapshotTimer {
     wanted: Option<Arc<AtomicBool>>,
     /// When the last snapshot was taken, and how long none may follow it.
     last: Option<(Instant, Duration)>,
-    /// Snapshots written.
+    /// Snapshots written, and the scheduler's time they took.
     pub(crate) written: u64,
+    pub(crate) spent: Duration,
 }
 
 impl SnapshotTimer {
@@ -96,6 +97,7 @@ impl SnapshotTimer {
         self.last = Some((Instant::now(), took * (1000 - budget) / budget));
         self.deliveries = 0;
         self.written += 1;
+        self.spent += took;
         if let Some(w) = &self.wanted {
             w.store(false, Ordering::Relaxed);
         }
@@ -111,6 +113,7 @@ impl SnapshotTimer {
             wanted,
             last: None,
             written: 0,
+            spent: Duration::ZERO,
         }
     }
 }

@@ -413,3 +413,60 @@ fn snapshots_round_trip_and_their_blobs_are_checked() {
         .unwrap_err();
     assert!(matches!(err, TraceError::UnknownBlob { .. }), "{err}");
 }
+
+/// The kinds a scan reads from each event's first byte, without decoding it, are the
+/// kinds of the decoded events: in whole traces, cut ones, and version 2 ones; and the
+/// snapshot list (from the index, or from a scan of a cut trace) is where the snapshot
+/// events are.
+#[test]
+fn a_kind_scan_agrees_with_the_decoded_events() {
+    let kinds = |t: &Trace| {
+        let mut scanned = Vec::new();
+        t.for_each_kind(|n, k| scanned.push((n, k))).unwrap();
+        let decoded: Vec<_> = t
+            .events()
+            .map(|e| e.unwrap())
+            .map(|e| (e.number, e.event.body.kind_name()))
+            .collect();
+        assert_eq!(scanned, decoded);
+        decoded
+    };
+    for_seeds(10, |seed| {
+        // Small blocks for half the seeds: hundreds of them, read on several threads.
+        let options = WriterOptions {
+            flush_every_events: if seed % 2 == 0 { 4 } else { 2048 },
+            ..WriterOptions::default()
+        };
+        let s = sample(seed, 1500, options);
+        let whole = Trace::from_bytes(s.bytes.clone()).unwrap();
+        let all = kinds(&whole);
+        let snapshots: Vec<u64> = all
+            .iter()
+            .filter(|(_, k)| *k == "snapshot")
+            .map(|(n, _)| *n)
+            .collect();
+        assert_eq!(whole.snapshots().unwrap(), snapshots);
+        let cut = s.bytes.len() / 2 + Rng::new(seed).below(s.bytes.len() as u64 / 4) as usize;
+        let cut = Trace::from_bytes(s.bytes[..cut].to_vec()).unwrap();
+        assert!(cut.recovery().is_some());
+        let kept = kinds(&cut);
+        let in_cut: Vec<u64> = snapshots
+            .iter()
+            .copied()
+            .filter(|&n| n < kept.len() as u64)
+            .collect();
+        assert_eq!(cut.snapshots().unwrap(), in_cut);
+        if let Some(&last) = in_cut.last() {
+            assert_eq!(cut.snapshot_at_or_before(u64::MAX).unwrap(), Some(last));
+            assert_eq!(
+                cut.snapshot_at_or_before(last - 1).unwrap(),
+                in_cut.iter().rev().nth(1).copied()
+            );
+        }
+    });
+    for name in ["bank-bug.bin", "kv-http.bin"] {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/traces/v2");
+        let old = Trace::open(&dir.join(name)).unwrap();
+        kinds(&old);
+    }
+}

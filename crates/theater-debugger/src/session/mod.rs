@@ -133,17 +133,18 @@ impl std::fmt::Debug for Session {
     }
 }
 
-/// Whether an event starts a step.
-fn starts_step(body: &EventBody) -> bool {
-    matches!(
-        body,
-        EventBody::Input(_)
-            | EventBody::Refused { .. }
-            | EventBody::IngressDropped { .. }
-            | EventBody::Snapshot { .. }
-            | EventBody::Delivered(_)
-            | EventBody::RunEnded { .. }
-    )
+/// The kinds ([`EventBody::kind_name`]) of the events that start a step.
+const STEP_KINDS: [&str; 6] = [
+    "input",
+    "refused",
+    "dropped",
+    "snapshot",
+    "delivered",
+    "run-ended",
+];
+
+fn starts_step(kind: &str) -> bool {
+    STEP_KINDS.contains(&kind)
 }
 
 impl Session {
@@ -154,13 +155,14 @@ impl Session {
 
     /// Starts a session over `trace`, positioned after its setup.
     pub fn new(trace: Trace, options: &SessionOptions) -> Result<Session, DebugError> {
+        // The timeline from the events' kinds alone (nothing decoded): opening a long
+        // trace costs a scan at the speed of decompression.
         let mut ends = Vec::new();
-        for e in trace.events() {
-            let e = e?;
-            if e.number > 0 && starts_step(&e.event.body) {
-                ends.push(e.number);
+        trace.for_each_kind(|n, kind| {
+            if n > 0 && starts_step(kind) {
+                ends.push(n);
             }
-        }
+        })?;
         let total = trace.event_count();
         if ends.is_empty() || *ends.last().unwrap_or(&0) < total {
             ends.push(total);
@@ -240,6 +242,12 @@ impl Session {
             )));
         }
         Ok(self.ends.partition_point(|&end| end <= event))
+    }
+
+    /// The steps at which a recorded snapshot can be restored (reaching one re-executes
+    /// nothing), ascending; none once checkpoints are off.
+    pub fn snapshot_steps(&self) -> Vec<usize> {
+        self.snapshots.iter().map(|(p, _)| *p).collect()
     }
 
     /// Things the session learned that a user should know (checkpoints turned off…).
@@ -573,5 +581,15 @@ impl Session {
         }
         self.move_to(0)?;
         Ok(Stop::Start)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_step_kind_is_a_kind() {
+        for kind in super::STEP_KINDS {
+            assert!(theater_trace::EVENT_KIND_NAMES.contains(&kind), "{kind}");
+        }
     }
 }

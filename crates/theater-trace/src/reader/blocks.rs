@@ -294,6 +294,29 @@ impl Events<'_> {
         }))
     }
 
+    /// Calls `f` with the number and tag of every event from here on (a fresh iterator),
+    /// reading each block's frame and records but neither decoding nor hashing an event:
+    /// a scan of a long trace's kinds at the speed of decompression. (The chain is not
+    /// checked; whoever replays the events checks it.)
+    /// Stops at the first block starting at or after event `end`.
+    pub(super) fn for_each_tag(
+        &mut self,
+        end: u64,
+        f: &mut dyn FnMut(u64, u8),
+    ) -> Result<(), TraceError> {
+        while self.number < end.min(self.trace.event_count) {
+            self.chain = None;
+            self.open_block()?;
+            if let Some(b) = self.block.take() {
+                for (i, r) in b.block.ranges.iter().enumerate() {
+                    let tag = b.block.raw.get(r.start).copied().unwrap_or(u8::MAX);
+                    f(b.first + i as u64, tag);
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Reads the frame at `offset`: opens it if it is a block, passes a zblob by.
     fn open_block(&mut self) -> Result<(), TraceError> {
         let offset = self.offset;
