@@ -17,9 +17,10 @@ use std::time::{Duration, Instant};
 use theater_debugger::rerun::{Input, Rerun};
 use theater_debugger::{bisect, Predicate, Session, SessionOptions};
 use theater_runtime::{
-    memory_sink, ActorSpec, ComponentSpec, Limits, Sink, SnapshotPolicy, System, SystemSpec,
+    run_header, ActorSpec, ComponentSpec, Limits, Recorder, Sink, SnapshotPolicy, System,
+    SystemSpec,
 };
-use theater_trace::{Bytes, RestartPolicy, RunMode, Trace};
+use theater_trace::{Bytes, RestartPolicy, RunMode, Trace, TraceWriter, WriterOptions};
 
 const VOLLEYS: u64 = 20_000;
 const SEEKS: usize = 200;
@@ -116,7 +117,8 @@ fn main() {
     long_run();
 }
 
-/// A ping-pong rally of `deliveries`, recorded in memory with `policy`.
+/// A ping-pong rally of `deliveries`, recorded with `policy` as `theater run --record`
+/// does (to a file, on the recorder thread); the trace's bytes.
 fn record_rally(deliveries: u64, policy: SnapshotPolicy) -> Vec<u8> {
     let actor = |name: &str, peer: u64| ActorSpec {
         name: name.into(),
@@ -136,15 +138,28 @@ fn record_rally(deliveries: u64, policy: SnapshotPolicy) -> Vec<u8> {
         }],
         actors: vec![actor("ping", 1), actor("pong", 0)],
     };
-    let mut system = System::new(&spec, memory_sink(&spec).unwrap()).unwrap();
+    let path = std::env::temp_dir().join(format!("theater-seek-{}.trace", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    let writer = TraceWriter::create(
+        &path,
+        run_header(&spec),
+        &spec.manifest_bytes(),
+        WriterOptions::default(),
+    )
+    .unwrap();
+    let recorder = Recorder::spawn(writer, WriterOptions::default().flush_interval_ms).unwrap();
+    let mut system = System::new(&spec, Sink::Background(Box::new(recorder))).unwrap();
     system.record_snapshots(policy);
     let ball = format!(r#"{{"ball":0,"max":{}}}"#, deliveries - 3).into_bytes();
     system.inject(0, ball).unwrap();
     system.run_until_idle(u64::MAX).unwrap();
-    let Sink::Memory(w) = system.finish("done").unwrap().1 else {
-        unreachable!("a memory sink")
+    let Sink::Background(recorder) = system.finish("done").unwrap().1 else {
+        unreachable!("a recorder")
     };
-    w.finish().unwrap().1
+    recorder.finish().unwrap();
+    let bytes = std::fs::read(&path).unwrap();
+    let _ = std::fs::remove_file(&path);
+    bytes
 }
 
 /// What a fresh session on a long trace measured.
@@ -205,7 +220,9 @@ fn long_run() {
         every_ms: 0,
         ..SnapshotPolicy::default()
     };
+    let t = Instant::now();
     let with = record_rally(deliveries, policy);
+    let recording = t.elapsed();
     let without = record_rally(deliveries, SnapshotPolicy::OFF);
     let snapshots = Trace::from_bytes(with.clone())
         .unwrap()
@@ -219,6 +236,26 @@ fn long_run() {
         without.len()
     );
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    // verify --jobs: the replay split at snapshots, against recording the same run.
+    let mut verify = Vec::new();
+    for jobs in [1, 2] {
+        let open = || Trace::from_bytes(with.clone()).map_err(theater_runtime::RuntimeError::from);
+        let mut cache = theater_runtime::ComponentCache::new(&Limits::default()).unwrap();
+        let done = std::sync::atomic::AtomicU64::new(0);
+        let t = Instant::now();
+        let options = theater_runtime::replay::ReplayOptions::default();
+        let r = theater_runtime::replay_parallel(&open, &options, jobs, &mut cache, &done).unwrap();
+        assert!(r.finished);
+        verify.push(t.elapsed());
+    }
+    println!(
+        "  recording it: {:.0} ms; replaying it (verify): {:.0} ms on 1 thread, {:.0} ms with --jobs 2; verify --jobs 2 throughput / recording throughput: {:.2} (1 thread: {:.2})",
+        ms(recording),
+        ms(verify[0]),
+        ms(verify[1]),
+        recording.as_secs_f64() / verify[1].as_secs_f64(),
+        recording.as_secs_f64() / verify[0].as_secs_f64()
+    );
     // bisect on a fresh session: a condition that starts holding in the middle.
     let hits: Predicate = format!("ping:/hits >= {}", deliveries / 4).parse().unwrap();
     let options = SessionOptions::default();

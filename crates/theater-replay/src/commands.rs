@@ -80,6 +80,30 @@ pub(crate) fn info(path: &Path, out: &mut dyn Write) -> anyhow::Result<ExitCode>
     Ok(ExitCode::SUCCESS)
 }
 
+/// [`theater_runtime::replay_parallel`] of the trace at `path`, the bar following it.
+fn replay_in_parallel(
+    path: &Path,
+    options: &ReplayOptions,
+    jobs: usize,
+    bar: &indicatif::ProgressBar,
+) -> Result<theater_runtime::replay::ReplayReport, RuntimeError> {
+    let done = std::sync::atomic::AtomicU64::new(0);
+    let open = || theater_trace::Trace::open(path).map_err(RuntimeError::from);
+    std::thread::scope(|s| {
+        let replay = s.spawn(|| {
+            let mut cache = theater_runtime::ComponentCache::new(&Default::default())?;
+            theater_runtime::replay_parallel(&open, options, jobs, &mut cache, &done)
+        });
+        while !replay.is_finished() {
+            bar.set_position(done.load(std::sync::atomic::Ordering::Relaxed));
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        replay
+            .join()
+            .unwrap_or_else(|p| std::panic::resume_unwind(p))
+    })
+}
+
 /// What `verify` checks.
 pub(crate) struct VerifyOptions {
     pub(crate) integrity_only: bool,
@@ -87,6 +111,8 @@ pub(crate) struct VerifyOptions {
     pub(crate) swaps: Vec<String>,
     pub(crate) checkpoint_every: Option<u64>,
     pub(crate) compare_fuel: bool,
+    /// Threads to replay on (see `theater_runtime::replay_parallel`).
+    pub(crate) jobs: usize,
 }
 
 /// `verify`: integrity, then (unless `--integrity-only`) re-execution. A trace cut by a
@@ -147,7 +173,12 @@ pub(crate) fn verify(
         let head = trace.head();
         out.flush()?;
         let bar = progress(trace.event_count(), "verify");
-        let result = replay_with_progress(trace, &replay_options, &bar);
+        let result = if options.jobs > 1 {
+            drop(trace);
+            replay_in_parallel(path, &replay_options, options.jobs, &bar)
+        } else {
+            replay_with_progress(trace, &replay_options, &bar)
+        };
         bar.finish_and_clear();
         match result {
             Ok(report) if report.head == head => {

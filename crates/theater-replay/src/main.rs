@@ -97,6 +97,12 @@ enum Command {
         /// compares behaviour: state, messages, logs, host calls and outcome).
         #[arg(long)]
         compare_fuel: bool,
+        /// Replay on this many threads, the trace split at its recorded snapshots (the
+        /// state at the end of each part must equal the snapshot the next starts from).
+        /// Default: the number of cores; a trace without snapshots, or a swap, replays
+        /// on one.
+        #[arg(long, value_name = "N")]
+        jobs: Option<usize>,
     },
     /// Rerun the trace's external inputs against new builds and report every change in
     /// behaviour per actor: how many deliveries differ in state, messages, logs, host
@@ -317,6 +323,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             swaps,
             checkpoint_every,
             compare_fuel,
+            jobs,
         } => {
             let options = commands::VerifyOptions {
                 integrity_only,
@@ -324,6 +331,8 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                 swaps,
                 checkpoint_every,
                 compare_fuel,
+                jobs: jobs
+                    .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
             };
             commands::verify(&trace, &options, &mut out)?
         }

@@ -23,7 +23,9 @@ pub(crate) fn component_error(name: &str, e: impl std::fmt::Display) -> RuntimeE
     }
 }
 
-/// An engine and the components it has compiled, by digest.
+/// An engine and the components it has compiled, by digest. A clone shares both (with
+/// other threads too): what one compiled, the other need not.
+#[derive(Clone)]
 pub struct ComponentCache {
     engine: wasmtime::Engine,
     wasm_stack_bytes: u64,

@@ -189,15 +189,15 @@ fn recorded_snapshots_replay_and_each_one_starts_the_rest_of_the_run() {
     });
 }
 
-#[test]
-fn a_recorded_snapshot_that_is_not_the_replayed_world_is_a_divergence() {
+/// Seed 3's run with its second snapshot's record replaced by the first one's, and the
+/// number of that snapshot event.
+fn altered_second_snapshot() -> (theater_runtime::SystemSpec, Vec<u8>, u64) {
     let (spec, inputs) = random_case(3);
     let (_, bytes) = record_with(&spec, &inputs, every(2));
     let old = Trace::from_bytes(bytes).unwrap();
     let header = old.header().unwrap().clone();
     let manifest = old.blob(&header.manifest).unwrap().unwrap();
     let mut w = TraceWriter::new(Vec::new(), header, &manifest, WriterOptions::default()).unwrap();
-    // The same trace with its second snapshot's record replaced by the first one's.
     let mut first = None;
     let mut seen = 0;
     let mut altered = None;
@@ -222,9 +222,14 @@ fn a_recorded_snapshot_that_is_not_the_replayed_world_is_a_divergence() {
         }
         w.append(body).unwrap();
     }
-    let altered = altered.expect("two snapshots");
     let (_, bytes) = w.finish().unwrap();
-    let trace = Trace::from_bytes(bytes).unwrap();
+    (spec, bytes, altered.expect("two snapshots"))
+}
+
+#[test]
+fn a_recorded_snapshot_that_is_not_the_replayed_world_is_a_divergence() {
+    let (spec, bytes, altered) = altered_second_snapshot();
+    let trace = Trace::from_bytes(bytes.clone()).unwrap();
     trace.verify().unwrap();
     let mut d = driver(trace, &spec);
     let err = loop {
@@ -234,12 +239,22 @@ fn a_recorded_snapshot_that_is_not_the_replayed_world_is_a_divergence() {
             Err(e) => break e,
         }
     };
-    match err {
+    let at = |err: RuntimeError| match err {
         RuntimeError::Divergence(div) => {
-            assert_eq!(div.event, altered);
             assert!(div.expected.starts_with("snapshot"), "{div:?}");
+            div.event
         }
         other => panic!("{other}"),
+    };
+    assert_eq!(at(err), altered);
+    // Split across threads, the part that ends at the altered snapshot notices it (with
+    // 64 jobs, every snapshot of this short run starts a part).
+    for jobs in [2, 4, 64] {
+        assert_eq!(
+            at(parallel(&bytes, jobs).unwrap_err()),
+            altered,
+            "{jobs} jobs"
+        );
     }
 }
 
@@ -262,4 +277,59 @@ fn only_an_event_that_is_a_snapshot_restores() {
         err.contains("out of range") || err.contains("range"),
         "{err}"
     );
+}
+
+/// [`theater_runtime::replay_parallel`] of `bytes` on `jobs` threads.
+fn parallel(
+    bytes: &[u8],
+    jobs: usize,
+) -> Result<theater_runtime::replay::ReplayReport, RuntimeError> {
+    let open = || Trace::from_bytes(bytes.to_vec()).map_err(RuntimeError::from);
+    let done = std::sync::atomic::AtomicU64::new(0);
+    let spec = spec_stub();
+    let report = with_cache(&spec, |c| {
+        theater_runtime::replay_parallel(&open, &Default::default(), jobs, c, &done)
+    })?;
+    // Every event after the setup once: no range overlaps another.
+    assert!(done.into_inner() <= report.events);
+    Ok(report)
+}
+
+#[test]
+fn a_replay_split_at_snapshots_across_threads_matches_a_sequential_one() {
+    for_seeds(30, |seed| {
+        let (spec, inputs) = random_case(seed);
+        let (_, bytes) = record_with(&spec, &inputs, every(1 + seed % 3));
+        let sequential = with_cache(&spec, |c| {
+            theater_runtime::replay::replay_cached(
+                Trace::from_bytes(bytes.clone()).unwrap(),
+                &Default::default(),
+                c,
+            )
+        })
+        .unwrap();
+        for jobs in [2, 3, 8] {
+            let r = parallel(&bytes, jobs).unwrap();
+            assert_eq!(
+                (r.events, r.head, r.finished),
+                (sequential.events, sequential.head, true)
+            );
+        }
+        // Cut by a crash: the same prefix as a sequential replay of it.
+        let cut = bytes.len() * 2 / 3;
+        let cut = bytes[..cut].to_vec();
+        let sequential = with_cache(&spec, |c| {
+            theater_runtime::replay::replay_cached(
+                Trace::from_bytes(cut.clone()).unwrap(),
+                &Default::default(),
+                c,
+            )
+        })
+        .unwrap();
+        let r = parallel(&cut, 3).unwrap();
+        assert_eq!(
+            (r.events, r.head, r.finished),
+            (sequential.events, sequential.head, false)
+        );
+    });
 }

@@ -262,7 +262,7 @@ pub fn small_limits() -> Limits {
     }
 }
 
-fn spec_stub() -> SystemSpec {
+pub fn spec_stub() -> SystemSpec {
     SystemSpec {
         mode: RunMode::Simulated,
         seed: 0,

@@ -1,0 +1,146 @@
+//! Replaying a trace on several threads, split at its recorded snapshots.
+//!
+//! The trace is cut into `jobs` ranges of about equal length, each starting at a
+//! recorded snapshot (the first at the run's start). Each range is replayed on its own
+//! thread by its own driver, from its snapshot (fresh instances, nothing before it
+//! re-executed) through the snapshot that starts the next range: there the replay takes
+//! its own snapshot and compares it with the recorded one, so the world at the end of
+//! range *k* must be the one range *k + 1* started from. Together the ranges replay
+//! every event once, and every one is compared as in a sequential replay.
+//!
+//! A replay with swapped components is sequential: its snapshots are not compared (the
+//! world differs by design), so a range could not trust the one it starts from.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use theater_trace::Trace;
+
+use crate::components::ComponentCache;
+use crate::error::RuntimeError;
+use crate::replay::{ReplayDriver, ReplayOptions, ReplayReport, Step};
+
+/// Where each range starts: the snapshot event it restores (`None`: the run's start).
+fn range_starts(snapshots: &[u64], events: u64, jobs: usize) -> Vec<Option<u64>> {
+    let mut starts = vec![None];
+    for k in 1..jobs as u64 {
+        let target = (u128::from(events) * u128::from(k) / jobs as u128) as u64;
+        let i = snapshots.partition_point(|&s| s <= target);
+        if let Some(&s) = i.checked_sub(1).map(|i| &snapshots[i]) {
+            if starts.last().is_none_or(|last| last.is_none_or(|l| l < s)) {
+                starts.push(Some(s));
+            }
+        }
+    }
+    starts
+}
+
+/// What one range's replay ended with.
+struct RangeEnd {
+    events: u64,
+    head: theater_trace::Digest,
+    finished: bool,
+    fuel_differs: u64,
+}
+
+/// Replays `[start, stop]`: from the snapshot `start` (or the beginning) until event
+/// `stop` (a snapshot) has been matched, or to the end.
+fn replay_range(
+    trace: Trace,
+    options: &ReplayOptions,
+    (start, stop): (Option<u64>, Option<u64>),
+    mut cache: ComponentCache,
+    done: &AtomicU64,
+) -> Result<RangeEnd, RuntimeError> {
+    let mut driver = ReplayDriver::new(trace, options, &mut cache)?;
+    if let Some(s) = start {
+        driver.restore_snapshot(s)?;
+    }
+    let mut last = driver.events();
+    loop {
+        let step = driver.step()?;
+        done.fetch_add(driver.events() - last, Ordering::Relaxed);
+        last = driver.events();
+        if matches!(step, Step::Ended | Step::Cut) || stop.is_some_and(|s| last > s) {
+            return Ok(RangeEnd {
+                events: last,
+                head: driver.head(),
+                finished: driver.finished(),
+                fuel_differs: driver.fuel_differs(),
+            });
+        }
+    }
+}
+
+/// Replays the trace that `open` opens (once per thread) on up to `jobs` threads, as
+/// [`crate::replay::replay_cached`] does on one, compiling with `cache` (shared by every
+/// thread); `done` counts the events replayed so far. The first divergence (in trace
+/// order) is the error.
+pub fn replay_parallel(
+    open: &(dyn Fn() -> Result<Trace, RuntimeError> + Sync),
+    options: &ReplayOptions,
+    jobs: usize,
+    cache: &mut ComponentCache,
+    done: &AtomicU64,
+) -> Result<ReplayReport, RuntimeError> {
+    let trace = open()?;
+    let starts = if options.swaps.is_empty() {
+        range_starts(trace.snapshots()?, trace.event_count(), jobs.max(1))
+    } else {
+        vec![None]
+    };
+    if starts.len() == 1 {
+        // The sequential replay, with its handling of a trace cut during setup.
+        let report = crate::replay::replay_cached(trace, options, cache)?;
+        done.store(report.events, Ordering::Relaxed);
+        return Ok(report);
+    }
+    // The components compiled once, on this thread; every range's driver shares them.
+    drop(ReplayDriver::new(trace, options, cache)?);
+    let traces = (0..starts.len())
+        .map(|_| open())
+        .collect::<Result<Vec<_>, _>>()?;
+    let results: Vec<Result<RangeEnd, RuntimeError>> = std::thread::scope(|s| {
+        let handles: Vec<_> = traces
+            .into_iter()
+            .enumerate()
+            .map(|(i, trace)| {
+                let range = (starts[i], starts.get(i + 1).copied().flatten());
+                let cache = cache.clone();
+                s.spawn(move || replay_range(trace, options, range, cache, done))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    });
+    let mut fuel_differs = 0;
+    let mut last = None;
+    for r in results {
+        let end = r?;
+        fuel_differs += end.fuel_differs;
+        last = Some(end);
+    }
+    let last = last.expect("at least one range");
+    Ok(ReplayReport {
+        events: last.events,
+        head: last.head,
+        finished: last.finished,
+        fuel_differs,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::range_starts;
+
+    #[test]
+    fn ranges_start_at_the_snapshot_before_each_share_and_never_twice() {
+        let s = [100, 200, 300, 900];
+        assert_eq!(range_starts(&s, 1000, 1), [None]);
+        assert_eq!(range_starts(&s, 1000, 2), [None, Some(300)]);
+        assert_eq!(range_starts(&s, 1000, 4), [None, Some(200), Some(300)]);
+        assert_eq!(range_starts(&[], 1000, 4), [None]);
+        assert_eq!(range_starts(&[900], 1000, 2), [None]);
+    }
+}
