@@ -7,8 +7,9 @@
 //!   does) and binary-searches the steps: each probe seeks with the session's checkpoints,
 //!   so it re-executes at most one checkpoint interval beyond the nearest checkpoint, and
 //!   the search takes O(log n) probes. Probes go to recorded snapshots first (each is a
-//!   restore, nothing re-executed) until the step lies between two of them. When it does not hold at the end (a condition that
-//!   comes and goes), every step is checked in one forward pass instead.
+//!   restore, nothing re-executed) until the step lies between two of them. When it does
+//!   not hold at the end (a condition that comes and goes), every step is checked in one
+//!   forward pass instead.
 //!
 //! [`bisect_inputs`] compares two runs of the same system that got different inputs.
 

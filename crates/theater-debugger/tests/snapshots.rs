@@ -100,7 +100,7 @@ fn a_seek_starts_from_the_nearest_recorded_snapshot() {
 }
 
 #[test]
-fn bisect_probes_snapshots_first_and_finds_the_same_step() {
+fn bisect_with_snapshots_finds_the_same_step_re_executing_a_fraction() {
     let hits: theater_debugger::Predicate = "ping:/hits >= 150".parse().unwrap();
     let mut plain = session(rally(400, 0));
     let mut with = session(rally(400, 25));

@@ -42,11 +42,12 @@ pub(crate) fn info(path: &Path, out: &mut dyn Write) -> anyhow::Result<ExitCode>
     }
     writeln!(out, "events:  {}", trace.event_count())?;
     writeln!(out, "blobs:   {}", trace.blob_count())?;
-    if let Some(last) = trace.snapshots()?.last() {
+    let snapshots = trace.snapshots()?;
+    if let Some(last) = snapshots.last() {
         writeln!(
             out,
             "snapshots: {} (the last at event {last}: a seek starts from the nearest)",
-            trace.snapshots()?.len()
+            snapshots.len()
         )?;
     }
     writeln!(out, "head:    {}", trace.head())?;

@@ -47,7 +47,7 @@ impl System {
         self.fresh_instances(&live, &used)
     }
 
-    pub(crate) fn used_instances(&self) -> Vec<ActorId> {
+    fn used_instances(&self) -> Vec<ActorId> {
         self.instances
             .iter()
             .filter(|(_, i)| i.used)
@@ -74,15 +74,23 @@ impl System {
 
     /// A snapshot of the scheduler's state (see [`Checkpoint`]).
     pub fn checkpoint(&self) -> Checkpoint {
-        let mut summary = self.summary.clone();
-        summary.events = self.sink.events();
+        let (summary, instances, used) = self.checkpoint_parts();
         Checkpoint {
             world: self.world.clone(),
             summary,
-            instances: self.instances.keys().copied().collect(),
-            used: self.used_instances(),
+            instances,
+            used,
             position: self.sink.replay_position(),
         }
+    }
+
+    /// What a checkpoint holds besides the world: the summary (counting the events so
+    /// far), the live instances, and those in which a handler had run.
+    pub(crate) fn checkpoint_parts(&self) -> (RunSummary, Vec<ActorId>, Vec<ActorId>) {
+        let mut summary = self.summary.clone();
+        summary.events = self.sink.events();
+        let instances = self.instances.keys().copied().collect();
+        (summary, instances, self.used_instances())
     }
 
     /// Returns to `checkpoint`, taken from this system (or one built from the same spec

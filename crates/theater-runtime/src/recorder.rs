@@ -448,9 +448,7 @@ impl Recorder {
 
     pub(crate) fn blob(&mut self, bytes: &[u8]) -> Result<Digest, RuntimeError> {
         let digest = Digest::of(bytes);
-        if self.blobs.insert(digest) {
-            self.send(Msg::Blob(bytes.to_vec()))?;
-        }
+        self.blob_known(digest, bytes)?;
         Ok(digest)
     }
 

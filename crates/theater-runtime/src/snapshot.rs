@@ -191,10 +191,8 @@ impl System {
     /// The snapshot event of the system as it is now, its record and state blobs handed
     /// to the sink (a replay only computes their digests).
     pub(crate) fn snapshot_event(&mut self) -> Result<EventBody, RuntimeError> {
-        let mut summary = self.summary.clone();
-        summary.events = self.sink.events();
-        let instances: Vec<_> = self.instances.keys().copied().collect();
-        let used = self.used_instances();
+        // The world is encoded where it is, not cloned as a checkpoint would.
+        let (summary, instances, used) = self.checkpoint_parts();
         let (record, refs) = encode(&self.world, &summary, &instances, &used);
         let mut states = BTreeSet::new();
         for (id, digest) in refs {

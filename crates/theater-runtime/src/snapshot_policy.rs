@@ -1,4 +1,4 @@
-//! When a recording writes a snapshot event, and writing one.
+//! When a recording writes a snapshot event.
 //!
 //! A snapshot is due after a number of deliveries, or after an interval of wall-clock
 //! time; either way it is taken at the next delivery boundary, and never sooner after
@@ -26,7 +26,8 @@ pub struct SnapshotPolicy {
     /// A snapshot once this many milliseconds passed since the last one (0: never by
     /// time). Only a recording on a recorder thread keeps time.
     pub every_ms: u64,
-    /// The largest share of the scheduler's time snapshots may take, in thousandths.
+    /// The largest share of the scheduler's time snapshots may take, in thousandths
+    /// (read as 1 to 1000; 1000: no bound).
     pub budget_per_mille: u32,
 }
 
@@ -78,6 +79,18 @@ pub(crate) struct SnapshotTimer {
 }
 
 impl SnapshotTimer {
+    /// A schedule for `policy`; `wanted` is the recorder thread's time flag, if any.
+    pub(crate) fn new(policy: SnapshotPolicy, wanted: Option<Arc<AtomicBool>>) -> SnapshotTimer {
+        SnapshotTimer {
+            policy,
+            deliveries: 0,
+            wanted,
+            last: None,
+            written: 0,
+            spent: Duration::ZERO,
+        }
+    }
+
     /// Counts one delivery; whether a snapshot is due after it.
     pub(crate) fn due(&mut self) -> bool {
         self.deliveries += 1;
@@ -100,20 +113,6 @@ impl SnapshotTimer {
         self.spent += took;
         if let Some(w) = &self.wanted {
             w.store(false, Ordering::Relaxed);
-        }
-    }
-}
-
-impl SnapshotTimer {
-    /// A schedule for `policy`; `wanted` is the recorder thread's time flag, if any.
-    pub(crate) fn new(policy: SnapshotPolicy, wanted: Option<Arc<AtomicBool>>) -> SnapshotTimer {
-        SnapshotTimer {
-            policy,
-            deliveries: 0,
-            wanted,
-            last: None,
-            written: 0,
-            spent: Duration::ZERO,
         }
     }
 }

@@ -333,3 +333,77 @@ fn a_replay_split_at_snapshots_across_threads_matches_a_sequential_one() {
         );
     });
 }
+
+/// A ping-pong rally of `hits` with `policy`, recorded on a recorder thread to `name`:
+/// the snapshots the system wrote, and the trace's bytes.
+fn rally_on_recorder_thread(name: &str, hits: u64, policy: SnapshotPolicy) -> (u64, Vec<u8>) {
+    let spec = spec(
+        &["ping-pong"],
+        vec![
+            actor(
+                "ping",
+                "ping-pong",
+                json!({"peer": 1}),
+                RestartPolicy::Permanent,
+            ),
+            actor(
+                "pong",
+                "ping-pong",
+                json!({"peer": 0}),
+                RestartPolicy::Permanent,
+            ),
+        ],
+        theater_runtime::Limits::default(),
+        1,
+    );
+    let path = theater_testkit::scratch(name).join("rally.trace");
+    let writer = trace_file(&spec, &path, WriterOptions::default());
+    let mut system = on_recorder_thread(&spec, writer, 100);
+    system.record_snapshots(policy);
+    let ball = serde_json::to_vec(&json!({"ball": 0, "max": hits})).unwrap();
+    system.inject(0, ball).unwrap();
+    system.run_until_idle(u64::MAX).unwrap();
+    let written = system.snapshots_written();
+    finish_on_recorder_thread(system).1.unwrap();
+    let bytes = std::fs::read(&path).unwrap();
+    let _ = std::fs::remove_dir_all(path.parent().unwrap());
+    (written, bytes)
+}
+
+#[test]
+fn the_recorder_threads_clock_writes_snapshots_of_a_run_by_time() {
+    // No count: only the recorder thread's 1 ms clock asks for snapshots, and a rally of
+    // 20,000 hits lasts far longer than that.
+    let by_time = SnapshotPolicy {
+        every_deliveries: 0,
+        every_ms: 1,
+        budget_per_mille: 1000,
+    };
+    let (written, bytes) = rally_on_recorder_thread("snapshot-clock", 20_000, by_time);
+    let trace = Trace::from_bytes(bytes.clone()).unwrap();
+    assert!(written > 0);
+    assert_eq!(trace.snapshots().unwrap().len() as u64, written);
+    assert_replays(&bytes);
+}
+
+#[test]
+fn the_budget_thins_snapshots_that_cost_more_than_their_share() {
+    // A snapshot after every delivery, but at most 0.1 % of the time: after a snapshot
+    // that took t none comes for 999 t, far longer than a delivery takes.
+    let greedy = SnapshotPolicy {
+        every_deliveries: 1,
+        every_ms: 0,
+        budget_per_mille: 1,
+    };
+    let (written, bytes) = rally_on_recorder_thread("snapshot-budget", 2_000, greedy);
+    assert!(written >= 1, "the first one is never held back");
+    assert!(written < 200, "{written} snapshots in 2,003 deliveries");
+    assert_replays(&bytes);
+    // With no bound, every delivery has one.
+    let unbounded = SnapshotPolicy {
+        budget_per_mille: 1000,
+        ..greedy
+    };
+    let (written, _) = rally_on_recorder_thread("snapshot-unbounded", 2_000, unbounded);
+    assert_eq!(written, 2_003);
+}
