@@ -158,7 +158,7 @@ pub(crate) fn verify(
             }
             cut = true;
         }
-        Err(e @ TraceError::Corrupt(_)) => {
+        Err(e @ (TraceError::Corrupt(_) | TraceError::Segments(_))) => {
             out.flush()?;
             eprintln!("verify failed: {}: {e}", path.display());
             return Ok(ExitCode::from(EXIT_UNUSABLE));

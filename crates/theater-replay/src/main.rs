@@ -208,7 +208,7 @@ fn arguments() -> Vec<std::ffi::OsString> {
             || word == "help";
         // A file, or something that looks like a path (so a missing trace is reported as
         // missing rather than as an unknown subcommand).
-        let pathlike = Path::new(first).is_file() || word.contains(['.', '/']);
+        let pathlike = Path::new(first).exists() || word.contains(['.', '/']);
         if !known && !word.starts_with('-') && pathlike {
             args.insert(1, "repl".into());
         }

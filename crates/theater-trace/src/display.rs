@@ -12,7 +12,7 @@ use crate::event::*;
 
 /// Every [`EventBody::kind_name`], in the order of the variants (for breakpoints and
 /// completion); a test checks each variant's name is here.
-pub const EVENT_KIND_NAMES: [&str; 13] = [
+pub const EVENT_KIND_NAMES: [&str; 14] = [
     "run-started",
     "component",
     "spawned",
@@ -26,6 +26,7 @@ pub const EVENT_KIND_NAMES: [&str; 13] = [
     "run-ended",
     "dropped",
     "snapshot",
+    "segment",
 ];
 
 impl fmt::Display for EventBody {
@@ -126,6 +127,11 @@ impl fmt::Display for EventBody {
             EventBody::Snapshot { record, states } => {
                 write!(f, " record={} states={}", record.short(), states.len())
             }
+            EventBody::SegmentStarted {
+                segment,
+                previous_head,
+                ..
+            } => write!(f, " {segment} after={}", previous_head.short()),
         }
     }
 }
@@ -412,6 +418,11 @@ mod tests {
             EventBody::Snapshot {
                 record: crate::Digest::ZERO,
                 states: Vec::new(),
+            },
+            EventBody::SegmentStarted {
+                run: crate::synth::header(1),
+                segment: 1,
+                previous_head: crate::Digest::ZERO,
             },
         ];
         for b in &bodies {

@@ -18,6 +18,12 @@ pub enum TraceError {
     Corrupt(Corruption),
     /// An event number past the end of the trace.
     EventOutOfRange { event: u64, count: u64 },
+    /// An event number before the first one the trace holds (a segment, or a directory
+    /// whose older segments were deleted by retention).
+    EventBeforeFirst { event: u64, first: u64 },
+    /// The segment files of a directory do not make one trace (one is missing, or one
+    /// does not continue the one before it).
+    Segments(String),
     /// A configured limit would be exceeded; nothing was written.
     LimitExceeded {
         limit: &'static str,
@@ -43,7 +49,8 @@ impl TraceError {
     pub fn event(&self) -> Option<u64> {
         match self {
             TraceError::Corrupt(c) => c.event,
-            TraceError::EventOutOfRange { event, .. } => Some(*event),
+            TraceError::EventOutOfRange { event, .. }
+            | TraceError::EventBeforeFirst { event, .. } => Some(*event),
             _ => None,
         }
     }
@@ -67,6 +74,11 @@ impl fmt::Display for TraceError {
                     "event {event} is out of range: the trace has {count} events"
                 )
             }
+            TraceError::EventBeforeFirst { event, first } => write!(
+                f,
+                "event {event} is not in this trace: it starts at event {first} (a segment, or older segments deleted)"
+            ),
+            TraceError::Segments(why) => write!(f, "{why}"),
             TraceError::LimitExceeded {
                 limit,
                 requested,
@@ -177,7 +189,8 @@ pub enum Problem {
         /// What the events hash to.
         actual: Digest,
     },
-    /// The first event is not a run header, or a run header appears later.
+    /// The first event is not a run header (or, in a segment after the first, a
+    /// `SegmentStarted` naming the chain value before it), or one appears later.
     MisplacedHeader,
     /// The index or footer disagrees with the frames.
     Index(String),
@@ -264,7 +277,7 @@ impl fmt::Display for Problem {
                 "events {first} to {last} hash to {actual}, but the chain value recorded after them is {recorded}: one of these events was altered, or events were removed, inserted or moved among them"
             ),
             Problem::MisplacedHeader => {
-                f.write_str("the run header must be the first event, and only the first")
+                f.write_str("the run header (in a later segment, its SegmentStarted event) must be the first event, and only the first")
             }
             Problem::Index(why) => write!(f, "index does not match the frames: {why}"),
             Problem::Incomplete {

@@ -132,6 +132,19 @@ pub enum EventBody {
         /// The actor states the record names, each once, in digest order.
         states: Vec<Digest>,
     },
+    /// The first event of every segment but the first (a run recorded to a directory
+    /// rotates to a new segment file at a size or time bound): the run header again, the
+    /// segment's number, and the chain head of the segment before it, which is also the
+    /// chain value before this event. The segment goes on with the components registered
+    /// again and a snapshot, so it reads, verifies and replays on its own bytes.
+    SegmentStarted {
+        /// The run's header, as its first segment has it.
+        run: RunHeader,
+        /// 1 for the second segment, and so on.
+        segment: u64,
+        /// The chain head of the segment before.
+        previous_head: Digest,
+    },
 }
 
 /// Why traffic from outside was dropped (see [`EventBody::IngressDropped`]).
@@ -455,6 +468,7 @@ impl EventBody {
             EventBody::RunEnded { .. } => "run-ended",
             EventBody::IngressDropped { .. } => "dropped",
             EventBody::Snapshot { .. } => "snapshot",
+            EventBody::SegmentStarted { .. } => "segment",
         }
     }
 
@@ -465,7 +479,8 @@ impl EventBody {
             | EventBody::ComponentRegistered { .. }
             | EventBody::RunEnded { .. }
             | EventBody::IngressDropped { .. }
-            | EventBody::Snapshot { .. } => None,
+            | EventBody::Snapshot { .. }
+            | EventBody::SegmentStarted { .. } => None,
             EventBody::ActorSpawned { actor, .. }
             | EventBody::ActorExited { actor, .. }
             | EventBody::ActorRestarted { actor, .. }
@@ -496,7 +511,8 @@ impl EventBody {
             | EventBody::ActorRestarted { .. }
             | EventBody::RunEnded { .. }
             | EventBody::IngressDropped { .. }
-            | EventBody::Snapshot { .. } => {}
+            | EventBody::Snapshot { .. }
+            | EventBody::SegmentStarted { .. } => {}
         }
     }
 
@@ -504,7 +520,7 @@ impl EventBody {
     /// written earlier in the trace.
     pub fn for_each_blob_ref(&self, mut f: impl FnMut(&Digest)) {
         match self {
-            EventBody::RunStarted(h) => f(&h.manifest),
+            EventBody::RunStarted(h) | EventBody::SegmentStarted { run: h, .. } => f(&h.manifest),
             EventBody::ComponentRegistered { component, .. }
             | EventBody::ActorSpawned { component, .. } => f(component),
             EventBody::Input(d) | EventBody::Delivered(d) => {

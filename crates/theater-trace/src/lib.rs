@@ -39,9 +39,12 @@ pub use error::{Corruption, Problem, TraceError};
 pub use event::*;
 pub use format::{FORMAT_VERSION, FORMAT_VERSION_MIN};
 pub use json::{event_to_json, export_json_lines};
-pub use reader::{EventPosition, Events, RecordedEvent, Recovery, Trace};
+pub use reader::{
+    segment_file_name, segment_number, EventPosition, Events, RecordedEvent, Recovery, SegmentInfo,
+    Trace,
+};
 pub use verify::VerifyReport;
 pub use writer::{
-    TraceSink, TraceSummary, TraceWriter, WriterOptions, BLOCK_MAX_BYTES_DEFAULT,
+    SegmentStart, TraceSink, TraceSummary, TraceWriter, WriterOptions, BLOCK_MAX_BYTES_DEFAULT,
     FLUSH_EVERY_EVENTS_DEFAULT, TRACE_MAX_BYTES_DEFAULT, WRITE_BUFFER_MAX_BYTES,
 };

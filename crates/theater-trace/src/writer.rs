@@ -102,6 +102,19 @@ impl TraceSink for Vec<u8> {
     }
 }
 
+/// Where a segment after the first starts (see [`TraceWriter::segment`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SegmentStart {
+    /// The run's header (its `manifest` is set to the manifest's digest).
+    pub run: RunHeader,
+    /// The segment's number: 1 for the second.
+    pub segment: u64,
+    /// The number of its first event: the event count of the segments before.
+    pub first_event: u64,
+    /// The chain head of the segment before.
+    pub previous_head: Digest,
+}
+
 /// What a finished trace holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TraceSummary {
@@ -195,6 +208,52 @@ impl<W: TraceSink> TraceWriter<W> {
         manifest: &[u8],
         options: WriterOptions,
     ) -> Result<TraceWriter<W>, TraceError> {
+        let mut w = TraceWriter::start(sink, options, 0, Digest::ZERO)?;
+        header.manifest = w.blob(manifest)?;
+        w.push_event(&EventBody::RunStarted(header))?;
+        w.flush()?;
+        Ok(w)
+    }
+
+    /// Starts a segment after the first (see [`EventBody::SegmentStarted`]): its events
+    /// are numbered on from `start.first_event` and chained on from
+    /// `start.previous_head`; the manifest is stored again and the `SegmentStarted`
+    /// event is written and flushed. The caller registers the components again and
+    /// writes a snapshot next, so the segment replays on its own.
+    pub fn segment(
+        sink: W,
+        start: SegmentStart,
+        manifest: &[u8],
+        options: WriterOptions,
+    ) -> Result<TraceWriter<W>, TraceError> {
+        let SegmentStart {
+            mut run,
+            segment,
+            first_event,
+            previous_head,
+        } = start;
+        if first_event == 0 || segment == 0 {
+            return Err(TraceError::Misuse(
+                "a segment after the first starts after event 0",
+            ));
+        }
+        let mut w = TraceWriter::start(sink, options, first_event, previous_head)?;
+        run.manifest = w.blob(manifest)?;
+        w.push_event(&EventBody::SegmentStarted {
+            run,
+            segment,
+            previous_head,
+        })?;
+        w.flush()?;
+        Ok(w)
+    }
+
+    fn start(
+        sink: W,
+        options: WriterOptions,
+        first_event: u64,
+        chain_before: Digest,
+    ) -> Result<TraceWriter<W>, TraceError> {
         if options.flush_every_events == 0 || options.block_max_bytes == 0 {
             return Err(TraceError::Misuse(
                 "flush_every_events and block_max_bytes must be at least 1",
@@ -206,28 +265,25 @@ impl<W: TraceSink> TraceWriter<W> {
             buf: Vec::with_capacity(64 << 10),
             block: OpenBlock {
                 raw: Vec::with_capacity(64 << 10),
-                first_event: 0,
+                first_event,
                 count: 0,
-                chain_before: Digest::ZERO,
+                chain_before,
                 blobs: BTreeMap::new(),
             },
             scratch: Vec::with_capacity(256),
             compressor: compressor(),
             offset: 0,
-            events: 0,
-            head: Digest::ZERO,
+            events: first_event,
+            head: chain_before,
             blobs: BTreeMap::new(),
             blocks: Vec::new(),
             snapshots: Vec::new(),
             last_flush: Instant::now(),
-            flushed: (0, Digest::ZERO),
+            flushed: (first_event, chain_before),
         };
         w.reserve(HEADER_LEN)?;
         w.buf.extend_from_slice(&file_header());
         w.offset = HEADER_LEN;
-        header.manifest = w.blob(manifest)?;
-        w.push_event(&EventBody::RunStarted(header))?;
-        w.flush()?;
         Ok(w)
     }
 
@@ -318,9 +374,12 @@ impl<W: TraceSink> TraceWriter<W> {
     /// event references must have been stored with [`TraceWriter::blob`] or
     /// [`TraceWriter::payload`].
     pub fn append(&mut self, body: EventBody) -> Result<Digest, TraceError> {
-        if matches!(body, EventBody::RunStarted(_)) {
+        if matches!(
+            body,
+            EventBody::RunStarted(_) | EventBody::SegmentStarted { .. }
+        ) {
             return Err(TraceError::Misuse(
-                "the run header is written by TraceWriter::new",
+                "the run header is written by TraceWriter::new (a segment's by TraceWriter::segment)",
             ));
         }
         self.check_blob_refs(&body)?;

@@ -101,27 +101,31 @@ impl<'a> Dec<'a> {
         self.len()
     }
 
+    fn run_header(&mut self) -> R<RunHeader> {
+        Ok(RunHeader {
+            format_version: self.u32()?,
+            producer: self.str()?,
+            engine: EngineSettings {
+                engine: self.str()?,
+                nan_canonicalization: self.bool()?,
+                relaxed_simd_deterministic: self.bool()?,
+                threads: self.bool()?,
+                fuel_metering: self.bool()?,
+                max_wasm_stack_bytes: self.u()?,
+            },
+            mode: match self.tag()? {
+                0 => RunMode::Live,
+                1 => RunMode::Simulated,
+                _ => return Err("unknown run mode tag"),
+            },
+            seed: self.u()?,
+            manifest: self.digest()?,
+        })
+    }
+
     fn body(&mut self) -> R<EventBody> {
         Ok(match self.tag()? {
-            0 => EventBody::RunStarted(RunHeader {
-                format_version: self.u32()?,
-                producer: self.str()?,
-                engine: EngineSettings {
-                    engine: self.str()?,
-                    nan_canonicalization: self.bool()?,
-                    relaxed_simd_deterministic: self.bool()?,
-                    threads: self.bool()?,
-                    fuel_metering: self.bool()?,
-                    max_wasm_stack_bytes: self.u()?,
-                },
-                mode: match self.tag()? {
-                    0 => RunMode::Live,
-                    1 => RunMode::Simulated,
-                    _ => return Err("unknown run mode tag"),
-                },
-                seed: self.u()?,
-                manifest: self.digest()?,
-            }),
+            0 => EventBody::RunStarted(self.run_header()?),
             1 => EventBody::ComponentRegistered {
                 name: self.str()?,
                 component: self.digest()?,
@@ -190,6 +194,11 @@ impl<'a> Dec<'a> {
                 }
                 EventBody::Snapshot { record, states }
             }
+            13 => EventBody::SegmentStarted {
+                run: self.run_header()?,
+                segment: self.u()?,
+                previous_head: self.digest()?,
+            },
             _ => return Err("unknown event tag"),
         })
     }

@@ -31,7 +31,7 @@ use crate::digest::Digest;
 use crate::event::*;
 
 /// Tags of [`EventBody`], in table order.
-pub const EVENT_TAGS: [&str; 13] = [
+pub const EVENT_TAGS: [&str; 14] = [
     "RunStarted",
     "ComponentRegistered",
     "ActorSpawned",
@@ -45,6 +45,7 @@ pub const EVENT_TAGS: [&str; 13] = [
     "RunEnded",
     "IngressDropped",
     "Snapshot",
+    "SegmentStarted",
 ];
 
 /// Why an event cannot be encoded in version 3.
@@ -148,25 +149,39 @@ impl Enc<'_> {
         Ok(())
     }
 
+    fn run_header(&mut self, h: &RunHeader) {
+        self.u(u64::from(h.format_version));
+        self.str(&h.producer);
+        let e = &h.engine;
+        self.str(&e.engine);
+        self.bool(e.nan_canonicalization);
+        self.bool(e.relaxed_simd_deterministic);
+        self.bool(e.threads);
+        self.bool(e.fuel_metering);
+        self.u(e.max_wasm_stack_bytes);
+        self.tag(match h.mode {
+            RunMode::Live => 0,
+            RunMode::Simulated => 1,
+        });
+        self.u(h.seed);
+        self.digest(&h.manifest);
+    }
+
     fn body(&mut self, body: &EventBody) -> Result<(), WireError> {
         match body {
             EventBody::RunStarted(h) => {
                 self.tag(0);
-                self.u(u64::from(h.format_version));
-                self.str(&h.producer);
-                let e = &h.engine;
-                self.str(&e.engine);
-                self.bool(e.nan_canonicalization);
-                self.bool(e.relaxed_simd_deterministic);
-                self.bool(e.threads);
-                self.bool(e.fuel_metering);
-                self.u(e.max_wasm_stack_bytes);
-                self.tag(match h.mode {
-                    RunMode::Live => 0,
-                    RunMode::Simulated => 1,
-                });
-                self.u(h.seed);
-                self.digest(&h.manifest);
+                self.run_header(h);
+            }
+            EventBody::SegmentStarted {
+                run,
+                segment,
+                previous_head,
+            } => {
+                self.tag(13);
+                self.run_header(run);
+                self.u(*segment);
+                self.digest(previous_head);
             }
             EventBody::ComponentRegistered { name, component } => {
                 self.tag(1);
@@ -495,7 +510,7 @@ mod tests {
         assert_eq!(decode_body(&bytes), Ok(body));
         bytes.push(0);
         assert!(decode_body(&bytes).unwrap_err().contains("trailing"));
-        assert!(decode_body(&[13])
+        assert!(decode_body(&[14])
             .unwrap_err()
             .contains("unknown event tag"));
         assert!(decode_body(&[]).unwrap_err().contains("ends early"));

@@ -77,10 +77,12 @@ pub(super) fn from_index(footer: &Footer, payload: &[u8]) -> Option<Opened> {
         && index.event_count == footer.event_count
         && index.head == footer.head
         && index.blocks.is_empty() == (index.event_count == 0)
+        // A segment after the first starts where the segment before it ended; the
+        // reader checks its first event says so.
         && index
             .blocks
             .first()
-            .is_none_or(|b| b.0 == 0 && b.2 == Digest::ZERO)
+            .is_none_or(|b| b.0 > 0 || b.2 == Digest::ZERO)
         && index.blocks.last().is_none_or(|b| b.0 < index.event_count)
         && index
             .blocks
@@ -136,6 +138,11 @@ pub(super) fn scan(source: &Source, file_len: u64) -> Result<Opened, TraceError>
                     Ok(h) => h,
                     Err(p) => break p.to_string(),
                 };
+                // The first block says where the file starts: event 0, or where the
+                // segment before it ended.
+                if blocks.is_empty() {
+                    events = header.first_event;
+                }
                 if header.first_event != events {
                     break Problem::BlockNumbering {
                         expected: events,
@@ -205,10 +212,7 @@ pub(super) fn scan(source: &Source, file_len: u64) -> Result<Opened, TraceError>
                 events = entry.first;
                 offset = entry.offset;
                 blocks.pop();
-                head = match blocks.last() {
-                    Some(_) => entry.chain_before,
-                    None => Digest::ZERO,
-                };
+                head = entry.chain_before;
             }
         }
     }
@@ -319,6 +323,11 @@ impl Events<'_> {
 
     /// Reads the frame at `offset`: opens it if it is a block, passes a zblob by.
     fn open_block(&mut self) -> Result<(), TraceError> {
+        // The frames of one segment file end here: the next block is the next file's
+        // first.
+        if let Some(next) = self.trace.seam_after(self.offset) {
+            self.offset = next;
+        }
         let offset = self.offset;
         let corrupt = |number, problem| -> TraceError {
             Corruption {

@@ -12,16 +12,58 @@ use crate::format::{FrameHeader, FrameKind, FRAME_HEADER_LEN};
 /// Bytes read at a time when walking frames.
 const READ_CHUNK_BYTES: usize = 64 << 10;
 
-/// Random-access bytes: a file or a buffer.
+/// Random-access bytes: a file or a buffer, or the files of a directory of segments
+/// laid end to end.
 #[derive(Debug)]
 pub(super) enum Source {
     File(Mutex<File>),
     Memory(Vec<u8>),
+    Parts(Vec<Part>),
+}
+
+/// One file of a [`Source::Parts`]: its bytes are offsets `base..base + len`.
+#[derive(Debug)]
+pub(super) struct Part {
+    pub(super) base: u64,
+    pub(super) len: u64,
+    pub(super) source: Source,
 }
 
 impl Source {
+    /// Where the bytes that `offset` is in end: a read never crosses from one file of a
+    /// directory into the next.
+    pub(super) fn limit(&self, offset: u64) -> u64 {
+        match self {
+            Source::Parts(parts) => parts
+                .get(
+                    parts
+                        .partition_point(|p| p.base <= offset)
+                        .saturating_sub(1),
+                )
+                .map_or(0, |p| p.base + p.len),
+            _ => u64::MAX,
+        }
+    }
+
     pub(super) fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<(), TraceError> {
         match self {
+            Source::Parts(parts) => {
+                let i = parts
+                    .partition_point(|p| p.base <= offset)
+                    .saturating_sub(1);
+                match parts.get(i) {
+                    Some(p) if offset + buf.len() as u64 <= p.base + p.len => {
+                        p.source.read_at(offset - p.base, buf)
+                    }
+                    _ => Err(TraceError::io(
+                        format!(
+                            "reading {} bytes at {offset} (across segment files)",
+                            buf.len()
+                        ),
+                        std::io::ErrorKind::UnexpectedEof.into(),
+                    )),
+                }
+            }
             Source::Memory(data) => {
                 let start = usize::try_from(offset).ok();
                 let slice = start.and_then(|s| data.get(s..s.checked_add(buf.len())?));
@@ -87,7 +129,13 @@ impl<'a> FrameReader<'a> {
         let in_window =
             offset >= self.buf_start && offset + n <= self.buf_start + self.buf.len() as u64;
         if !in_window {
-            let want = n.max(READ_CHUNK_BYTES as u64).min(self.end - offset);
+            let want = n
+                .max(READ_CHUNK_BYTES as u64)
+                .min(self.end - offset)
+                .min(self.source.limit(offset).saturating_sub(offset));
+            if want < n {
+                return Err(truncated(offset, n, want));
+            }
             self.buf.resize(want as usize, 0);
             self.source.read_at(offset, &mut self.buf)?;
             self.buf_start = offset;

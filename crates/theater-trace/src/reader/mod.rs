@@ -26,7 +26,10 @@ use crate::format::{
 mod blocks;
 mod frames;
 mod legacy;
+mod segments;
 mod snapshots;
+
+pub use segments::{segment_file_name, segment_number, SegmentInfo};
 
 pub(crate) use frames::RawFrame;
 use frames::{with_event, FrameReader, Source};
@@ -103,12 +106,23 @@ pub struct Trace {
     /// prefix.
     pub(crate) frames_end: u64,
     pub(crate) layout: Layout,
+    /// The number after the last event (the event count of a trace that starts at 0).
     pub(crate) event_count: u64,
+    /// The number of the first event: 0, or where a segment file (or the oldest segment
+    /// a directory kept) starts.
+    pub(crate) first: u64,
     pub(crate) head: Digest,
     pub(crate) blobs: BTreeMap<Digest, BlobLocation>,
     pub(crate) recovery: Option<Recovery>,
     pub(crate) stored_index: Option<StoredIndex>,
     header: Option<RunHeader>,
+    /// For a file that is a segment after the first: its number and the chain head of
+    /// the segment before (from its `SegmentStarted` event).
+    pub(crate) segment_start: Option<(u64, Digest)>,
+    /// A directory of segments: where each file's frames end and the next file's begin
+    /// (offsets of the files laid end to end), and what each file holds.
+    pub(crate) seams: Vec<(u64, u64)>,
+    pub(crate) segments: Vec<SegmentInfo>,
     /// Version 3: the last block decoded.
     block_cache: blocks::BlockCache,
     /// The snapshot events' numbers, once known (see [`Trace::snapshots`]).
@@ -127,8 +141,17 @@ pub(crate) struct Opened {
 }
 
 impl Trace {
-    /// Opens the trace file at `path`.
+    /// Opens the trace at `path`: a trace file (or one segment file of a directory), or a
+    /// directory of segments, opened as one trace (see [`SegmentInfo`]).
     pub fn open(path: &Path) -> Result<Trace, TraceError> {
+        if path.is_dir() {
+            return Trace::open_segments(path);
+        }
+        Trace::open_file(path)
+    }
+
+    /// Opens one trace file.
+    pub(crate) fn open_file(path: &Path) -> Result<Trace, TraceError> {
         let file = File::open(path)
             .map_err(|e| TraceError::io(format!("opening {}", path.display()), e))?;
         let len = file
@@ -164,25 +187,41 @@ impl Trace {
             None if blocks => blocks::scan(&source, file_len)?,
             None => legacy::scan(&source, file_len)?,
         };
+        let first = match &opened.layout {
+            Layout::Blocks(b) => b.first().map_or(opened.event_count, |b| b.first),
+            Layout::Frames { .. } => 0,
+        };
         let mut trace = Trace {
             source,
             version,
             file_len,
             frames_end: opened.frames_end,
             layout: opened.layout,
+            first,
             event_count: opened.event_count,
             head: opened.head,
             blobs: opened.blobs,
             recovery: opened.recovery,
             stored_index: opened.stored_index,
             header: None,
+            segment_start: None,
+            seams: Vec::new(),
+            segments: Vec::new(),
             block_cache: blocks::BlockCache::default(),
             snapshots: std::sync::OnceLock::new(),
         };
-        if trace.event_count > 0 {
-            let first = trace.event(0)?;
+        if trace.event_count > trace.first {
+            let first = trace.event(trace.first)?;
             match first.event.body {
-                EventBody::RunStarted(h) => trace.header = Some(h),
+                EventBody::RunStarted(h) if first.number == 0 => trace.header = Some(h),
+                EventBody::SegmentStarted {
+                    run,
+                    segment,
+                    previous_head,
+                } if first.number > 0 && previous_head == first.event.parent => {
+                    trace.header = Some(run);
+                    trace.segment_start = Some((segment, previous_head));
+                }
                 _ => {
                     return Err(Corruption {
                         offset: first.offset,
@@ -204,6 +243,7 @@ impl Trace {
             frames_end: 0,
             layout: Layout::Blocks(Vec::new()),
             event_count: 0,
+            first: 0,
             head: Digest::ZERO,
             blobs: BTreeMap::new(),
             recovery: Some(Recovery {
@@ -214,6 +254,9 @@ impl Trace {
             }),
             stored_index: None,
             header: None,
+            segment_start: None,
+            seams: Vec::new(),
+            segments: Vec::new(),
             block_cache: blocks::BlockCache::default(),
             snapshots: std::sync::OnceLock::new(),
         }
@@ -258,9 +301,36 @@ impl Trace {
         self.version
     }
 
-    /// Number of events, the run header included.
+    /// The number after the last event: the number of events, the run header included,
+    /// for a trace that starts at event 0 (see [`Trace::first_event`]).
     pub fn event_count(&self) -> u64 {
         self.event_count
+    }
+
+    /// The number of the first event: 0, or where a segment file starts, or where the
+    /// oldest segment a directory kept starts (older ones deleted by retention).
+    pub fn first_event(&self) -> u64 {
+        self.first
+    }
+
+    /// The segment files of a trace recorded to a directory, oldest first; empty for a
+    /// trace file.
+    pub fn segments(&self) -> &[SegmentInfo] {
+        &self.segments
+    }
+
+    /// For a file that is a segment after the first: its number and the chain head of
+    /// the segment before it.
+    pub fn segment_start(&self) -> Option<(u64, Digest)> {
+        self.segment_start
+    }
+
+    /// Where the next file's frames start, if `offset` is where one file's end.
+    pub(crate) fn seam_after(&self, offset: u64) -> Option<u64> {
+        self.seams
+            .binary_search_by_key(&offset, |s| s.0)
+            .ok()
+            .map(|i| self.seams[i].1)
     }
 
     /// The chain value after the last event: identifies the run.
@@ -299,6 +369,12 @@ impl Trace {
     /// Event number `n`: decodes at most one block (version 3) or K frames from the
     /// nearest index entry (versions 1 and 2).
     pub fn event(&self, n: u64) -> Result<RecordedEvent, TraceError> {
+        if n < self.first {
+            return Err(TraceError::EventBeforeFirst {
+                event: n,
+                first: self.first,
+            });
+        }
         if n >= self.event_count {
             return Err(TraceError::EventOutOfRange {
                 event: n,
@@ -318,9 +394,9 @@ impl Trace {
         }
     }
 
-    /// All events in order.
+    /// All events in order (from [`Trace::first_event`]).
     pub fn events(&self) -> Events<'_> {
-        self.events_from(0)
+        self.events_from(self.first)
     }
 
     /// Events from number `n` on (seeks via the index).

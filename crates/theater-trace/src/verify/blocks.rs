@@ -29,6 +29,9 @@ struct Checker {
     blobs: BTreeMap<Digest, (u64, u64, Option<u32>)>,
     /// The number of every snapshot event.
     snapshots: Vec<u64>,
+    /// The first event's number, once the first block is read: 0, or where a segment
+    /// starts (its first block's header says; its first event must agree).
+    start: Option<u64>,
 }
 
 impl Trace {
@@ -114,6 +117,11 @@ impl Checker {
         };
         let block = Block::decode(&frame.payload).map_err(|p| corrupt(Some(self.events), p))?;
         let h = block.header;
+        if self.start.is_none() {
+            self.start = Some(h.first_event);
+            self.events = h.first_event;
+            self.chain = h.chain_before;
+        }
         if h.first_event != self.events {
             return Err(corrupt(
                 Some(self.events),
@@ -164,8 +172,20 @@ impl Checker {
             ));
         }
         let is_header = matches!(body, EventBody::RunStarted(_));
+        let at_start = self.start == Some(self.events);
         if is_header != (self.events == 0) {
             return Err(Problem::MisplacedHeader);
+        }
+        // A segment after the first starts with `SegmentStarted`, which names the chain
+        // value before it; nothing else may.
+        match &body {
+            EventBody::SegmentStarted { previous_head, .. } => {
+                if !at_start || self.events == 0 || *previous_head != self.chain {
+                    return Err(Problem::MisplacedHeader);
+                }
+            }
+            _ if at_start && self.events > 0 => return Err(Problem::MisplacedHeader),
+            _ => {}
         }
         let mut problem = None;
         body.for_each_blob_ref(|d| {

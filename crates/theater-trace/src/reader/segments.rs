@@ -1,0 +1,228 @@
+//! A trace recorded to a directory: one file per segment (`segment-00000000.trace`,
+//! `segment-00000001.trace`, …), opened as one trace.
+//!
+//! Each segment after the first starts with a `SegmentStarted` event whose chain value
+//! before it is the head of the segment before, so the files laid end to end are one
+//! chain. Opening checks that the numbers have no gap (a missing middle segment is named),
+//! that each file continues the one before it (first event, chain head, run header), and
+//! that only whole old segments are missing (retention): the trace then starts at its
+//! oldest segment's first event. The files' bytes are read as one source, their offsets
+//! laid end to end; an iterator steps from one file's last block to the next file's
+//! first.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use crate::digest::Digest;
+use crate::error::TraceError;
+use crate::format::HEADER_LEN;
+
+use super::frames::{Part, Source};
+use super::{BlobLocation, BlockEntry, Layout, Recovery, Trace};
+
+/// What one segment file of a directory holds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SegmentInfo {
+    /// Its number: 0 for the first segment of the run.
+    pub number: u64,
+    pub path: PathBuf,
+    /// The number of its first event, and the number after its last.
+    pub first_event: u64,
+    pub end: u64,
+    /// The chain value after its last event.
+    pub head: Digest,
+    pub bytes: u64,
+    /// `Some` for a segment cut by a crash (the run was resumed in the next one) or,
+    /// for the last, still being written.
+    pub recovery: Option<Recovery>,
+}
+
+/// The file name of segment `n`.
+pub fn segment_file_name(n: u64) -> String {
+    format!("segment-{n:08}.trace")
+}
+
+/// The segment number a file name stands for (see [`segment_file_name`]).
+pub fn segment_number(name: &str) -> Option<u64> {
+    let digits = name.strip_prefix("segment-")?.strip_suffix(".trace")?;
+    if digits.len() < 8 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
+/// The segment files in `dir`, by number.
+pub(crate) fn list(dir: &Path) -> Result<Vec<(u64, PathBuf)>, TraceError> {
+    let entries = std::fs::read_dir(dir)
+        .map_err(|e| TraceError::io(format!("listing {}", dir.display()), e))?;
+    let mut found = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| TraceError::io(format!("listing {}", dir.display()), e))?;
+        if let Some(n) = entry.file_name().to_str().and_then(segment_number) {
+            found.push((n, entry.path()));
+        }
+    }
+    found.sort();
+    Ok(found)
+}
+
+impl Trace {
+    /// Opens a directory of segments as one trace.
+    pub(super) fn open_segments(dir: &Path) -> Result<Trace, TraceError> {
+        let files = list(dir)?;
+        if files.is_empty() {
+            return Err(TraceError::Segments(format!(
+                "{} holds no segment files ({}, …)",
+                dir.display(),
+                segment_file_name(0)
+            )));
+        }
+        for w in files.windows(2) {
+            if w[1].0 != w[0].0 + 1 {
+                let missing = if w[1].0 == w[0].0 + 2 {
+                    segment_file_name(w[0].0 + 1)
+                } else {
+                    format!(
+                        "{} to {}",
+                        segment_file_name(w[0].0 + 1),
+                        segment_file_name(w[1].0 - 1)
+                    )
+                };
+                return Err(TraceError::Segments(format!(
+                    "segment {missing} is missing from {}: only the oldest segments may be deleted",
+                    dir.display()
+                )));
+            }
+        }
+        let mut parts = Vec::with_capacity(files.len());
+        for (n, path) in &files {
+            let t = Trace::open_file(path)?;
+            check_start(&t, *n, path)?;
+            parts.push((t, path.clone()));
+        }
+        for w in parts.windows(2) {
+            check_link(&w[0].0, &w[1].0, &w[1].1)?;
+        }
+        Ok(join(parts))
+    }
+}
+
+/// Segment `n`'s file starts as segment `n` does.
+fn check_start(t: &Trace, n: u64, path: &Path) -> Result<(), TraceError> {
+    let bad = |why: String| Err(TraceError::Segments(format!("{}: {why}", path.display())));
+    if t.format_version() < crate::format::FIRST_BLOCK_VERSION {
+        return bad(format!(
+            "a segment must be format version {} or later, this is version {}",
+            crate::format::FIRST_BLOCK_VERSION,
+            t.format_version()
+        ));
+    }
+    if t.header().is_none() {
+        return bad("the segment holds no events".into());
+    }
+    match (n, t.segment_start) {
+        (0, None) => Ok(()),
+        (n, Some((segment, _))) if segment == n => Ok(()),
+        (n, Some((segment, _))) => bad(format!("its events say it is segment {segment}, not {n}")),
+        (_, None) => bad("it starts with the run header, as only segment 0 may".into()),
+    }
+}
+
+/// `next` (at `path`) continues `prev`: same run, the next event number, the same chain.
+fn check_link(prev: &Trace, next: &Trace, path: &Path) -> Result<(), TraceError> {
+    let linked = next.first == prev.event_count
+        && next.segment_start.map(|s| s.1) == Some(prev.head)
+        && next.header() == prev.header();
+    if linked {
+        return Ok(());
+    }
+    Err(TraceError::Segments(format!(
+        "{} does not continue the segment before it: it starts at event {} after chain value {}, the segment before ends at event {} with chain head {}{}",
+        path.display(),
+        next.first,
+        next.segment_start.map_or(Digest::ZERO, |s| s.1).short(),
+        prev.event_count,
+        prev.head.short(),
+        if next.header() == prev.header() { "" } else { " (and its run header differs)" }
+    )))
+}
+
+/// The segments' files as one trace: offsets laid end to end.
+fn join(parts: Vec<(Trace, PathBuf)>) -> Trace {
+    let mut sources = Vec::with_capacity(parts.len());
+    let mut blocks: Vec<BlockEntry> = Vec::new();
+    let mut blobs: BTreeMap<Digest, BlobLocation> = BTreeMap::new();
+    let mut seams = Vec::new();
+    let mut segments = Vec::with_capacity(parts.len());
+    let mut snapshots = Vec::new();
+    let mut base = 0u64;
+    let mut frames_end = 0u64;
+    let n = parts.len();
+    let mut first_trace: Option<Trace> = None;
+    let mut last = (0u64, Digest::ZERO, None);
+    for (i, (mut t, path)) in parts.into_iter().enumerate() {
+        if let Layout::Blocks(b) = &t.layout {
+            blocks.extend(b.iter().map(|b| BlockEntry {
+                offset: b.offset + base,
+                ..*b
+            }));
+        }
+        for (d, loc) in &t.blobs {
+            blobs.entry(*d).or_insert(BlobLocation {
+                offset: loc.offset + base,
+                ..*loc
+            });
+        }
+        // A segment's snapshots were listed (or scanned) when it was opened; a damaged
+        // list leaves them to a scan of the whole trace.
+        match t.snapshots() {
+            Ok(s) => snapshots.extend_from_slice(s),
+            Err(_) => snapshots.clear(),
+        }
+        frames_end = base + t.frames_end;
+        if i + 1 < n {
+            seams.push((frames_end, base + t.file_len + HEADER_LEN));
+        }
+        segments.push(SegmentInfo {
+            number: t.segment_start.map_or(0, |s| s.0),
+            path,
+            first_event: t.first,
+            end: t.event_count,
+            head: t.head,
+            bytes: t.file_len,
+            recovery: t.recovery.clone(),
+        });
+        last = (t.event_count, t.head, t.recovery.clone());
+        let len = t.file_len;
+        let source = std::mem::replace(&mut t.source, Source::Memory(Vec::new()));
+        sources.push(Part { base, len, source });
+        base += len;
+        if first_trace.is_none() {
+            first_trace = Some(t);
+        }
+    }
+    let first = first_trace.expect("a directory with segments has a first");
+    let all_snapshots = std::sync::OnceLock::new();
+    if segments.len() == 1 || !snapshots.is_empty() {
+        let _ = all_snapshots.set(snapshots);
+    }
+    Trace {
+        source: Source::Parts(sources),
+        version: first.version,
+        file_len: base,
+        frames_end,
+        layout: Layout::Blocks(blocks),
+        event_count: last.0,
+        first: first.first,
+        head: last.1,
+        blobs,
+        recovery: last.2,
+        stored_index: None,
+        header: first.header,
+        segment_start: first.segment_start,
+        seams,
+        segments,
+        block_cache: Default::default(),
+        snapshots: all_snapshots,
+    }
+}
