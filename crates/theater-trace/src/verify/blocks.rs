@@ -178,14 +178,16 @@ impl Checker {
         }
         // A segment after the first starts with `SegmentStarted`, which names the chain
         // value before it; nothing else may.
-        match &body {
-            EventBody::SegmentStarted { previous_head, .. } => {
-                if !at_start || self.events == 0 || *previous_head != self.chain {
-                    return Err(Problem::MisplacedHeader);
-                }
-            }
-            _ if at_start && self.events > 0 => return Err(Problem::MisplacedHeader),
-            _ => {}
+        let segment_start = match &body {
+            EventBody::SegmentStarted { previous_head, .. } => Some(*previous_head),
+            _ => None,
+        };
+        let misplaced = match segment_start {
+            Some(previous) => !at_start || self.events == 0 || previous != self.chain,
+            None => at_start && self.events > 0,
+        };
+        if misplaced {
+            return Err(Problem::MisplacedHeader);
         }
         let mut problem = None;
         body.for_each_blob_ref(|d| {
