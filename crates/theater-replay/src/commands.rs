@@ -22,6 +22,20 @@ use crate::{
     EXIT_UNUSABLE, MERMAID_BEFORE_EVENTS,
 };
 
+/// "N events", and which, when the trace does not start at event 0.
+fn event_range(trace: &theater_trace::Trace) -> String {
+    let (first, end) = (trace.first_event(), trace.event_count());
+    if first == 0 {
+        format!("{end} events")
+    } else {
+        format!(
+            "{} events ({first} to {})",
+            end - first,
+            end.saturating_sub(1)
+        )
+    }
+}
+
 /// `info`: the trace's size, counts, head, run header and whether it finished.
 pub(crate) fn info(path: &Path, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
     let trace = open(path)?;
@@ -40,7 +54,37 @@ pub(crate) fn info(path: &Path, out: &mut dyn Write) -> anyhow::Result<ExitCode>
             theater_trace::FORMAT_VERSION
         )?,
     }
-    writeln!(out, "events:  {}", trace.event_count())?;
+    writeln!(
+        out,
+        "events:  {}",
+        event_range(&trace).replacen(" events", "", 1)
+    )?;
+    if let (Some(first), Some(last)) = (trace.segments().first(), trace.segments().last()) {
+        let cut = trace
+            .segments()
+            .iter()
+            .filter(|s| s.recovery.is_some())
+            .count();
+        writeln!(
+            out,
+            "segments: {} (segment {} to {}{}{})",
+            trace.segments().len(),
+            first.number,
+            last.number,
+            if first.number > 0 {
+                "; older ones deleted"
+            } else {
+                ""
+            },
+            if cut > 0 {
+                format!("; {cut} cut by a crash")
+            } else {
+                String::new()
+            }
+        )?;
+    } else if let Some((n, _)) = trace.segment_start() {
+        writeln!(out, "segment: {n} of a trace recorded to a directory")?;
+    }
     writeln!(out, "blobs:   {}", trace.blob_count())?;
     let snapshots = trace.snapshots()?;
     if let Some(last) = snapshots.last() {
@@ -129,8 +173,11 @@ pub(crate) fn verify(
     match trace.verify() {
         Ok(r) => writeln!(
             out,
-            "integrity ok: {} events, {} blobs ({} bytes), chain head {}",
-            r.events, r.blobs, r.blob_bytes, r.head
+            "integrity ok: {}, {} blobs ({} bytes), chain head {}",
+            event_range(&trace),
+            r.blobs,
+            r.blob_bytes,
+            r.head
         )?,
         // A trace cut by a crash: its intact prefix checked out.
         Err(TraceError::Corrupt(c)) if matches!(c.problem, Problem::Incomplete { .. }) => {
@@ -139,8 +186,8 @@ pub(crate) fn verify(
                 .expect("only a recovered trace is incomplete");
             writeln!(
                 out,
-                "integrity ok up to the cut: {} events, chain head {}",
-                trace.event_count(),
+                "integrity ok up to the cut: {}, chain head {}",
+                event_range(&trace),
                 trace.head()
             )?;
             writeln!(
@@ -171,7 +218,7 @@ pub(crate) fn verify(
             swaps: swaps(&options.swaps)?,
             compare_fuel: options.compare_fuel,
         };
-        let head = trace.head();
+        let (head, first) = (trace.head(), trace.first_event());
         out.flush()?;
         let bar = progress(trace.event_count(), "verify");
         let result = if options.jobs > 1 {
@@ -186,7 +233,7 @@ pub(crate) fn verify(
                 writeln!(
                     out,
                     "replay ok: {} events re-executed, same chain head{}",
-                    report.events,
+                    report.events - first,
                     if cut { " (up to the cut)" } else { "" }
                 )?;
                 if report.fuel_differs > 0 {

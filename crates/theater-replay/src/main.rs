@@ -383,7 +383,9 @@ fn replay_with_progress(
     let mut driver = ReplayDriver::new(trace, options, &mut cache)?;
     loop {
         match driver.step()? {
-            Step::Input | Step::Snapshot | Step::Delivery => bar.set_position(driver.events()),
+            Step::Input | Step::Snapshot | Step::Segment | Step::Delivery => {
+                bar.set_position(driver.events())
+            }
             Step::Ended | Step::Cut => {
                 return Ok(ReplayReport {
                     events: driver.events(),

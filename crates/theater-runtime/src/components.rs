@@ -125,6 +125,11 @@ impl Components {
         })
     }
 
+    /// The digest of the component registered as `name`, if one is.
+    pub(crate) fn find(&self, name: &str) -> Option<Digest> {
+        self.by_name.get(name).map(|(d, _)| *d)
+    }
+
     /// Compiles (or takes from `cache`) and links a component; returns the host
     /// interfaces it imports (short names, see `spec::INTERFACES`).
     pub(crate) fn add(

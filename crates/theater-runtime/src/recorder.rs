@@ -46,6 +46,7 @@ use theater_trace::{
 
 use crate::delivery::{DeliveryRecord, HostCallRecord, SentView};
 use crate::error::RuntimeError;
+use crate::rotation::{SegmentPlan, Segmenter};
 
 /// Batches in flight between the scheduler and the recorder thread; a full channel makes
 /// the scheduler wait (bounded memory: this many batches of [`RECORDER_BATCH_EVENTS`]).
@@ -71,6 +72,8 @@ enum Msg {
     Event(Box<EventBody>),
     /// A whole delivery; its bytes are in the batch's arena.
     Delivery(Compact),
+    /// Seal the segment and start the next (see [`crate::rotation`]).
+    Rotate,
 }
 
 /// A delivery as the scheduler hands it over: everything [`DeliveryRecord`] says, with
@@ -200,6 +203,10 @@ pub struct Recorder {
     /// The snapshot clock's interval (0: off) and flag (see [`SnapshotClock`]).
     snapshot_ms: Arc<AtomicU64>,
     snapshot_wanted: Arc<AtomicBool>,
+    /// Recording to a directory of segments: the thread's flag that a segment is due,
+    /// and the events a rotation writes (see [`Segmenter`]).
+    rotate_wanted: Option<Arc<AtomicBool>>,
+    rotation_events: u64,
 }
 
 /// The recorder thread's side of the snapshot clock: it raises `wanted` every `ms`
@@ -227,12 +234,37 @@ impl SnapshotClock {
     }
 }
 
+fn flush_if_due(slot: &mut Option<TraceWriter<File>>) -> Result<(), RuntimeError> {
+    match slot {
+        Some(w) => w.flush_if_due().map_err(Into::into),
+        None => Ok(()),
+    }
+}
+
 impl Recorder {
     /// Starts a recorder thread that owns `writer` (whose run header is written).
     pub fn spawn(
         writer: TraceWriter<File>,
         flush_interval_ms: u64,
     ) -> Result<Recorder, RuntimeError> {
+        Recorder::spawn_with(writer, flush_interval_ms, None)
+    }
+
+    /// Starts a recorder thread that records to a directory of segments (see
+    /// [`crate::rotation`]): it creates the directory and segment 0.
+    pub fn spawn_segmented(plan: SegmentPlan) -> Result<Recorder, RuntimeError> {
+        let flush_ms = plan.options.flush_interval_ms;
+        let (writer, segmenter) = Segmenter::create(plan)?;
+        Recorder::spawn_with(writer, flush_ms, Some(segmenter))
+    }
+
+    fn spawn_with(
+        writer: TraceWriter<File>,
+        flush_interval_ms: u64,
+        mut segmenter: Option<Segmenter>,
+    ) -> Result<Recorder, RuntimeError> {
+        let rotate_wanted = segmenter.as_ref().map(|s| s.wanted.clone());
+        let rotation_events = segmenter.as_ref().map_or(0, Segmenter::events_per_rotation);
         let (tx, rx) = sync_channel::<Batch>(RECORDER_CHANNEL_BATCHES);
         let (spare_tx, spare) = channel::<Batch>();
         let failed = Arc::new(AtomicBool::new(false));
@@ -253,16 +285,32 @@ impl Recorder {
         let thread = std::thread::Builder::new()
             .name("theater-recorder".into())
             .spawn(move || {
-                let mut writer = writer;
-                let write = |writer: &mut TraceWriter<File>, mut batch: Batch| {
+                let mut slot = Some(writer);
+                let mut write = |slot: &mut Option<TraceWriter<File>>, mut batch: Batch| {
                     let Batch {
                         msgs, bytes, sent, ..
                     } = &mut batch;
-                    let r = msgs.drain(..).try_for_each(|msg| match msg {
-                        Msg::Blob(b) => writer.blob(&b).map(drop).map_err(RuntimeError::from),
-                        Msg::Event(body) => writer.append(*body).map(drop).map_err(Into::into),
-                        Msg::Delivery(d) => crate::delivery::write(d.record(bytes, sent), writer),
+                    let r = msgs.drain(..).try_for_each(|msg| {
+                        let writer = slot
+                            .as_mut()
+                            .ok_or(RuntimeError::Trace(TraceError::Misuse("no segment open")))?;
+                        match msg {
+                            Msg::Blob(b) => writer.blob(&b).map(drop).map_err(RuntimeError::from),
+                            Msg::Event(body) => writer.append(*body).map(drop).map_err(Into::into),
+                            Msg::Delivery(d) => {
+                                crate::delivery::write(d.record(bytes, sent), writer)
+                            }
+                            Msg::Rotate => match &mut segmenter {
+                                Some(s) => s.rotate(slot),
+                                None => Err(RuntimeError::Trace(TraceError::Misuse(
+                                    "rotating a recording that has no segments",
+                                ))),
+                            },
+                        }
                     });
+                    if let (Some(s), Some(w)) = (&segmenter, slot.as_ref()) {
+                        s.check(w);
+                    }
                     batch.bytes.clear();
                     batch.sent.clear();
                     batch.events = 0;
@@ -270,6 +318,7 @@ impl Recorder {
                     let _ = spare_tx.send(batch);
                     r
                 };
+                let writer = &mut slot;
                 // When the last batch came: while batches keep coming, the thread polls
                 // the channel between short sleeps instead of blocking on it, so that
                 // handing a batch over never has to wake it (a futex wake, a system call
@@ -283,7 +332,7 @@ impl Recorder {
                         Ok(batch) => {
                             last = Instant::now();
                             poll = RECORDER_POLL;
-                            write(&mut writer, batch)
+                            write(writer, batch)
                         }
                         Err(TryRecvError::Disconnected) => break,
                         Err(TryRecvError::Empty) if last.elapsed() < interval => {
@@ -291,7 +340,7 @@ impl Recorder {
                             // the end nor the scheduler waits for a sleep to run out.
                             std::thread::park_timeout(poll);
                             poll = (poll * 2).min(interval);
-                            writer.flush_if_due().map_err(Into::into)
+                            flush_if_due(writer)
                         }
                         Err(TryRecvError::Empty) => {
                             t_due.store(true, Ordering::Relaxed);
@@ -300,11 +349,9 @@ impl Recorder {
                                     t_due.store(false, Ordering::Relaxed);
                                     last = Instant::now();
                                     poll = RECORDER_POLL;
-                                    write(&mut writer, batch)
+                                    write(writer, batch)
                                 }
-                                Err(RecvTimeoutError::Timeout) => {
-                                    writer.flush_if_due().map_err(Into::into)
-                                }
+                                Err(RecvTimeoutError::Timeout) => flush_if_due(writer),
                                 Err(RecvTimeoutError::Disconnected) => break,
                             }
                         }
@@ -319,7 +366,14 @@ impl Recorder {
                         )));
                     }
                 }
-                Ok(writer.finish().map(|(summary, _)| summary)?)
+                let last = slot
+                    .take()
+                    .ok_or(RuntimeError::Trace(TraceError::Misuse("no segment open")))?;
+                let summary = last.finish()?.0;
+                Ok(match &segmenter {
+                    Some(s) => s.total(summary),
+                    None => summary,
+                })
             })
             .map_err(|e| {
                 RuntimeError::Unreplayable(format!("cannot start the recorder thread: {e}"))
@@ -337,6 +391,8 @@ impl Recorder {
             error,
             snapshot_ms,
             snapshot_wanted,
+            rotate_wanted,
+            rotation_events,
         })
     }
 
@@ -456,6 +512,26 @@ impl Recorder {
         if self.blobs.insert(digest) {
             self.send(Msg::Blob(bytes.to_vec()))?;
         }
+        Ok(())
+    }
+
+    /// Whether the recorder thread asks for a new segment.
+    pub(crate) fn rotate_due(&self) -> bool {
+        self.rotate_wanted
+            .as_ref()
+            .is_some_and(|w| w.load(Ordering::Relaxed))
+    }
+
+    /// Asks the recorder thread to seal the segment and start the next; the caller
+    /// writes a snapshot next. Blobs are sent again from here on, so the new segment
+    /// holds every blob it names.
+    pub(crate) fn rotate(&mut self) -> Result<(), RuntimeError> {
+        if let Some(w) = &self.rotate_wanted {
+            w.store(false, Ordering::Relaxed);
+        }
+        self.send(Msg::Rotate)?;
+        self.events += self.rotation_events;
+        self.blobs.clear();
         Ok(())
     }
 

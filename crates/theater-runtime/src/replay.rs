@@ -66,7 +66,7 @@ pub fn spec_from_trace(
         .ok_or_else(|| RuntimeError::Unreplayable("the manifest blob is missing".into()))?;
     let mut spec = SystemSpec::from_manifest_bytes(&manifest)?;
     let mut recorded: BTreeMap<String, Digest> = BTreeMap::new();
-    for e in trace.events_from(1) {
+    for e in trace.events_from(trace.first_event() + 1) {
         match e?.event.body {
             EventBody::ComponentRegistered { name, component } => {
                 recorded.insert(name, component);
@@ -139,7 +139,7 @@ pub fn replay_cached(
     };
     loop {
         match driver.step()? {
-            Step::Input | Step::Snapshot | Step::Delivery => {}
+            Step::Input | Step::Snapshot | Step::Segment | Step::Delivery => {}
             Step::Ended | Step::Cut => {
                 return Ok(ReplayReport {
                     events: driver.events(),
@@ -159,6 +159,9 @@ pub enum Step {
     Input,
     /// Passed over a recorded snapshot.
     Snapshot,
+    /// Matched the start of a segment (a trace recorded to a directory): its
+    /// `SegmentStarted` and the components registered again.
+    Segment,
     /// Ran one delivery: its `Delivered`, host calls, `Outputs` and whatever the
     /// delivery caused (exits, restarts, spawns) all matched.
     Delivery,
@@ -215,18 +218,38 @@ impl ReplayDriver {
         cache: &mut ComponentCache,
     ) -> Result<ReplayDriver, RuntimeError> {
         let (spec, aliases) = spec_from_trace(&trace, &options.swaps)?;
-        let mut replayer = Replayer::new(trace, 1);
+        // A trace that starts at a segment (one segment file, or a directory whose
+        // oldest segments were deleted) starts from the snapshot after its setup.
+        let first = trace.first_event();
+        let mut replayer = Replayer::new(trace, first + 1);
         replayer.aliases = aliases;
         replayer.compare_fuel = options.compare_fuel;
-        let system = System::with_cache(&spec, Sink::Replay(Box::new(replayer)), cache)?;
-        Ok(ReplayDriver {
+        let sink = Sink::Replay(Box::new(replayer));
+        let system = if first == 0 {
+            System::with_cache(&spec, sink, cache)?
+        } else {
+            System::without_actors(&spec, sink, cache)?
+        };
+        let mut driver = ReplayDriver {
             system,
             deliveries: 0,
             restore_every: options.checkpoint_every,
             ended: false,
             cut: false,
             compare_snapshots: options.swaps.is_empty(),
-        })
+        };
+        if first > 0 {
+            let n = driver.events();
+            match driver.system.sink_mut().peek_recorded()? {
+                Some(EventBody::Snapshot { .. }) => driver.restore_snapshot(n)?,
+                _ => {
+                    return Err(RuntimeError::Unreplayable(format!(
+                        "the segment starting at event {first} has no snapshot after its setup (event {n})"
+                    )))
+                }
+            }
+        }
+        Ok(driver)
     }
 
     /// Replays the next step. After [`Step::Ended`] or [`Step::Cut`] every further call
@@ -268,6 +291,17 @@ impl ReplayDriver {
                 };
                 self.system.sink_mut().append(body)?;
                 Ok(Step::Snapshot)
+            }
+            // A new segment: the header again, then the components registered again; the
+            // snapshot that follows is compared as any other.
+            body @ EventBody::SegmentStarted { .. } => {
+                self.system.sink_mut().append(body)?;
+                while let Some(EventBody::ComponentRegistered { name, .. }) =
+                    self.system.sink_mut().peek_recorded()?
+                {
+                    self.system.register_again(&name)?;
+                }
+                Ok(Step::Segment)
             }
             EventBody::Refused { to, payload, .. } => {
                 let bytes = payload_bytes(&mut self.system, &payload)?;

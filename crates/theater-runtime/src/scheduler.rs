@@ -92,6 +92,38 @@ impl System {
         sink: Sink,
         cache: &mut ComponentCache,
     ) -> Result<System, RuntimeError> {
+        System::build(spec, sink, cache, true)
+    }
+
+    /// The system with its components registered and no actor spawned: what a replay
+    /// that starts at a segment (or a snapshot) restores the world into.
+    pub(crate) fn without_actors(
+        spec: &SystemSpec,
+        sink: Sink,
+        cache: &mut ComponentCache,
+    ) -> Result<System, RuntimeError> {
+        System::build(spec, sink, cache, false)
+    }
+
+    /// Registers component `name` again, as a segment after the first starts.
+    pub(crate) fn register_again(&mut self, name: &str) -> Result<(), RuntimeError> {
+        let digest = self.components.find(name).ok_or_else(|| {
+            RuntimeError::Unreplayable(format!(
+                "the trace registers component {name:?} again, but the run has no component of that name"
+            ))
+        })?;
+        self.sink.append(EventBody::ComponentRegistered {
+            name: name.into(),
+            component: digest,
+        })
+    }
+
+    fn build(
+        spec: &SystemSpec,
+        sink: Sink,
+        cache: &mut ComponentCache,
+        spawn: bool,
+    ) -> Result<System, RuntimeError> {
         spec.check()?;
         cache.fit(&spec.limits)?;
         let mut system = System {
@@ -111,6 +143,9 @@ impl System {
         };
         for c in &spec.components {
             system.add_component(&c.name, &c.bytes, cache)?;
+        }
+        if !spawn {
+            return Ok(system);
         }
         for a in &spec.actors {
             let grants: BTreeSet<&'static str> = match &a.grants {
@@ -228,7 +263,9 @@ impl System {
             return Ok(false);
         };
         self.deliver(time_ns, seq, pending)?;
-        self.snapshot_if_due()?;
+        if !self.rotate_if_due()? {
+            self.snapshot_if_due()?;
+        }
         self.sink.flush_if_due()?;
         Ok(true)
     }

@@ -174,11 +174,30 @@ impl System {
             .map_or(std::time::Duration::ZERO, |t| t.spent)
     }
 
+    /// After a delivery: starts a new segment if the recorder thread asks for one (see
+    /// `crate::rotation`): the rotation, then a snapshot, which a segment starts with
+    /// whatever the snapshot policy. Returns whether it rotated.
+    pub(crate) fn rotate_if_due(&mut self) -> Result<bool, RuntimeError> {
+        let Sink::Background(r) = &mut self.sink else {
+            return Ok(false);
+        };
+        if !r.rotate_due() {
+            return Ok(false);
+        }
+        r.rotate()?;
+        self.write_snapshot()?;
+        Ok(true)
+    }
+
     /// After a delivery: writes a snapshot if one is due.
     pub(crate) fn snapshot_if_due(&mut self) -> Result<(), RuntimeError> {
         if !self.snapshots.as_mut().is_some_and(SnapshotTimer::due) {
             return Ok(());
         }
+        self.write_snapshot()
+    }
+
+    fn write_snapshot(&mut self) -> Result<(), RuntimeError> {
         let started = Instant::now();
         let body = self.snapshot_event()?;
         self.sink.append(body)?;

@@ -224,7 +224,7 @@ fn replaying_external_requests_keeps_no_replies() {
         match driver.step().unwrap() {
             Step::Ended => break,
             Step::Cut => panic!("the fixture is a finished run"),
-            Step::Input | Step::Snapshot | Step::Delivery => {
+            Step::Input | Step::Snapshot | Step::Segment | Step::Delivery => {
                 assert_eq!(driver.system().pending_replies(), 0);
             }
         }

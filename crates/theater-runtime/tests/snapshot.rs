@@ -58,7 +58,7 @@ fn run_out(d: &mut ReplayDriver) -> u64 {
     let mut steps = 0;
     loop {
         match d.step().unwrap() {
-            Step::Input | Step::Snapshot | Step::Delivery => steps += 1,
+            Step::Input | Step::Snapshot | Step::Segment | Step::Delivery => steps += 1,
             Step::Ended => return steps,
             Step::Cut => panic!("a finished trace replays to its end"),
         }

@@ -14,14 +14,16 @@
 //! on unusable input (manifest, inputs, trace file, address).
 
 use std::io::{BufRead, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use theater::ingress::{self, Exchange, ToScheduler};
-use theater_runtime::{run_header, Recorder, Sink, SnapshotPolicy, System};
-use theater_trace::{TraceWriter, WriterOptions};
+use theater_runtime::{
+    run_header, Recorder, SegmentPlan, SegmentPolicy, Sink, SnapshotPolicy, System,
+};
+use theater_trace::{segment_number, TraceWriter, WriterOptions};
 
 mod develop;
 
@@ -74,12 +76,25 @@ enum Command {
 #[derive(clap::Args)]
 struct RunArgs {
     manifest: PathBuf,
-    /// Record the run into this trace file.
+    /// Record the run into this trace file, or into this directory of segment files
+    /// when it is a directory, ends in `/`, or a segment option is given.
     #[arg(long)]
     record: Option<PathBuf>,
-    /// Replace an existing trace file.
+    /// Replace an existing trace file (or the segment files of a directory).
     #[arg(long)]
     force: bool,
+    /// Record to a directory of segments, starting a new segment once one holds this
+    /// many bytes [default: 64 MiB].
+    #[arg(long, value_name = "BYTES", requires = "record")]
+    segment_bytes: Option<u64>,
+    /// Record to a directory of segments, starting a new segment once one is this many
+    /// milliseconds old [default: one hour].
+    #[arg(long, value_name = "MS", requires = "record")]
+    segment_ms: Option<u64>,
+    /// Record to a directory of segments, keeping only the newest N: older whole
+    /// segments are deleted, and the rest still opens, seeks and verifies.
+    #[arg(long, value_name = "N", requires = "record", value_parser = clap::value_parser!(u64).range(1..))]
+    keep_segments: Option<u64>,
     /// Sync the trace to disk at every flush and at the end, so that it survives a
     /// crash of the machine, not just of this process (costs recording throughput:
     /// see docs/benchmarks.md).
@@ -145,6 +160,70 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// The recorder for `--record PATH`: a trace file, or a directory of segments.
+fn recording_sink(
+    path: &Path,
+    force: bool,
+    fsync: bool,
+    segments: Option<SegmentPolicy>,
+    spec: &theater_runtime::SystemSpec,
+) -> Result<Sink> {
+    let options = WriterOptions {
+        fsync,
+        ..WriterOptions::default()
+    };
+    let to_dir = segments.is_some() || path.is_dir() || path.to_string_lossy().ends_with('/');
+    if to_dir {
+        if path.is_dir() && force {
+            for entry in std::fs::read_dir(path)? {
+                let entry = entry?;
+                if entry
+                    .file_name()
+                    .to_str()
+                    .and_then(segment_number)
+                    .is_some()
+                {
+                    std::fs::remove_file(entry.path())
+                        .with_context(|| format!("cannot replace {}", path.display()))?;
+                }
+            }
+        }
+        let plan = SegmentPlan {
+            dir: path.to_path_buf(),
+            run: run_header(spec),
+            manifest: spec.manifest_bytes(),
+            components: spec
+                .components
+                .iter()
+                .map(|c| (c.name.clone(), c.bytes.clone()))
+                .collect(),
+            options,
+            policy: segments.unwrap_or_default(),
+        };
+        let recorder = Recorder::spawn_segmented(plan).with_context(|| {
+            format!(
+                "cannot record to {} (use --force to replace its segments)",
+                path.display()
+            )
+        })?;
+        return Ok(Sink::Background(Box::new(recorder)));
+    }
+    if force && path.exists() {
+        std::fs::remove_file(path).with_context(|| format!("cannot replace {}", path.display()))?;
+    }
+    let flush_ms = options.flush_interval_ms;
+    let writer = TraceWriter::create(path, run_header(spec), &spec.manifest_bytes(), options)
+        .with_context(|| {
+            format!(
+                "cannot record to {} (use --force to replace it)",
+                path.display()
+            )
+        })?;
+    Ok(Sink::Background(Box::new(Recorder::spawn(
+        writer, flush_ms,
+    )?)))
 }
 
 fn out_of_time(deadline: Option<std::time::Instant>) -> bool {
@@ -265,6 +344,9 @@ fn run(args: RunArgs) -> Result<()> {
         manifest,
         record,
         force,
+        segment_bytes,
+        segment_ms,
+        keep_segments,
         fsync,
         snapshot_every,
         snapshot_ms,
@@ -281,28 +363,15 @@ fn run(args: RunArgs) -> Result<()> {
     if let Some(seed) = seed {
         spec.seed = seed;
     }
+    let segments = SegmentPolicy {
+        bytes: segment_bytes.unwrap_or(SegmentPolicy::BYTES_DEFAULT),
+        ms: segment_ms.unwrap_or(SegmentPolicy::MS_DEFAULT),
+        keep: keep_segments,
+    };
+    let segmented = segment_bytes.is_some() || segment_ms.is_some() || keep_segments.is_some();
     let sink = match &record {
         None => Sink::Off,
-        Some(path) => {
-            if force && path.exists() {
-                std::fs::remove_file(path)
-                    .with_context(|| format!("cannot replace {}", path.display()))?;
-            }
-            let options = WriterOptions {
-                fsync,
-                ..WriterOptions::default()
-            };
-            let flush_ms = options.flush_interval_ms;
-            let writer =
-                TraceWriter::create(path, run_header(&spec), &spec.manifest_bytes(), options)
-                    .with_context(|| {
-                        format!(
-                            "cannot record to {} (use --force to replace it)",
-                            path.display()
-                        )
-                    })?;
-            Sink::Background(Box::new(Recorder::spawn(writer, flush_ms)?))
-        }
+        Some(path) => recording_sink(path, force, fsync, segmented.then_some(segments), &spec)?,
     };
     let mut system = System::new(&spec, sink)?;
     system.record_snapshots(SnapshotPolicy {

@@ -134,11 +134,12 @@ impl std::fmt::Debug for Session {
 }
 
 /// The kinds ([`EventBody::kind_name`]) of the events that start a step.
-const STEP_KINDS: [&str; 6] = [
+const STEP_KINDS: [&str; 7] = [
     "input",
     "refused",
     "dropped",
     "snapshot",
+    "segment",
     "delivered",
     "run-ended",
 ];
@@ -335,7 +336,7 @@ impl Session {
         let want = self.ends[self.driver_at + 1];
         loop {
             match self.driver.step() {
-                Ok(Step::Input | Step::Snapshot | Step::Delivery) => {}
+                Ok(Step::Input | Step::Snapshot | Step::Segment | Step::Delivery) => {}
                 Ok(Step::Ended | Step::Cut) => break,
                 Err(e) => {
                     self.driver_clean = false;
