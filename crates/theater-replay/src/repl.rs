@@ -269,9 +269,17 @@ fn info_breakpoints(s: &Session) -> String {
 fn info_trace(s: &Session) -> String {
     let t = s.trace();
     let p = s.position();
+    let events = match t.first_event() {
+        0 => t.event_count().to_string(),
+        first => format!(
+            "{} ({first} to {}: the trace starts at a segment)",
+            t.event_count() - first,
+            t.event_count().saturating_sub(1)
+        ),
+    };
     let mut text = format!(
         "events: {}  steps: {}  blobs: {}  chain head: {}\ncursor: step {} (event #{})",
-        t.event_count(),
+        events,
         s.steps(),
         t.blob_count(),
         t.head(),
@@ -294,7 +302,8 @@ fn info_trace(s: &Session) -> String {
 fn event_in_full(s: &Session, n: u64) -> Result<String, DebugError> {
     let e = s.trace().event(n).map_err(|_| {
         DebugError::NotFound(format!(
-            "no event {n}: the trace has events 0 to {}",
+            "no event {n}: the trace has events {} to {}",
+            s.trace().first_event(),
             s.trace().event_count().saturating_sub(1)
         ))
     })?;

@@ -19,11 +19,13 @@ use crate::components::ComponentCache;
 use crate::error::RuntimeError;
 use crate::replay::{ReplayDriver, ReplayOptions, ReplayReport, Step};
 
-/// Where each range starts: the snapshot event it restores (`None`: the run's start).
-fn range_starts(snapshots: &[u64], events: u64, jobs: usize) -> Vec<Option<u64>> {
+/// Where each range of the events `first..end` starts: the snapshot event it restores
+/// (`None`: where the trace starts).
+fn range_starts(snapshots: &[u64], (first, end): (u64, u64), jobs: usize) -> Vec<Option<u64>> {
     let mut starts = vec![None];
+    let events = end.saturating_sub(first);
     for k in 1..jobs as u64 {
-        let target = (u128::from(events) * u128::from(k) / jobs as u128) as u64;
+        let target = first + (u128::from(events) * u128::from(k) / jobs as u128) as u64;
         let i = snapshots.partition_point(|&s| s <= target);
         if let Some(&s) = i.checked_sub(1).map(|i| &snapshots[i]) {
             if starts.last().is_none_or(|last| last.is_none_or(|l| l < s)) {
@@ -84,7 +86,8 @@ pub fn replay_parallel(
 ) -> Result<ReplayReport, RuntimeError> {
     let trace = open()?;
     let starts = if options.swaps.is_empty() {
-        range_starts(trace.snapshots()?, trace.event_count(), jobs.max(1))
+        let events = (trace.first_event(), trace.event_count());
+        range_starts(trace.snapshots()?, events, jobs.max(1))
     } else {
         vec![None]
     };
@@ -137,10 +140,15 @@ mod tests {
     #[test]
     fn ranges_start_at_the_snapshot_before_each_share_and_never_twice() {
         let s = [100, 200, 300, 900];
-        assert_eq!(range_starts(&s, 1000, 1), [None]);
-        assert_eq!(range_starts(&s, 1000, 2), [None, Some(300)]);
-        assert_eq!(range_starts(&s, 1000, 4), [None, Some(200), Some(300)]);
-        assert_eq!(range_starts(&[], 1000, 4), [None]);
-        assert_eq!(range_starts(&[900], 1000, 2), [None]);
+        assert_eq!(range_starts(&s, (0, 1000), 1), [None]);
+        assert_eq!(range_starts(&s, (0, 1000), 2), [None, Some(300)]);
+        assert_eq!(range_starts(&s, (0, 1000), 4), [None, Some(200), Some(300)]);
+        assert_eq!(range_starts(&[], (0, 1000), 4), [None]);
+        assert_eq!(range_starts(&[900], (0, 1000), 2), [None]);
+        // A trace that starts at a segment: the shares are of what it holds.
+        assert_eq!(
+            range_starts(&[850, 900, 950], (800, 1000), 2),
+            [None, Some(900)]
+        );
     }
 }

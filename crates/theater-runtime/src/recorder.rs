@@ -525,14 +525,16 @@ impl Recorder {
     /// Asks the recorder thread to seal the segment and start the next; the caller
     /// writes a snapshot next. Blobs are sent again from here on, so the new segment
     /// holds every blob it names.
-    pub(crate) fn rotate(&mut self) -> Result<(), RuntimeError> {
-        if let Some(w) = &self.rotate_wanted {
-            w.store(false, Ordering::Relaxed);
-        }
+    /// Returns `false`, doing nothing, when the recording has no segments.
+    pub(crate) fn rotate(&mut self) -> Result<bool, RuntimeError> {
+        let Some(w) = &self.rotate_wanted else {
+            return Ok(false);
+        };
+        w.store(false, Ordering::Relaxed);
         self.send(Msg::Rotate)?;
         self.events += self.rotation_events;
         self.blobs.clear();
-        Ok(())
+        Ok(true)
     }
 
     /// Starts the snapshot clock: the thread raises the returned flag every `every_ms`

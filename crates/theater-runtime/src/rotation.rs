@@ -18,8 +18,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use theater_trace::{
-    segment_file_name, EventBody, RunHeader, SegmentStart, TraceError, TraceSummary, TraceWriter,
-    WriterOptions,
+    segment_file_name, segment_number, EventBody, RunHeader, SegmentStart, TraceError,
+    TraceSummary, TraceWriter, WriterOptions,
 };
 
 use crate::error::RuntimeError;
@@ -88,6 +88,20 @@ impl Segmenter {
     /// its run header written.
     pub fn create(plan: SegmentPlan) -> Result<(TraceWriter<File>, Segmenter), RuntimeError> {
         std::fs::create_dir_all(&plan.dir).map_err(|e| io(&plan.dir, "creating", e))?;
+        let listing = std::fs::read_dir(&plan.dir).map_err(|e| io(&plan.dir, "listing", e))?;
+        for entry in listing {
+            let entry = entry.map_err(|e| io(&plan.dir, "listing", e))?;
+            if let Some(name) = entry
+                .file_name()
+                .to_str()
+                .filter(|n| segment_number(n).is_some())
+            {
+                return Err(RuntimeError::Trace(TraceError::Io {
+                    context: format!("{} already holds a recording ({name})", plan.dir.display()),
+                    source: std::io::ErrorKind::AlreadyExists.into(),
+                }));
+            }
+        }
         let path = plan.dir.join(segment_file_name(0));
         let writer = TraceWriter::create(
             &path,

@@ -178,13 +178,23 @@ impl System {
     /// `crate::rotation`): the rotation, then a snapshot, which a segment starts with
     /// whatever the snapshot policy. Returns whether it rotated.
     pub(crate) fn rotate_if_due(&mut self) -> Result<bool, RuntimeError> {
+        match &self.sink {
+            Sink::Background(r) if r.rotate_due() => self.start_segment(),
+            _ => Ok(false),
+        }
+    }
+
+    /// Starts a new segment now, between two steps (a recording to a directory of
+    /// segments; see `theater_runtime::SegmentPlan`): the recorder thread seals the
+    /// current one, and the new one starts with a snapshot. Returns `false`, doing
+    /// nothing, when the run is not recorded to segments.
+    pub fn start_segment(&mut self) -> Result<bool, RuntimeError> {
         let Sink::Background(r) = &mut self.sink else {
             return Ok(false);
         };
-        if !r.rotate_due() {
+        if !r.rotate()? {
             return Ok(false);
         }
-        r.rotate()?;
         self.write_snapshot()?;
         Ok(true)
     }

@@ -207,3 +207,80 @@ fn recording_on_the_recorder_thread_writes_the_same_events_as_inline() {
         );
     });
 }
+
+/// Recorded to a directory of segments that rotate every few hundred bytes (so at
+/// random points of the run, wherever the recorder thread's flag lands): the directory
+/// verifies and replays to the recorded head, crossing every seam (each segment's first
+/// snapshot compared with the replay's own), and every segment replays alone from its
+/// first snapshot to its own head. With retention, the segments kept still replay.
+#[test]
+fn a_run_recorded_to_rotating_segments_replays_whole_and_by_segment() {
+    use theater_runtime::{Recorder, SegmentPlan, SegmentPolicy, Sink, System};
+    let rotated = std::cell::Cell::new(0usize);
+    for_seeds(40, |seed| {
+        let (spec, inputs) = random_case(seed);
+        let mut rng = Rng::new(seed ^ 0x5e9);
+        let dir = theater_testkit::scratch(&format!("segments-{seed}"));
+        let keep = (rng.below(3) == 0).then(|| 2 + rng.below(3));
+        let plan = SegmentPlan {
+            dir: dir.join("run"),
+            run: theater_runtime::run_header(&spec),
+            manifest: spec.manifest_bytes(),
+            components: spec
+                .components
+                .iter()
+                .map(|c| (c.name.clone(), c.bytes.clone()))
+                .collect(),
+            options: theater_trace::WriterOptions {
+                flush_every_events: 1 + rng.below(64) as u32,
+                ..Default::default()
+            },
+            policy: SegmentPolicy {
+                bytes: 200 + rng.below(3000),
+                ms: 0,
+                keep,
+            },
+        };
+        let recorder = Recorder::spawn_segmented(plan).unwrap();
+        let mut system = with_cache(&spec, |c| {
+            System::with_cache(&spec, Sink::Background(Box::new(recorder)), c)
+        })
+        .unwrap();
+        for (to, bytes) in &inputs {
+            let _ = system.inject(*to, bytes.clone());
+            // Now and then a rotation between two inputs, as well as the recorder
+            // thread's by size (which a short run may not reach).
+            if rng.below(3) == 0 {
+                assert!(system.start_segment().unwrap());
+            }
+            system.run_until_idle(10_000).unwrap();
+        }
+        let summary = finish_on_recorder_thread(system).1.unwrap();
+        let trace = theater_trace::Trace::open(&dir.join("run")).unwrap();
+        assert_eq!(trace.head(), summary.head, "seed {seed}");
+        assert_eq!(trace.event_count(), summary.events);
+        trace.verify().unwrap();
+        let segments = trace.segments().to_vec();
+        if let Some(k) = keep {
+            assert!(segments.len() as u64 <= k);
+        }
+        rotated.set(rotated.get() + segments.len() - 1);
+        let report = with_cache(&spec, |c| {
+            theater_runtime::replay::replay_cached(trace, &Default::default(), c)
+        })
+        .unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+        assert!(report.finished);
+        assert_eq!(report.head, summary.head);
+        for s in &segments {
+            let alone = theater_trace::Trace::open(&s.path).unwrap();
+            let report = with_cache(&spec, |c| {
+                theater_runtime::replay::replay_cached(alone, &Default::default(), c)
+            })
+            .unwrap_or_else(|e| panic!("seed {seed}, segment {}: {e}", s.number));
+            assert_eq!((report.events, report.head), (s.end, s.head));
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    });
+    // The sizes are small enough that most seeds rotate.
+    assert!(rotated.get() > 40, "{} rotations", rotated.get());
+}

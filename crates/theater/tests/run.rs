@@ -327,3 +327,70 @@ fn a_recorded_run_holds_snapshots_that_a_seek_starts_from() {
     );
     assert!(s.notes().is_empty(), "{:?}", s.notes());
 }
+
+/// `theater run --record DIR/ --segment-bytes … --keep-segments …`: the run rotates to
+/// new segment files and deletes the oldest; what is kept opens as one trace that
+/// starts at its oldest segment, verifies (in parallel too), replays to the recorded
+/// head, and a debugger session reaches its last step from a snapshot.
+#[test]
+fn a_run_recorded_to_segments_rotates_keeps_the_newest_and_replays() {
+    let inputs = temp("segments.jsonl");
+    std::fs::write(
+        &inputs,
+        "{\"to\": \"ping\", \"message\": {\"ball\": 0, \"max\": 20000}}\n",
+    )
+    .unwrap();
+    let dir = temp("segments-run");
+    let _ = std::fs::remove_dir_all(&dir);
+    let out = theater(&[
+        "run",
+        "fixtures/manifests/ping-pong.toml",
+        "--inputs",
+        inputs.to_str().unwrap(),
+        "--record",
+        dir.to_str().unwrap(),
+        "--segment-bytes",
+        "30000",
+        "--keep-segments",
+        "4",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let head = head_of(&text(&out.stdout));
+    let trace = theater_trace::Trace::open(&dir).unwrap();
+    assert_eq!(trace.head().to_string(), head);
+    let segments = trace.segments().to_vec();
+    assert_eq!(segments.len(), 4, "{segments:?}");
+    assert!(segments[0].number > 0 && trace.first_event() > 0);
+    trace.verify().unwrap();
+    let report = theater_runtime::replay::replay(trace, &Default::default()).unwrap();
+    assert!(report.finished);
+    assert_eq!(report.head.to_string(), head);
+    let mut cache = theater_runtime::ComponentCache::new(&Default::default()).unwrap();
+    let done = std::sync::atomic::AtomicU64::new(0);
+    let parallel = theater_runtime::replay_parallel(
+        &|| Ok(theater_trace::Trace::open(&dir)?),
+        &Default::default(),
+        2,
+        &mut cache,
+        &done,
+    )
+    .unwrap();
+    assert_eq!(parallel.head.to_string(), head);
+    let mut s = theater_debugger::Session::open(&dir, &Default::default()).unwrap();
+    let end = s.steps();
+    assert_eq!(s.goto_step(end).unwrap(), theater_debugger::Stop::Moved);
+    assert!(s.notes().is_empty(), "{:?}", s.notes());
+    // Recording again into the same directory needs --force.
+    let again = theater(&[
+        "run",
+        "fixtures/manifests/ping-pong.toml",
+        "--record",
+        dir.to_str().unwrap(),
+    ]);
+    assert_eq!(again.status.code(), Some(2));
+    assert!(
+        text(&again.stderr).contains("--force"),
+        "{}",
+        text(&again.stderr)
+    );
+}

@@ -159,8 +159,9 @@ impl Session {
         // The timeline from the events' kinds alone (nothing decoded): opening a long
         // trace costs a scan at the speed of decompression.
         let mut ends = Vec::new();
+        let first_event = trace.first_event();
         trace.for_each_kind(|n, kind| {
-            if n > 0 && starts_step(kind) {
+            if n > first_event && starts_step(kind) {
                 ends.push(n);
             }
         })?;
@@ -174,6 +175,11 @@ impl Session {
         };
         let mut cache = ComponentCache::new(&Limits::default())?;
         let driver = ReplayDriver::new(trace, &replay, &mut cache)?;
+        if first_event > 0 {
+            // A trace that starts at a segment: its setup ends after the snapshot the
+            // replay starts from.
+            ends.retain(|&end| end >= driver.events());
+        }
         if driver.events() != ends[0] {
             return Err(DebugError::Divergence(Box::new(Divergence {
                 event: driver.events(),
