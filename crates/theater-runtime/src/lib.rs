@@ -13,6 +13,7 @@ mod check;
 mod checkpoint;
 mod components;
 mod delivery;
+mod durable;
 mod effects;
 mod engine;
 mod error;

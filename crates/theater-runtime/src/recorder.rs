@@ -74,6 +74,8 @@ enum Msg {
     Delivery(Compact),
     /// Seal the segment and start the next (see [`crate::rotation`]).
     Rotate,
+    /// Flush now (see [`Recorder::request_sync`]).
+    Sync,
 }
 
 /// A delivery as the scheduler hands it over: everything [`DeliveryRecord`] says, with
@@ -207,6 +209,9 @@ pub struct Recorder {
     /// and the events a rotation writes (see [`Segmenter`]).
     rotate_wanted: Option<Arc<AtomicBool>>,
     rotation_events: u64,
+    /// Durable replies (see [`crate::durable`]): events the thread has flushed (and
+    /// synced, with `fsync`).
+    synced: Arc<AtomicU64>,
 }
 
 /// The recorder thread's side of the snapshot clock: it raises `wanted` every `ms`
@@ -264,6 +269,14 @@ impl Recorder {
         mut segmenter: Option<Segmenter>,
     ) -> Result<Recorder, RuntimeError> {
         let rotate_wanted = segmenter.as_ref().map(|s| s.wanted.clone());
+        let synced = Arc::new(AtomicU64::new(writer.flushed().0));
+        let t_synced = synced.clone();
+        // After any write or flush: publish how far the file is flushed.
+        let publish = move |slot: &Option<TraceWriter<File>>| {
+            let Some(w) = slot else { return };
+            let flushed = w.flushed().0;
+            t_synced.fetch_max(flushed, Ordering::AcqRel);
+        };
         let rotation_events = segmenter.as_ref().map_or(0, Segmenter::events_per_rotation);
         let (tx, rx) = sync_channel::<Batch>(RECORDER_CHANNEL_BATCHES);
         let (spare_tx, spare) = channel::<Batch>();
@@ -300,6 +313,12 @@ impl Recorder {
                             Msg::Delivery(d) => {
                                 crate::delivery::write(d.record(bytes, sent), writer)
                             }
+                            // Everything before it is written: one flush (and sync) for
+                            // every reply waiting on it (group commit).
+                            Msg::Sync if writer.flushed().0 < writer.event_count() => {
+                                writer.flush().map_err(Into::into)
+                            }
+                            Msg::Sync => Ok(()),
                             Msg::Rotate => match &mut segmenter {
                                 Some(s) => s.rotate(slot),
                                 None => Err(RuntimeError::Trace(TraceError::Misuse(
@@ -356,6 +375,7 @@ impl Recorder {
                             }
                         }
                     };
+                    publish(writer);
                     if let Err(e) = result {
                         t_failed.store(true, Ordering::Release);
                         *t_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
@@ -393,7 +413,25 @@ impl Recorder {
             snapshot_wanted,
             rotate_wanted,
             rotation_events,
+            synced,
         })
+    }
+
+    /// Events the recorder thread has flushed to the file (and synced to disk, when the
+    /// writer has `fsync`): what survives a crash now.
+    pub fn synced_events(&self) -> u64 {
+        self.synced.load(Ordering::Acquire)
+    }
+
+    /// Asks the recorder thread to write and flush everything handed over so far at
+    /// once, instead of on its interval: one flush (and sync) for every reply waiting.
+    pub fn request_sync(&mut self) -> Result<(), RuntimeError> {
+        self.send(Msg::Sync)?;
+        self.send_batch()?;
+        if let Some(thread) = &self.thread {
+            thread.thread().unpark();
+        }
+        Ok(())
     }
 
     fn send(&mut self, msg: Msg) -> Result<(), RuntimeError> {

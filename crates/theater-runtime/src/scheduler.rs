@@ -247,6 +247,14 @@ impl System {
             .collect()
     }
 
+    /// The value actor `actor` holds under `key` in the `store` interface, if any.
+    pub fn store_get(&self, actor: ActorId, key: &str) -> Option<&[u8]> {
+        self.world
+            .kv
+            .get(&(actor, key.to_string()))
+            .map(Vec::as_slice)
+    }
+
     /// Virtual time of the next queued delivery, if any.
     pub fn next_time(&self) -> Option<u64> {
         self.world.queue.keys().next().map(|(t, _)| *t)

@@ -5,6 +5,8 @@
 //! fails with a `similar` diff; `THEATER_BLESS=1` writes the text instead, to accept a
 //! change on purpose (review the diff in `git diff`).
 
+pub mod http;
+
 use std::path::{Path, PathBuf};
 
 /// The environment variable that makes [`golden`] write instead of compare.

@@ -10,8 +10,8 @@
 //!
 //! Run: `cargo bench -p theater --bench http`. `docs/benchmarks.md` holds the latest.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::io::{BufRead, BufReader, Read};
+use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -21,15 +21,20 @@ const REQUESTS: usize = 40_000;
 const TIME_LIMIT: Duration = Duration::from_secs(60);
 const ROUNDS: usize = 3;
 
+use theater_testkit::http::Client;
 use theater_testkit::repo;
 
 /// Starts the kv service; returns the process and its address.
-fn serve(record: Option<&Path>) -> (Child, SocketAddr) {
+fn serve(record: Option<&Path>, durable: bool) -> (Child, SocketAddr) {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_theater"));
     cmd.current_dir(repo())
         .args(["run", "fixtures/manifests/kv.toml", "--http", "127.0.0.1:0"]);
     if let Some(path) = record {
         cmd.args(["--record", path.to_str().unwrap(), "--force"]);
+    }
+    if durable {
+        // Durable replies: each reply waits for its events to be synced.
+        cmd.arg("--fsync");
     }
     let mut child = cmd
         .stdout(Stdio::piped())
@@ -62,56 +67,6 @@ fn stop(mut child: Child) -> String {
     out
 }
 
-/// One keep-alive connection: sends a request, reads the response (status line,
-/// headers, `content-length` body). Returns the status.
-struct Client {
-    stream: BufReader<TcpStream>,
-}
-
-impl Client {
-    fn connect(addr: SocketAddr) -> Client {
-        let stream = TcpStream::connect(addr).unwrap();
-        stream.set_nodelay(true).unwrap();
-        Client {
-            stream: BufReader::new(stream),
-        }
-    }
-
-    fn call(&mut self, method: &str, path: &str, body: &[u8]) -> u16 {
-        let s = self.stream.get_mut();
-        write!(
-            s,
-            "{method} {path} HTTP/1.1\r\nhost: bench\r\ncontent-length: {}\r\n\r\n",
-            body.len()
-        )
-        .unwrap();
-        s.write_all(body).unwrap();
-        let mut line = String::new();
-        self.stream.read_line(&mut line).unwrap();
-        let status = line
-            .split_whitespace()
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .unwrap_or_else(|| panic!("bad status line {line:?}"));
-        let mut length = 0usize;
-        loop {
-            line.clear();
-            self.stream.read_line(&mut line).unwrap();
-            if line == "\r\n" {
-                break;
-            }
-            if let Some((name, value)) = line.split_once(':') {
-                if name.eq_ignore_ascii_case("content-length") {
-                    length = value.trim().parse().unwrap();
-                }
-            }
-        }
-        let mut body = vec![0u8; length];
-        self.stream.read_exact(&mut body).unwrap();
-        status
-    }
-}
-
 struct Load {
     requests: usize,
     elapsed: Duration,
@@ -138,7 +93,7 @@ fn load(addr: SocketAddr) -> Load {
     let threads: Vec<_> = (0..CONNECTIONS)
         .map(|c| {
             std::thread::spawn(move || {
-                let mut client = Client::connect(addr);
+                let mut client = Client::connect(addr).unwrap();
                 let mut latencies = Vec::with_capacity(per);
                 let mut errors = 0;
                 for i in 0..per {
@@ -147,11 +102,12 @@ fn load(addr: SocketAddr) -> Load {
                     }
                     let key = format!("/kv/c{c}-k{}", i / 2 % 64);
                     let t = Instant::now();
-                    let status = if i % 2 == 0 {
+                    let (status, _) = if i % 2 == 0 {
                         client.call("PUT", &key, format!("value {i} of client {c}").as_bytes())
                     } else {
                         client.call("GET", &key, b"")
-                    };
+                    }
+                    .unwrap();
                     latencies.push(t.elapsed());
                     if !(200..300).contains(&status) {
                         errors += 1;
@@ -209,15 +165,20 @@ fn main() {
         "{:<10} {:>9} {:>10} {:>9} {:>9} {:>9} {:>9} {:>7}",
         "recording", "requests", "req/s", "p50", "p90", "p99", "max", "errors"
     );
-    let mut best: [Option<Load>; 2] = [None, None];
+    let mut best: [Option<Load>; 3] = [None, None, None];
+    let modes = [
+        ("off", None, false),
+        ("on", Some(trace.as_path()), false),
+        ("durable", Some(trace.as_path()), true),
+    ];
     for _ in 0..ROUNDS {
-        for (i, record) in [None, Some(trace.as_path())].into_iter().enumerate() {
-            let (child, addr) = serve(record);
+        for (i, (name, record, durable)) in modes.into_iter().enumerate() {
+            let (child, addr) = serve(record, durable);
             let l = load(addr);
             let summary = stop(child);
             println!(
                 "{:<10} {:>9} {:>10.0} {:>9} {:>9} {:>9} {:>9} {:>7}",
-                if record.is_some() { "on" } else { "off" },
+                name,
                 l.requests,
                 l.rate(),
                 ms(l.percentile(0.5)),
@@ -226,7 +187,7 @@ fn main() {
                 ms(*l.latencies.last().unwrap()),
                 l.errors
             );
-            if let Some(path) = record {
+            if let (Some(path), false) = (record, durable) {
                 if let Some(line) = summary.lines().find(|l| l.starts_with("trace:")) {
                     println!("           {line}");
                 }
@@ -237,7 +198,7 @@ fn main() {
             }
         }
     }
-    let [Some(off), Some(on)] = best else {
+    let [Some(off), Some(on), Some(durable)] = best else {
         unreachable!()
     };
     println!(
@@ -250,6 +211,14 @@ fn main() {
         ms(on.percentile(0.5)),
         ms(off.percentile(0.99)),
         ms(on.percentile(0.99)),
+    );
+    println!(
+        "durable replies (--fsync, each reply after its events are synced): {:.0} req/s; \
+         durable/recorded throughput {:.3}; p50 {}, p99 {}",
+        durable.rate(),
+        durable.rate() / on.rate(),
+        ms(durable.percentile(0.5)),
+        ms(durable.percentile(0.99)),
     );
     let _ = std::fs::remove_dir_all(&dir);
 }

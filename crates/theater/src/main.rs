@@ -260,7 +260,7 @@ fn serve_http(
     system: &mut System,
     addr: &str,
     config: &ingress::HttpConfig,
-    message_bytes: u64,
+    (message_bytes, durable): (u64, bool),
     (budget, deadline, progress): (&mut u64, Option<std::time::Instant>, bool),
 ) -> Result<(&'static str, Exchange)> {
     use std::sync::mpsc::RecvTimeoutError;
@@ -281,7 +281,7 @@ fn serve_http(
     let server = ingress::start(addr, routes, config.limits)
         .with_context(|| format!("cannot serve HTTP on {addr}"))?;
     eprintln!("{}", ingress::serving_line(server.addr));
-    let mut exchange = Exchange::new(config.limits, message_bytes);
+    let mut exchange = Exchange::new(config.limits, message_bytes).durable(durable);
     let mut last_sweep = Instant::now();
     let sweep_every = Duration::from_millis(100);
     let why = loop {
@@ -291,14 +291,23 @@ fn serve_http(
         if out_of_time(deadline) {
             break "time limit reached";
         }
-        let wait = deadline.map_or(sweep_every, |d| {
-            d.saturating_duration_since(Instant::now()).min(sweep_every)
+        // Replies held for a sync: look again soon (a sync takes about a millisecond).
+        let idle = if exchange.held() > 0 {
+            Duration::from_millis(1)
+        } else {
+            sweep_every
+        };
+        let wait = deadline.map_or(idle, |d| {
+            d.saturating_duration_since(Instant::now()).min(idle)
         });
         let first = match server.rx.recv_timeout(wait) {
             Ok(m) => m,
             Err(RecvTimeoutError::Timeout) => {
-                exchange.sweep(system)?;
-                last_sweep = Instant::now();
+                exchange.release(system)?;
+                if last_sweep.elapsed() >= sweep_every {
+                    exchange.sweep(system)?;
+                    last_sweep = Instant::now();
+                }
                 continue;
             }
             Err(RecvTimeoutError::Disconnected) => break "the HTTP server stopped",
@@ -328,6 +337,13 @@ fn serve_http(
             break why;
         }
     };
+    // Stopping: the replies still held go out once their events are synced.
+    let give_up = Instant::now() + Duration::from_millis(config.limits.reply_timeout_ms);
+    while exchange.held() > 0 && Instant::now() < give_up {
+        system.request_sync()?;
+        std::thread::sleep(Duration::from_millis(1));
+        exchange.release(system)?;
+    }
     Ok((why, exchange))
 }
 
@@ -436,7 +452,7 @@ fn run(args: RunArgs) -> Result<()> {
             &mut system,
             addr,
             &http_config,
-            spec.limits.message_bytes,
+            (spec.limits.message_bytes, fsync && record.is_some()),
             (&mut budget, deadline, progress),
         )?;
         reason = why;

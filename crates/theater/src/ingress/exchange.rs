@@ -1,11 +1,16 @@
 //! The scheduler's side of the ingress: offers each request to the system as an
 //! external request, in arrival order (the trace's input order), sends each reply back
 //! on its request's channel, and records what was dropped and whose client left.
+//!
+//! With durable replies (`theater run --record … --fsync`), a reply is held until the
+//! recording has synced the events that produced it (see `theater_runtime::durable`):
+//! every reply taken in one pass waits for one sync, and the scheduler goes on with
+//! other requests meanwhile. So every reply a client received survives a crash.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
 
-use theater_runtime::{RuntimeError, System};
+use theater_runtime::{ExternalReply, RuntimeError, System};
 use theater_trace::{DropReason, RefusalReason};
 
 use super::{Answer, Incoming, IngressLimits};
@@ -18,11 +23,24 @@ struct Waiting {
     since: Instant,
 }
 
+/// A reply held until the events up to `needed` are synced.
+#[derive(Debug)]
+struct Held {
+    needed: u64,
+    reply: ExternalReply,
+    waiting: Waiting,
+}
+
 /// The scheduler's side of the ingress: offers requests to the system, sends replies
 /// back, and records what was dropped.
 #[derive(Debug)]
 pub struct Exchange {
     waiting: BTreeMap<u64, Waiting>,
+    /// Durable replies: held in the order they were taken (so in event order).
+    durable: bool,
+    held: VecDeque<Held>,
+    /// Syncs asked for (one per pass that took replies).
+    pub syncs: u64,
     limits: IngressLimits,
     message_bytes: u64,
     /// Requests offered so far.
@@ -37,12 +55,22 @@ impl Exchange {
     pub fn new(limits: IngressLimits, message_bytes: u64) -> Exchange {
         Exchange {
             waiting: BTreeMap::new(),
+            durable: false,
+            held: VecDeque::new(),
+            syncs: 0,
             limits,
             message_bytes,
             requests: 0,
             refused: 0,
             dropped: 0,
         }
+    }
+
+    /// Holds every reply until the events that produced it are synced (durable
+    /// replies); the system must be recorded with `fsync` for that to mean the disk.
+    pub fn durable(mut self, on: bool) -> Exchange {
+        self.durable = on;
+        self
     }
 
     /// Offers a request to its actor (recorded as an input, or as refused).
@@ -90,25 +118,68 @@ impl Exchange {
         system.record_dropped(request, reason)
     }
 
-    /// Sends the replies the system produced; a client that left is recorded.
+    /// Sends the replies the system produced (durable ones once their events are
+    /// synced); a client that left is recorded.
     pub fn deliver(&mut self, system: &mut System) -> Result<(), RuntimeError> {
-        for reply in system.take_replies() {
-            let Some(w) = self.waiting.remove(&reply.correlation) else {
+        let replies = system.take_replies();
+        let needed = system.recorded_events();
+        let mut took = false;
+        for reply in replies {
+            let Some(waiting) = self.waiting.remove(&reply.correlation) else {
                 continue;
             };
-            let correlation = reply.correlation;
-            let Waiting {
-                answer,
-                summary,
-                since,
-            } = w;
-            let sent = answer.send(Answer::Reply {
-                correlation,
-                answer: reply.answer,
-            });
-            if sent.is_err() {
-                self.lost(system, correlation, summary, since)?;
+            if self.durable {
+                self.held.push_back(Held {
+                    needed,
+                    reply,
+                    waiting,
+                });
+                took = true;
+            } else {
+                self.send(system, reply, waiting)?;
             }
+        }
+        if took {
+            system.request_sync()?;
+            self.syncs += 1;
+        }
+        self.release(system)
+    }
+
+    /// Sends the held replies whose events are synced.
+    pub fn release(&mut self, system: &mut System) -> Result<(), RuntimeError> {
+        let synced = system.synced_events().unwrap_or(u64::MAX);
+        while self.held.front().is_some_and(|h| h.needed <= synced) {
+            if let Some(h) = self.held.pop_front() {
+                self.send(system, h.reply, h.waiting)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Replies held for a sync.
+    pub fn held(&self) -> usize {
+        self.held.len()
+    }
+
+    fn send(
+        &mut self,
+        system: &mut System,
+        reply: ExternalReply,
+        waiting: Waiting,
+    ) -> Result<(), RuntimeError> {
+        let correlation = reply.correlation;
+        let Waiting {
+            answer,
+            summary,
+            since,
+        } = waiting;
+        let sent = answer.send(Answer::Reply {
+            correlation,
+            answer: reply.answer,
+        });
+        if sent.is_err() {
+            self.lost(system, correlation, summary, since)?;
         }
         Ok(())
     }
