@@ -30,6 +30,15 @@ impl System {
         }
     }
 
+    /// Has the recorder thread call `f` with the events flushed so far after each flush
+    /// that flushed more (a server holding replies wakes on it instead of polling).
+    /// Does nothing unless the run records on a recorder thread.
+    pub fn on_sync(&self, f: impl Fn(u64) + Send + 'static) {
+        if let Sink::Background(r) = &self.sink {
+            r.on_sync(f);
+        }
+    }
+
     /// Flushes (and syncs, with `fsync`) everything recorded so far, now: on the
     /// recorder thread, which is asked and not waited for; inline, at once.
     pub fn request_sync(&mut self) -> Result<(), RuntimeError> {

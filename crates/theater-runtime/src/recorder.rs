@@ -212,6 +212,27 @@ pub struct Recorder {
     /// Durable replies (see [`crate::durable`]): events the thread has flushed (and
     /// synced, with `fsync`).
     synced: Arc<AtomicU64>,
+    on_sync: OnSync,
+}
+
+/// What the recorder thread calls after a flush that flushed more events.
+#[derive(Clone, Default)]
+struct OnSync(Arc<Mutex<Option<SyncHook>>>);
+
+type SyncHook = Box<dyn Fn(u64) + Send>;
+
+impl std::fmt::Debug for OnSync {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("OnSync")
+    }
+}
+
+impl OnSync {
+    fn call(&self, events: u64) {
+        if let Some(f) = &*self.0.lock().unwrap_or_else(|p| p.into_inner()) {
+            f(events);
+        }
+    }
 }
 
 /// The recorder thread's side of the snapshot clock: it raises `wanted` every `ms`
@@ -270,12 +291,15 @@ impl Recorder {
     ) -> Result<Recorder, RuntimeError> {
         let rotate_wanted = segmenter.as_ref().map(|s| s.wanted.clone());
         let synced = Arc::new(AtomicU64::new(writer.flushed().0));
-        let t_synced = synced.clone();
+        let on_sync = OnSync::default();
+        let (t_synced, t_on_sync) = (synced.clone(), on_sync.clone());
         // After any write or flush: publish how far the file is flushed.
         let publish = move |slot: &Option<TraceWriter<File>>| {
             let Some(w) = slot else { return };
             let flushed = w.flushed().0;
-            t_synced.fetch_max(flushed, Ordering::AcqRel);
+            if t_synced.fetch_max(flushed, Ordering::AcqRel) < flushed {
+                t_on_sync.call(flushed);
+            }
         };
         let rotation_events = segmenter.as_ref().map_or(0, Segmenter::events_per_rotation);
         let (tx, rx) = sync_channel::<Batch>(RECORDER_CHANNEL_BATCHES);
@@ -414,7 +438,14 @@ impl Recorder {
             rotate_wanted,
             rotation_events,
             synced,
+            on_sync,
         })
+    }
+
+    /// Calls `f` on the recorder thread with the events flushed so far, after each
+    /// flush that flushed more (a server holding durable replies wakes on it).
+    pub fn on_sync(&self, f: impl Fn(u64) + Send + 'static) {
+        *self.on_sync.0.lock().unwrap_or_else(|p| p.into_inner()) = Some(Box::new(f));
     }
 
     /// Events the recorder thread has flushed to the file (and synced to disk, when the

@@ -282,6 +282,11 @@ fn serve_http(
         .with_context(|| format!("cannot serve HTTP on {addr}"))?;
     eprintln!("{}", ingress::serving_line(server.addr));
     let mut exchange = Exchange::new(config.limits, message_bytes).durable(durable);
+    if durable {
+        // The recorder thread wakes this loop when a sync completes: a held reply goes
+        // out the moment its events are on disk.
+        system.on_sync(server.waker());
+    }
     let mut last_sweep = Instant::now();
     let sweep_every = Duration::from_millis(100);
     let why = loop {
@@ -291,23 +296,16 @@ fn serve_http(
         if out_of_time(deadline) {
             break "time limit reached";
         }
-        // Replies held for a sync: look again soon (a sync takes about a millisecond).
-        let idle = if exchange.held() > 0 {
-            Duration::from_millis(1)
-        } else {
-            sweep_every
-        };
-        let wait = deadline.map_or(idle, |d| {
-            d.saturating_duration_since(Instant::now()).min(idle)
+        let wait = deadline.map_or(sweep_every, |d| {
+            d.saturating_duration_since(Instant::now()).min(sweep_every)
         });
         let first = match server.rx.recv_timeout(wait) {
             Ok(m) => m,
+            Err(RecvTimeoutError::Timeout) if server.stopped() => break "the HTTP server stopped",
             Err(RecvTimeoutError::Timeout) => {
                 exchange.release(system)?;
-                if last_sweep.elapsed() >= sweep_every {
-                    exchange.sweep(system)?;
-                    last_sweep = Instant::now();
-                }
+                exchange.sweep(system)?;
+                last_sweep = Instant::now();
                 continue;
             }
             Err(RecvTimeoutError::Disconnected) => break "the HTTP server stopped",
@@ -325,6 +323,8 @@ fn serve_http(
                     stop = Some(why);
                     break;
                 }
+                // Released below, with the replies this pass takes.
+                ToScheduler::Synced(_) => {}
             }
         }
         drain(system, budget, deadline, progress)?;

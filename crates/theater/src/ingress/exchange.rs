@@ -39,7 +39,10 @@ pub struct Exchange {
     /// Durable replies: held in the order they were taken (so in event order).
     durable: bool,
     held: VecDeque<Held>,
-    /// Syncs asked for (one per pass that took replies).
+    /// The events the sync in flight covers (group commit: one at a time; replies
+    /// taken meanwhile wait for the next, which covers them all).
+    sync_target: u64,
+    /// Syncs asked for.
     pub syncs: u64,
     limits: IngressLimits,
     message_bytes: u64,
@@ -57,6 +60,7 @@ impl Exchange {
             waiting: BTreeMap::new(),
             durable: false,
             held: VecDeque::new(),
+            sync_target: 0,
             syncs: 0,
             limits,
             message_bytes,
@@ -123,7 +127,6 @@ impl Exchange {
     pub fn deliver(&mut self, system: &mut System) -> Result<(), RuntimeError> {
         let replies = system.take_replies();
         let needed = system.recorded_events();
-        let mut took = false;
         for reply in replies {
             let Some(waiting) = self.waiting.remove(&reply.correlation) else {
                 continue;
@@ -134,25 +137,27 @@ impl Exchange {
                     reply,
                     waiting,
                 });
-                took = true;
             } else {
                 self.send(system, reply, waiting)?;
             }
         }
-        if took {
-            system.request_sync()?;
-            self.syncs += 1;
-        }
         self.release(system)
     }
 
-    /// Sends the held replies whose events are synced.
+    /// Sends the held replies whose events are synced; asks for the next sync when
+    /// replies wait and none is in flight.
     pub fn release(&mut self, system: &mut System) -> Result<(), RuntimeError> {
         let synced = system.synced_events().unwrap_or(u64::MAX);
         while self.held.front().is_some_and(|h| h.needed <= synced) {
             if let Some(h) = self.held.pop_front() {
                 self.send(system, h.reply, h.waiting)?;
             }
+        }
+        let in_flight = self.sync_target > synced;
+        if let Some(last) = self.held.back().filter(|_| !in_flight) {
+            self.sync_target = last.needed;
+            system.request_sync()?;
+            self.syncs += 1;
         }
         Ok(())
     }

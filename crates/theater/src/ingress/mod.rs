@@ -149,6 +149,9 @@ pub enum ToScheduler {
     },
     /// SIGINT or SIGTERM: stop serving and end the run.
     Shutdown(&'static str),
+    /// The recording has flushed (and synced) this many events: durable replies
+    /// waiting for them can go.
+    Synced(u64),
 }
 
 /// The line `theater run --http` prints on standard error once it listens: scripts and

@@ -25,6 +25,25 @@ pub struct Server {
     /// The address it listens on (with the real port when asked for port 0).
     pub addr: SocketAddr,
     pub rx: mpsc::Receiver<ToScheduler>,
+    /// Puts [`ToScheduler::Synced`] into `rx` (durable replies: the recorder thread
+    /// wakes the scheduler when a sync completes).
+    tx: mpsc::Sender<ToScheduler>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl Server {
+    /// A handle that wakes the scheduler waiting on `rx`.
+    pub fn waker(&self) -> impl Fn(u64) + Send + 'static {
+        let tx = self.tx.clone();
+        move |events| {
+            let _ = tx.send(ToScheduler::Synced(events));
+        }
+    }
+
+    /// Whether the server thread has ended (it only does on an error).
+    pub fn stopped(&self) -> bool {
+        self.thread.is_finished()
+    }
 }
 
 /// Binds `addr` and starts serving `routes` on a thread of its own.
@@ -37,6 +56,7 @@ pub fn start(
     listener.set_nonblocking(true)?;
     let local = listener.local_addr()?;
     let (tx, rx) = mpsc::channel();
+    let waker = tx.clone();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -50,7 +70,7 @@ pub fn start(
             signal(SignalKind::terminate())?,
         )
     };
-    std::thread::Builder::new()
+    let thread = std::thread::Builder::new()
         .name("theater-http".into())
         .spawn(move || {
             runtime.block_on(async move {
@@ -75,7 +95,12 @@ pub fn start(
                 }
             })
         })?;
-    Ok(Server { addr: local, rx })
+    Ok(Server {
+        addr: local,
+        rx,
+        tx: waker,
+        thread,
+    })
 }
 
 /// What every connection of the server shares.
