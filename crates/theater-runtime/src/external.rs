@@ -14,7 +14,9 @@ impl System {
     /// queued; refused ones (no such actor, mailbox full, too large) are recorded as
     /// refused. Returns whether it was accepted.
     pub fn inject(&mut self, to: ActorId, payload: Vec<u8>) -> Result<bool, RuntimeError> {
-        Ok(self.offer(to, payload, false)?.is_ok())
+        let offered = self.offer(to, payload, false)?;
+        self.sink.step_done()?;
+        Ok(offered.is_ok())
     }
 
     /// Offers an external request (an HTTP request, say) to `to`'s `handle-request`.
@@ -26,7 +28,9 @@ impl System {
         to: ActorId,
         payload: Vec<u8>,
     ) -> Result<Result<u64, RefusalReason>, RuntimeError> {
-        self.offer(to, payload, true)
+        let offered = self.offer(to, payload, true)?;
+        self.sink.step_done()?;
+        Ok(offered)
     }
 
     /// Replies to external requests produced since the last call, in the order they
@@ -49,7 +53,8 @@ impl System {
         reason: DropReason,
     ) -> Result<(), RuntimeError> {
         self.sink
-            .append(EventBody::IngressDropped { request, reason })
+            .append(EventBody::IngressDropped { request, reason })?;
+        self.sink.step_done()
     }
 
     /// Why `to` would refuse a message of `len` bytes from outside now, if it would.

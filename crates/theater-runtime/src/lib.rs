@@ -26,6 +26,7 @@ mod parallel;
 mod recorder;
 pub mod replay;
 mod request;
+pub mod resume;
 mod rng;
 mod rotation;
 mod scheduler;

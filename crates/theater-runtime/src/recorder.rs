@@ -284,6 +284,16 @@ impl Recorder {
         Recorder::spawn_with(writer, flush_ms, Some(segmenter))
     }
 
+    /// Starts a recorder thread for a resumed run, owning the new segment's writer (see
+    /// [`crate::resume`]).
+    pub(crate) fn spawn_resumed(
+        writer: TraceWriter<File>,
+        flush_interval_ms: u64,
+        segmenter: Segmenter,
+    ) -> Result<Recorder, RuntimeError> {
+        Recorder::spawn_with(writer, flush_interval_ms, Some(segmenter))
+    }
+
     fn spawn_with(
         writer: TraceWriter<File>,
         flush_interval_ms: u64,
@@ -322,6 +332,8 @@ impl Recorder {
         let thread = std::thread::Builder::new()
             .name("theater-recorder".into())
             .spawn(move || {
+                let mut writer = writer;
+                writer.defer_flushes();
                 let mut slot = Some(writer);
                 let mut write = |slot: &mut Option<TraceWriter<File>>, mut batch: Batch| {
                     let Batch {
@@ -350,6 +362,12 @@ impl Recorder {
                                 ))),
                             },
                         }
+                    });
+                    // The batch ends between two steps: the one place to flush by the
+                    // block's count and size.
+                    let r = r.and_then(|()| match slot.as_mut() {
+                        Some(w) => w.flush_if_wanted().map_err(Into::into),
+                        None => Ok(()),
                     });
                     if let (Some(s), Some(w)) = (&segmenter, slot.as_ref()) {
                         s.check(w);
@@ -468,6 +486,13 @@ impl Recorder {
     fn send(&mut self, msg: Msg) -> Result<(), RuntimeError> {
         self.batch.msgs.push(msg);
         self.batch.events += 1;
+        Ok(())
+    }
+
+    /// Between two steps of the run: hands the batch over once it is full. Batches are
+    /// handed over only between steps, so every batch, and so every block the recorder
+    /// thread flushes, ends between two steps: a crash never cuts a step in two.
+    pub(crate) fn step_done(&mut self) -> Result<(), RuntimeError> {
         if self.batch.events >= RECORDER_BATCH_EVENTS {
             self.send_batch()?;
         }
@@ -485,11 +510,6 @@ impl Recorder {
             "a recording serves no host calls"
         );
         let events = crate::delivery::event_count(d.host_calls.len());
-        // A batch holds at most RECORDER_BATCH_EVENTS events (unless one delivery alone
-        // makes more), which bounds what a crash can lose.
-        if self.batch.events > 0 && self.batch.events + events > RECORDER_BATCH_EVENTS {
-            self.send_batch()?;
-        }
         let b = &mut self.batch;
         let payload = b.push_bytes(d.payload);
         let first = b.sent.len();
@@ -520,9 +540,6 @@ impl Recorder {
         }));
         b.events += events;
         self.events += events as u64;
-        if self.batch.events >= RECORDER_BATCH_EVENTS {
-            self.send_batch()?;
-        }
         Ok(())
     }
 

@@ -155,7 +155,8 @@ pub fn replay_cached(
 /// What one [`ReplayDriver::step`] did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Step {
-    /// Re-injected an external input (accepted or refused, as recorded).
+    /// Re-injected an external input (accepted or refused, as recorded), or matched the
+    /// recorded end of a process whose run was resumed after it.
     Input,
     /// Passed over a recorded snapshot.
     Snapshot,
@@ -187,6 +188,9 @@ pub struct ReplayDriver {
     cut: bool,
     /// Recorded snapshots are compared with the replay's own (not with swaps).
     compare_snapshots: bool,
+    /// The cut fell inside a step (its first events recorded, the rest lost), which a
+    /// recording on the recorder thread never leaves (its blocks end between steps).
+    cut_inside_step: bool,
 }
 
 /// A [`ReplayDriver`] position (see [`Checkpoint`]).
@@ -237,8 +241,14 @@ impl ReplayDriver {
             ended: false,
             cut: false,
             compare_snapshots: options.swaps.is_empty(),
+            cut_inside_step: false,
         };
         if first > 0 {
+            if let Some(body @ EventBody::Resumed { .. }) =
+                driver.system.sink_mut().peek_recorded()?
+            {
+                driver.system.sink_mut().append(body)?;
+            }
             let n = driver.events();
             match driver.system.sink_mut().peek_recorded()? {
                 Some(EventBody::Snapshot { .. }) => driver.restore_snapshot(n)?,
@@ -301,6 +311,12 @@ impl ReplayDriver {
                 {
                     self.system.register_again(&name)?;
                 }
+                // A resumed run's segment says how the process before ended.
+                if let Some(body @ EventBody::Resumed { .. }) =
+                    self.system.sink_mut().peek_recorded()?
+                {
+                    self.system.sink_mut().append(body)?;
+                }
                 Ok(Step::Segment)
             }
             EventBody::Refused { to, payload, .. } => {
@@ -310,6 +326,11 @@ impl ReplayDriver {
             }
             EventBody::RunEnded { reason, .. } => {
                 self.system.end(&reason)?;
+                // A resumed run goes on in the next segment: this was the end of one
+                // process, not of the run.
+                if self.system.sink_mut().peek_recorded()?.is_some() {
+                    return Ok(Step::Input);
+                }
                 self.ended = true;
                 Ok(Step::Ended)
             }
@@ -328,6 +349,7 @@ impl ReplayDriver {
                         if d.expected == END_OF_TRACE && self.trace().recovery().is_some() =>
                     {
                         self.cut = true;
+                        self.cut_inside_step = true;
                         return Ok(Step::Cut);
                     }
                     other => other?,
@@ -358,6 +380,12 @@ impl ReplayDriver {
         self.system.sink().head()
     }
 
+    /// Whether the recording was cut inside a step (see [`Step::Cut`]): the system is
+    /// then not at a step boundary, and a run cannot resume from it.
+    pub fn cut_inside_step(&self) -> bool {
+        self.cut_inside_step
+    }
+
     /// Whether the recorded `RunEnded` was matched.
     pub fn finished(&self) -> bool {
         self.ended
@@ -374,6 +402,12 @@ impl ReplayDriver {
     /// Deliveries replayed so far.
     pub fn deliveries(&self) -> u64 {
         self.deliveries
+    }
+
+    /// The replayed system, to go on with: a resumed run continues live from where the
+    /// replay of its trace ended.
+    pub fn into_system(self) -> System {
+        self.system
     }
 
     /// The replayed system (actors, states, clock).

@@ -123,6 +123,34 @@ impl Segmenter {
         ))
     }
 
+    /// Starts segment `number` of the recording in `plan.dir` for a resumed run: its
+    /// first event is `first_event`, after the chain head `previous_head` (the end of
+    /// the trace the run was rebuilt from); the `SegmentStarted` and the components are
+    /// written, the caller writes the `Resumed` event and a snapshot next.
+    pub fn resume(
+        plan: SegmentPlan,
+        number: u64,
+        first_event: u64,
+        previous_head: theater_trace::Digest,
+    ) -> Result<(TraceWriter<File>, Segmenter), RuntimeError> {
+        let mut segmenter = Segmenter {
+            plan,
+            number: number.saturating_sub(1),
+            started: Instant::now(),
+            wanted: Arc::new(AtomicBool::new(false)),
+            sealed_bytes: 0,
+            sealed_blobs: 0,
+        };
+        let writer = segmenter.start_next(first_event, previous_head)?;
+        segmenter.retain()?;
+        Ok((writer, segmenter))
+    }
+
+    /// The writer options every segment is written with.
+    pub fn options(&self) -> &WriterOptions {
+        &self.plan.options
+    }
+
     /// Events a rotation writes before the scheduler's snapshot: `SegmentStarted` and one
     /// `ComponentRegistered` per component.
     pub(crate) fn events_per_rotation(&self) -> u64 {
@@ -150,6 +178,19 @@ impl Segmenter {
         let (summary, _) = old.finish()?;
         self.sealed_bytes += summary.bytes;
         self.sealed_blobs += summary.blobs;
+        let mut w = self.start_next(summary.events, summary.head)?;
+        w.defer_flushes();
+        *slot = Some(w);
+        self.started = Instant::now();
+        self.retain()
+    }
+
+    /// Creates the next segment file and writes its first events.
+    fn start_next(
+        &mut self,
+        first_event: u64,
+        previous_head: theater_trace::Digest,
+    ) -> Result<TraceWriter<File>, RuntimeError> {
         self.number += 1;
         let path = self.plan.dir.join(segment_file_name(self.number));
         let file = File::options()
@@ -160,8 +201,8 @@ impl Segmenter {
         let start = SegmentStart {
             run: self.plan.run.clone(),
             segment: self.number,
-            first_event: summary.events,
-            previous_head: summary.head,
+            first_event,
+            previous_head,
         };
         let mut w =
             TraceWriter::segment(file, start, &self.plan.manifest, self.plan.options.clone())?;
@@ -173,9 +214,8 @@ impl Segmenter {
             })?;
         }
         sync_dir(&self.plan.dir, self.plan.options.fsync)?;
-        *slot = Some(w);
         self.started = Instant::now();
-        self.retain()
+        Ok(w)
     }
 
     /// Deletes the oldest segments beyond the retention count.

@@ -178,12 +178,24 @@ impl Sink {
         Ok(())
     }
 
-    /// Flushes a recording if its flush interval has passed.
+    /// Between two steps (after an input): hands a full batch to the recorder thread.
+    pub(crate) fn step_done(&mut self) -> Result<(), RuntimeError> {
+        match self {
+            Sink::Background(r) => r.step_done(),
+            _ => Ok(()),
+        }
+    }
+
+    /// Between two steps: flushes a recording if its flush interval has passed (on the
+    /// recorder thread: hands over a full batch, or a partial one the thread asks for).
     pub(crate) fn flush_if_due(&mut self) -> Result<(), RuntimeError> {
         match self {
             Sink::File(w) => w.flush_if_due()?,
             Sink::Memory(w) => w.flush_if_due()?,
-            Sink::Background(r) => r.send_if_due()?,
+            Sink::Background(r) => {
+                r.step_done()?;
+                r.send_if_due()?
+            }
             Sink::Off | Sink::Replay(_) => {}
         }
         Ok(())

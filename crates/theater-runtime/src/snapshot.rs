@@ -207,6 +207,11 @@ impl System {
         self.write_snapshot()
     }
 
+    /// The snapshot a segment starts with, whatever the snapshot policy.
+    pub(crate) fn write_segment_snapshot(&mut self) -> Result<(), RuntimeError> {
+        self.write_snapshot()
+    }
+
     fn write_snapshot(&mut self) -> Result<(), RuntimeError> {
         let started = Instant::now();
         let body = self.snapshot_event()?;

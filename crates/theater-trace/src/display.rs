@@ -12,7 +12,7 @@ use crate::event::*;
 
 /// Every [`EventBody::kind_name`], in the order of the variants (for breakpoints and
 /// completion); a test checks each variant's name is here.
-pub const EVENT_KIND_NAMES: [&str; 14] = [
+pub const EVENT_KIND_NAMES: [&str; 15] = [
     "run-started",
     "component",
     "spawned",
@@ -27,6 +27,7 @@ pub const EVENT_KIND_NAMES: [&str; 14] = [
     "dropped",
     "snapshot",
     "segment",
+    "resumed",
 ];
 
 impl fmt::Display for EventBody {
@@ -132,6 +133,24 @@ impl fmt::Display for EventBody {
                 previous_head,
                 ..
             } => write!(f, " {segment} after={}", previous_head.short()),
+            EventBody::Resumed {
+                previous,
+                lost_bytes,
+                lost_events,
+            } => write!(
+                f,
+                " after the previous process {}{}",
+                match previous {
+                    PreviousEnd::Finished => "finished",
+                    PreviousEnd::Stopped => "was stopped",
+                    PreviousEnd::Cut => "was cut",
+                },
+                if *previous == PreviousEnd::Cut {
+                    format!(" (lost {lost_bytes} bytes, {lost_events} event(s))")
+                } else {
+                    String::new()
+                }
+            ),
         }
     }
 }
@@ -423,6 +442,11 @@ mod tests {
                 run: crate::synth::header(1),
                 segment: 1,
                 previous_head: crate::Digest::ZERO,
+            },
+            EventBody::Resumed {
+                previous: PreviousEnd::Cut,
+                lost_bytes: 1,
+                lost_events: 1,
             },
         ];
         for b in &bodies {

@@ -145,6 +145,27 @@ pub enum EventBody {
         /// The chain head of the segment before.
         previous_head: Digest,
     },
+    /// A run continued by a new process (`theater run --resume`): the segment it
+    /// starts says how the previous process ended and what its crash lost. It follows the
+    /// segment's components and precedes its snapshot.
+    Resumed {
+        previous: PreviousEnd,
+        /// Bytes and events (as far as a torn block's header said) the previous
+        /// process's crash lost; 0 unless it was cut.
+        lost_bytes: u64,
+        lost_events: u64,
+    },
+}
+
+/// How the process before a resume ended (see [`EventBody::Resumed`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PreviousEnd {
+    /// It recorded its end (idle, inputs done, a limit).
+    Finished,
+    /// It recorded its end on SIGINT or SIGTERM.
+    Stopped,
+    /// It recorded no end: it was killed, or its machine crashed.
+    Cut,
 }
 
 /// Why traffic from outside was dropped (see [`EventBody::IngressDropped`]).
@@ -469,6 +490,7 @@ impl EventBody {
             EventBody::IngressDropped { .. } => "dropped",
             EventBody::Snapshot { .. } => "snapshot",
             EventBody::SegmentStarted { .. } => "segment",
+            EventBody::Resumed { .. } => "resumed",
         }
     }
 
@@ -480,7 +502,8 @@ impl EventBody {
             | EventBody::RunEnded { .. }
             | EventBody::IngressDropped { .. }
             | EventBody::Snapshot { .. }
-            | EventBody::SegmentStarted { .. } => None,
+            | EventBody::SegmentStarted { .. }
+            | EventBody::Resumed { .. } => None,
             EventBody::ActorSpawned { actor, .. }
             | EventBody::ActorExited { actor, .. }
             | EventBody::ActorRestarted { actor, .. }
@@ -512,7 +535,8 @@ impl EventBody {
             | EventBody::RunEnded { .. }
             | EventBody::IngressDropped { .. }
             | EventBody::Snapshot { .. }
-            | EventBody::SegmentStarted { .. } => {}
+            | EventBody::SegmentStarted { .. }
+            | EventBody::Resumed { .. } => {}
         }
     }
 
@@ -538,7 +562,8 @@ impl EventBody {
             EventBody::ActorExited { .. }
             | EventBody::ActorRestarted { .. }
             | EventBody::RunEnded { .. }
-            | EventBody::IngressDropped { .. } => {}
+            | EventBody::IngressDropped { .. }
+            | EventBody::Resumed { .. } => {}
             EventBody::Snapshot { record, states } => {
                 f(record);
                 states.iter().for_each(f);

@@ -167,6 +167,8 @@ pub struct TraceWriter<W: TraceSink> {
     last_flush: Instant,
     /// Events handed to the sink at the last flush, and the head at that moment.
     flushed: (u64, Digest),
+    /// Flushes only when asked ([`TraceWriter::defer_flushes`]).
+    deferred: bool,
 }
 
 impl<W: TraceSink + std::fmt::Debug> std::fmt::Debug for TraceWriter<W> {
@@ -280,6 +282,7 @@ impl<W: TraceSink> TraceWriter<W> {
             snapshots: Vec::new(),
             last_flush: Instant::now(),
             flushed: (first_event, chain_before),
+            deferred: false,
         };
         w.reserve(HEADER_LEN)?;
         w.buf.extend_from_slice(&file_header());
@@ -317,9 +320,7 @@ impl<W: TraceSink> TraceWriter<W> {
             return self.write_zblob(digest, bytes);
         }
         let record = bytes.len() as u64 + 10;
-        if !self.block.raw.is_empty()
-            && self.block.raw.len() as u64 + record > u64::from(self.options.block_max_bytes)
-        {
+        if self.block_overflows(record) {
             self.flush()?;
         }
         self.reserve_block(record)?;
@@ -388,13 +389,43 @@ impl<W: TraceSink> TraceWriter<W> {
         if matches!(body, EventBody::Snapshot { .. }) {
             self.snapshots.push(number);
         }
-        if self.block.count >= self.options.flush_every_events
-            || self.block.raw.len() >= self.options.block_max_bytes as usize
-            || self.flush_due()
-        {
+        if !self.deferred && self.flush_wanted() {
             self.flush()?;
         }
         Ok(digest)
+    }
+
+    /// From now on the writer flushes only when its caller says so
+    /// ([`TraceWriter::flush_if_wanted`], [`TraceWriter::flush_if_due`],
+    /// [`TraceWriter::flush`]): a caller that calls them only between whole steps of a
+    /// run gets blocks that end between steps, so a crash's torn tail never cuts a step
+    /// in two. A block may then pass `flush_every_events` and `block_max_bytes` by what
+    /// was appended since the caller last looked, never `FRAME_PAYLOAD_MAX_BYTES`.
+    pub fn defer_flushes(&mut self) {
+        self.deferred = true;
+    }
+
+    /// Flushes if the block is full (by count or bytes) or the flush interval passed.
+    pub fn flush_if_wanted(&mut self) -> Result<(), TraceError> {
+        if (self.block.count > 0 || !self.buf.is_empty()) && self.flush_wanted() {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn flush_wanted(&self) -> bool {
+        self.block.count >= self.options.flush_every_events
+            || self.block.raw.len() >= self.options.block_max_bytes as usize
+            || self.flush_due()
+    }
+
+    /// Whether the open block must be sealed before `more` raw bytes go in: past
+    /// `block_max_bytes` (unless flushes are deferred), or past what a frame can hold.
+    fn block_overflows(&self, more: u64) -> bool {
+        let after = self.block.raw.len() as u64 + more;
+        !self.block.raw.is_empty()
+            && ((!self.deferred && after > u64::from(self.options.block_max_bytes))
+                || after > FRAME_PAYLOAD_MAX_BYTES - BLOCK_HEADER_LEN as u64)
     }
 
     /// Flushes if the flush interval has passed. A recorder calls this when idle, so a
@@ -501,9 +532,7 @@ impl<W: TraceSink> TraceWriter<W> {
                 max,
             });
         }
-        if !self.block.raw.is_empty()
-            && self.block.raw.len() as u64 + framed > u64::from(self.options.block_max_bytes)
-        {
+        if self.block_overflows(framed) {
             self.flush()?;
         }
         self.reserve_block(framed)?;

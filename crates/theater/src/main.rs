@@ -14,18 +14,16 @@
 //! on unusable input (manifest, inputs, trace file, address).
 
 use std::io::{BufRead, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use theater::ingress::{self, Exchange, ToScheduler};
-use theater_runtime::{
-    run_header, Recorder, SegmentPlan, SegmentPolicy, Sink, SnapshotPolicy, System,
-};
-use theater_trace::{segment_number, TraceWriter, WriterOptions};
+use theater_runtime::{SegmentPolicy, Sink, SnapshotPolicy, System};
 
 mod develop;
+mod recording;
 
 #[derive(Parser)]
 #[command(
@@ -83,6 +81,12 @@ struct RunArgs {
     /// Replace an existing trace file (or the segment files of a directory).
     #[arg(long)]
     force: bool,
+    /// Continue the run recorded in the --record directory: rebuild the system from its
+    /// last snapshot and the events after it (compared with the trace), then go on
+    /// live in a new segment. Inputs the trace already holds are checked and skipped.
+    /// The manifest must describe the recorded run.
+    #[arg(long, requires = "record", conflicts_with = "force")]
+    resume: bool,
     /// Record to a directory of segments, starting a new segment once one holds this
     /// many bytes [default: 64 MiB].
     #[arg(long, value_name = "BYTES", requires = "record")]
@@ -160,70 +164,6 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
-}
-
-/// The recorder for `--record PATH`: a trace file, or a directory of segments.
-fn recording_sink(
-    path: &Path,
-    force: bool,
-    fsync: bool,
-    segments: Option<SegmentPolicy>,
-    spec: &theater_runtime::SystemSpec,
-) -> Result<Sink> {
-    let options = WriterOptions {
-        fsync,
-        ..WriterOptions::default()
-    };
-    let to_dir = segments.is_some() || path.is_dir() || path.to_string_lossy().ends_with('/');
-    if to_dir {
-        if path.is_dir() && force {
-            for entry in std::fs::read_dir(path)? {
-                let entry = entry?;
-                if entry
-                    .file_name()
-                    .to_str()
-                    .and_then(segment_number)
-                    .is_some()
-                {
-                    std::fs::remove_file(entry.path())
-                        .with_context(|| format!("cannot replace {}", path.display()))?;
-                }
-            }
-        }
-        let plan = SegmentPlan {
-            dir: path.to_path_buf(),
-            run: run_header(spec),
-            manifest: spec.manifest_bytes(),
-            components: spec
-                .components
-                .iter()
-                .map(|c| (c.name.clone(), c.bytes.clone()))
-                .collect(),
-            options,
-            policy: segments.unwrap_or_default(),
-        };
-        let recorder = Recorder::spawn_segmented(plan).with_context(|| {
-            format!(
-                "cannot record to {} (use --force to replace its segments)",
-                path.display()
-            )
-        })?;
-        return Ok(Sink::Background(Box::new(recorder)));
-    }
-    if force && path.exists() {
-        std::fs::remove_file(path).with_context(|| format!("cannot replace {}", path.display()))?;
-    }
-    let flush_ms = options.flush_interval_ms;
-    let writer = TraceWriter::create(path, run_header(spec), &spec.manifest_bytes(), options)
-        .with_context(|| {
-            format!(
-                "cannot record to {} (use --force to replace it)",
-                path.display()
-            )
-        })?;
-    Ok(Sink::Background(Box::new(Recorder::spawn(
-        writer, flush_ms,
-    )?)))
 }
 
 fn out_of_time(deadline: Option<std::time::Instant>) -> bool {
@@ -360,6 +300,7 @@ fn run(args: RunArgs) -> Result<()> {
         manifest,
         record,
         force,
+        resume,
         segment_bytes,
         segment_ms,
         keep_segments,
@@ -385,11 +326,17 @@ fn run(args: RunArgs) -> Result<()> {
         keep: keep_segments,
     };
     let segmented = segment_bytes.is_some() || segment_ms.is_some() || keep_segments.is_some();
-    let sink = match &record {
-        None => Sink::Off,
-        Some(path) => recording_sink(path, force, fsync, segmented.then_some(segments), &spec)?,
+    let (mut system, recorded_inputs) = match &record {
+        Some(path) if resume => {
+            let r = recording::resume(path, fsync, segments, &spec)?;
+            (r.system, r.recorded_inputs)
+        }
+        None => (System::new(&spec, Sink::Off)?, Vec::new()),
+        Some(path) => {
+            let sink = recording::sink(path, force, fsync, segmented.then_some(segments), &spec)?;
+            (System::new(&spec, sink)?, Vec::new())
+        }
     };
-    let mut system = System::new(&spec, sink)?;
     system.record_snapshots(SnapshotPolicy {
         every_deliveries: snapshot_every,
         every_ms: snapshot_ms,
@@ -407,6 +354,7 @@ fn run(args: RunArgs) -> Result<()> {
         ))),
     };
     let mut refused = 0u64;
+    let mut recorded = recorded_inputs.into_iter();
     if let Some(reader) = reader {
         for (n, line) in reader.lines().enumerate() {
             let line = line?;
@@ -435,6 +383,17 @@ fn run(args: RunArgs) -> Result<()> {
                     n + 1
                 ),
             };
+            // A resumed run: the inputs its trace holds were given already.
+            if let Some((was_to, was)) = recorded.next() {
+                if (was_to, &was) != (to, &payload) {
+                    bail!(
+                        "inputs line {}: not the input the trace holds at this point (to {was_to}: {}); a resumed run takes the same inputs, then new ones",
+                        n + 1,
+                        String::from_utf8_lossy(&was)
+                    );
+                }
+                continue;
+            }
             if !system.inject(to, payload)? {
                 refused += 1;
             }

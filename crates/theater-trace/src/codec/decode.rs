@@ -199,6 +199,16 @@ impl<'a> Dec<'a> {
                 segment: self.u()?,
                 previous_head: self.digest()?,
             },
+            14 => EventBody::Resumed {
+                previous: match self.tag()? {
+                    0 => PreviousEnd::Finished,
+                    1 => PreviousEnd::Stopped,
+                    2 => PreviousEnd::Cut,
+                    _ => return Err("unknown previous-end tag"),
+                },
+                lost_bytes: self.u()?,
+                lost_events: self.u()?,
+            },
             _ => return Err("unknown event tag"),
         })
     }

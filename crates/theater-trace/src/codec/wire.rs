@@ -31,7 +31,7 @@ use crate::digest::Digest;
 use crate::event::*;
 
 /// Tags of [`EventBody`], in table order.
-pub const EVENT_TAGS: [&str; 14] = [
+pub const EVENT_TAGS: [&str; 15] = [
     "RunStarted",
     "ComponentRegistered",
     "ActorSpawned",
@@ -46,6 +46,7 @@ pub const EVENT_TAGS: [&str; 14] = [
     "IngressDropped",
     "Snapshot",
     "SegmentStarted",
+    "Resumed",
 ];
 
 /// Why an event cannot be encoded in version 3.
@@ -182,6 +183,20 @@ impl Enc<'_> {
                 self.run_header(run);
                 self.u(*segment);
                 self.digest(previous_head);
+            }
+            EventBody::Resumed {
+                previous,
+                lost_bytes,
+                lost_events,
+            } => {
+                self.tag(14);
+                self.tag(match previous {
+                    PreviousEnd::Finished => 0,
+                    PreviousEnd::Stopped => 1,
+                    PreviousEnd::Cut => 2,
+                });
+                self.u(*lost_bytes);
+                self.u(*lost_events);
             }
             EventBody::ComponentRegistered { name, component } => {
                 self.tag(1);
@@ -510,7 +525,7 @@ mod tests {
         assert_eq!(decode_body(&bytes), Ok(body));
         bytes.push(0);
         assert!(decode_body(&bytes).unwrap_err().contains("trailing"));
-        assert!(decode_body(&[14])
+        assert!(decode_body(&[15])
             .unwrap_err()
             .contains("unknown event tag"));
         assert!(decode_body(&[]).unwrap_err().contains("ends early"));
