@@ -316,6 +316,8 @@ impl ReplayDriver {
                     self.system.sink_mut().peek_recorded()?
                 {
                     self.system.sink_mut().append(body)?;
+                    // The resumed process went on with fresh instances, so does the replay.
+                    self.system.restore_instances()?;
                 }
                 Ok(Step::Segment)
             }

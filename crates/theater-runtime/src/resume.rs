@@ -81,6 +81,9 @@ pub fn resume(
     let flush_ms = writer_flush_ms(&segmenter);
     let recorder = Recorder::spawn_resumed(writer, flush_ms, segmenter)?;
     system.sink = Sink::Background(Box::new(recorder));
+    // Fresh instances from here on, as a replay of this trace makes at the `Resumed`
+    // event: what an instance kept from the rebuild cannot differ between the two.
+    system.restore_instances()?;
     system.sink.append(EventBody::Resumed {
         previous,
         lost_bytes,
@@ -120,7 +123,12 @@ fn same_run(trace: &Trace, spec: &SystemSpec) -> Result<(), String> {
     if recorded.limits != spec.limits {
         return Err("the manifest's [limits] differ from the trace's".into());
     }
-    let names = |s: &SystemSpec| s.components.iter().map(|c| c.name.clone()).collect::<Vec<_>>();
+    let names = |s: &SystemSpec| {
+        s.components
+            .iter()
+            .map(|c| c.name.clone())
+            .collect::<Vec<_>>()
+    };
     if names(&recorded) != names(spec) {
         return Err(format!(
             "the trace has components {:?}, the manifest {:?}",
@@ -201,9 +209,11 @@ fn recorded_inputs(trace: &Trace) -> Result<Vec<(u64, Vec<u8>)>, RuntimeError> {
         };
         let bytes = match &payload {
             theater_trace::Payload::Inline(b) => b.0.clone(),
-            theater_trace::Payload::Blob { digest, .. } => trace.blob(digest)?.ok_or_else(|| {
-                RuntimeError::Unreplayable(format!("input blob {digest} is missing"))
-            })?,
+            theater_trace::Payload::Blob { digest, .. } => {
+                trace.blob(digest)?.ok_or_else(|| {
+                    RuntimeError::Unreplayable(format!("input blob {digest} is missing"))
+                })?
+            }
         };
         inputs.push((to, bytes));
     }

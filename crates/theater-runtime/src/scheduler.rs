@@ -247,6 +247,14 @@ impl System {
             .collect()
     }
 
+    /// Everything the `store` interface holds: (actor, key) and value, in order.
+    pub fn store_entries(&self) -> impl Iterator<Item = (ActorId, &str, &[u8])> + '_ {
+        self.world
+            .kv
+            .iter()
+            .map(|((a, k), v)| (*a, k.as_str(), v.as_slice()))
+    }
+
     /// The value actor `actor` holds under `key` in the `store` interface, if any.
     pub fn store_get(&self, actor: ActorId, key: &str) -> Option<&[u8]> {
         self.world

@@ -72,7 +72,6 @@ pub(crate) fn sink(
     )?)))
 }
 
-
 /// `--resume`: the run recorded in `dir`, rebuilt and recording again into a new
 /// segment; says on standard error how the previous process ended and what the rebuild
 /// re-executed.
@@ -116,10 +115,11 @@ pub(crate) fn resume(
         ),
     };
     eprintln!(
-        "theater: resumed: the previous process {previous}; rebuilt from the snapshot at event {}, re-executing {} events, in {} ms",
+        "theater: resumed: the previous process {previous}; rebuilt from the snapshot at event {}, re-executing {} events, in {} ms; the trace holds {} inputs from a file (given again, they are checked and skipped)",
         r.from_snapshot,
         r.reexecuted,
-        started.elapsed().as_millis()
+        started.elapsed().as_millis(),
+        r.recorded_inputs.len()
     );
     Ok(r)
 }
