@@ -59,14 +59,21 @@ fn counter_counts_and_replays_to_the_same_head() {
 }
 
 #[test]
-fn background_recording_writes_the_same_bytes_as_inline_recording() {
+fn background_recording_writes_the_same_events_as_inline_recording() {
     let spec = counter_spec();
     let inputs: Vec<Vec<u8>> = (0..300).map(|i| format!("{i}").into_bytes()).collect();
     let pairs: Vec<(u64, Vec<u8>)> = inputs.iter().map(|i| (0, i.clone())).collect();
     let background = common::record_in_background(&spec, &pairs);
     let refs: Vec<&[u8]> = inputs.iter().map(Vec::as_slice).collect();
     let inline = record(&spec, &refs);
-    assert_eq!(background, inline);
+    // The same events and chain head; only where blocks end differs (the recorder
+    // thread flushes between steps, inline recording at its bounds).
+    let (b, i) = (
+        Trace::from_bytes(background).unwrap(),
+        Trace::from_bytes(inline).unwrap(),
+    );
+    assert_eq!((b.head(), b.event_count()), (i.head(), i.event_count()));
+    assert_eq!(common::events_of(&b), common::events_of(&i));
 }
 
 #[test]
