@@ -69,6 +69,29 @@ pub struct SegmentPlan {
     pub policy: SegmentPolicy,
 }
 
+impl SegmentPlan {
+    /// The plan for recording the run `spec` describes into `dir`.
+    pub fn for_run(
+        dir: &Path,
+        spec: &crate::spec::SystemSpec,
+        options: WriterOptions,
+        policy: SegmentPolicy,
+    ) -> SegmentPlan {
+        SegmentPlan {
+            dir: dir.to_path_buf(),
+            run: crate::run_header(spec),
+            manifest: spec.manifest_bytes(),
+            components: spec
+                .components
+                .iter()
+                .map(|c| (c.name.clone(), c.bytes.clone()))
+                .collect(),
+            options,
+            policy,
+        }
+    }
+}
+
 /// The recorder thread's side of rotation.
 #[derive(Debug)]
 pub struct Segmenter {

@@ -222,25 +222,16 @@ fn a_run_recorded_to_rotating_segments_replays_whole_and_by_segment() {
         let mut rng = Rng::new(seed ^ 0x5e9);
         let dir = theater_testkit::scratch(&format!("segments-{seed}"));
         let keep = (rng.below(3) == 0).then(|| 2 + rng.below(3));
-        let plan = SegmentPlan {
-            dir: dir.join("run"),
-            run: theater_runtime::run_header(&spec),
-            manifest: spec.manifest_bytes(),
-            components: spec
-                .components
-                .iter()
-                .map(|c| (c.name.clone(), c.bytes.clone()))
-                .collect(),
-            options: theater_trace::WriterOptions {
-                flush_every_events: 1 + rng.below(64) as u32,
-                ..Default::default()
-            },
-            policy: SegmentPolicy {
-                bytes: 200 + rng.below(3000),
-                ms: 0,
-                keep,
-            },
+        let options = theater_trace::WriterOptions {
+            flush_every_events: 1 + rng.below(64) as u32,
+            ..Default::default()
         };
+        let policy = SegmentPolicy {
+            bytes: 200 + rng.below(3000),
+            ms: 0,
+            keep,
+        };
+        let plan = SegmentPlan::for_run(&dir.join("run"), &spec, options, policy);
         let recorder = Recorder::spawn_segmented(plan).unwrap();
         let mut system = with_cache(&spec, |c| {
             System::with_cache(&spec, Sink::Background(Box::new(recorder)), c)

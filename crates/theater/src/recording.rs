@@ -36,18 +36,7 @@ pub(crate) fn sink(
                 }
             }
         }
-        let plan = SegmentPlan {
-            dir: path.to_path_buf(),
-            run: run_header(spec),
-            manifest: spec.manifest_bytes(),
-            components: spec
-                .components
-                .iter()
-                .map(|c| (c.name.clone(), c.bytes.clone()))
-                .collect(),
-            options,
-            policy: segments.unwrap_or_default(),
-        };
+        let plan = SegmentPlan::for_run(path, spec, options, segments.unwrap_or_default());
         let recorder = Recorder::spawn_segmented(plan).with_context(|| {
             format!(
                 "cannot record to {} (use --force to replace its segments)",
@@ -87,21 +76,11 @@ pub(crate) fn resume(
             dir.display()
         );
     }
-    let plan = SegmentPlan {
-        dir: dir.to_path_buf(),
-        run: run_header(spec),
-        manifest: spec.manifest_bytes(),
-        components: spec
-            .components
-            .iter()
-            .map(|c| (c.name.clone(), c.bytes.clone()))
-            .collect(),
-        options: WriterOptions {
-            fsync,
-            ..WriterOptions::default()
-        },
-        policy,
+    let options = WriterOptions {
+        fsync,
+        ..WriterOptions::default()
     };
+    let plan = SegmentPlan::for_run(dir, spec, options, policy);
     let mut cache = theater_runtime::ComponentCache::new(&spec.limits)?;
     let started = std::time::Instant::now();
     let r = theater_runtime::resume::resume(spec, plan, &mut cache)
