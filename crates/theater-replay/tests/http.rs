@@ -9,7 +9,7 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -101,21 +101,14 @@ fn manifest(dir: &Path) -> PathBuf {
 
 /// `theater run --http` on a free loopback port; returns the process and the address.
 fn serve(manifest: &Path, trace: &Path) -> (Child, SocketAddr) {
-    let mut child = Command::new(theater_bin())
-        .args(["run", manifest.to_str().unwrap(), "--http", "127.0.0.1:0"])
-        .args(["--record", trace.to_str().unwrap(), "--force"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    stderr.read_line(&mut line).unwrap();
-    let addr =
-        theater::ingress::served_address(&line).unwrap_or_else(|| panic!("no address in {line:?}"));
-    // Keep draining standard error so the server never blocks on it.
-    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
-    (child, addr)
+    let served = theater_testkit::http::serve(
+        Command::new(theater_bin())
+            .args(["run", manifest.to_str().unwrap(), "--http", "127.0.0.1:0"])
+            .args(["--record", trace.to_str().unwrap(), "--force"])
+            .stdout(Stdio::piped()),
+        theater::ingress::served_address,
+    );
+    (served.child, served.addr)
 }
 
 /// Stops `theater run` with SIGTERM; checks it ended the run cleanly and returns its

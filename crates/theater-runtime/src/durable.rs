@@ -49,4 +49,24 @@ impl System {
             Sink::Off | Sink::Replay(_) => Ok(()),
         }
     }
+
+    /// Flushes (and syncs, with `fsync`) everything recorded so far and waits until that
+    /// is done, at most `timeout`. A server calls it before it says it serves: a run
+    /// that served can always be resumed, since its setup is on disk. Does nothing when
+    /// the run is not recorded.
+    pub fn sync_now(&mut self, timeout: std::time::Duration) -> Result<(), RuntimeError> {
+        self.request_sync()?;
+        let want = self.recorded_events();
+        let deadline = std::time::Instant::now() + timeout;
+        while self.synced_events().is_some_and(|synced| synced < want) {
+            if std::time::Instant::now() >= deadline {
+                return Err(RuntimeError::Trace(theater_trace::TraceError::Io {
+                    context: format!("flushing the recording (waited {} ms)", timeout.as_millis()),
+                    source: std::io::Error::from(std::io::ErrorKind::TimedOut),
+                }));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        Ok(())
+    }
 }

@@ -69,3 +69,46 @@ impl Client {
         Ok((status, body))
     }
 }
+
+/// A server process started by [`serve`].
+#[derive(Debug)]
+pub struct Served {
+    /// The process, its standard error drained on a thread.
+    pub child: std::process::Child,
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// The lines it printed on standard error before the one that named the address.
+    pub before: Vec<String>,
+}
+
+/// Spawns `cmd` (a `theater run --http`) with standard error piped, reads its lines until
+/// `address` finds the listening address in one, then keeps draining standard error on
+/// a thread so the server never blocks on it. Panics, with what the process printed, if
+/// it exits before naming an address.
+// The child is handed to the caller, who waits for it.
+#[allow(clippy::zombie_processes)]
+pub fn serve(cmd: &mut std::process::Command, address: fn(&str) -> Option<SocketAddr>) -> Served {
+    let mut child = cmd
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawning {cmd:?}: {e}"));
+    let mut stderr = BufReader::new(child.stderr.take().expect("standard error is piped"));
+    let mut before = Vec::new();
+    loop {
+        let mut line = String::new();
+        let read = stderr.read_line(&mut line).unwrap_or(0);
+        if read == 0 {
+            let status = child.wait().ok();
+            panic!("{cmd:?} ended ({status:?}) before serving; it printed {before:#?}");
+        }
+        if let Some(addr) = address(&line) {
+            std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+            return Served {
+                child,
+                addr,
+                before,
+            };
+        }
+        before.push(line.trim_end().to_string());
+    }
+}

@@ -10,7 +10,7 @@
 //!
 //! Run: `cargo bench -p theater --bench http`. `docs/benchmarks.md` holds the latest.
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::Read;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -21,7 +21,7 @@ const REQUESTS: usize = 40_000;
 const TIME_LIMIT: Duration = Duration::from_secs(60);
 const ROUNDS: usize = 3;
 
-use theater_testkit::http::Client;
+use theater_testkit::http::{serve as serve_http, Client};
 use theater_testkit::repo;
 
 /// Starts the kv service; returns the process and its address.
@@ -36,18 +36,8 @@ fn serve(record: Option<&Path>, durable: bool) -> (Child, SocketAddr) {
         // Durable replies: each reply waits for its events to be synced.
         cmd.arg("--fsync");
     }
-    let mut child = cmd
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    stderr.read_line(&mut line).unwrap();
-    let addr =
-        theater::ingress::served_address(&line).unwrap_or_else(|| panic!("no address in {line:?}"));
-    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
-    (child, addr)
+    let served = serve_http(cmd.stdout(Stdio::piped()), theater::ingress::served_address);
+    (served.child, served.addr)
 }
 
 /// Stops the service with SIGTERM; returns its summary (standard output).

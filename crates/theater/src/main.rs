@@ -220,6 +220,11 @@ fn serve_http(
         .collect::<Result<Vec<_>>>()?;
     let server = ingress::start(addr, routes, config.limits)
         .with_context(|| format!("cannot serve HTTP on {addr}"))?;
+    // Everything recorded before the first request is on disk before the run says it
+    // serves: a run that served can always be resumed.
+    system
+        .sync_now(Duration::from_secs(10))
+        .context("the recording fell behind before serving")?;
     eprintln!("{}", ingress::serving_line(server.addr));
     let mut exchange = Exchange::new(config.limits, message_bytes).durable(durable);
     if durable {
