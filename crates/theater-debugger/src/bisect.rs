@@ -103,7 +103,7 @@ pub fn bisect(
             // Invariant: holds(hi), and !holds(lo) unless hi == 0. A probe at a recorded
             // snapshot costs a restore and no re-execution, so while one lies between lo
             // and hi the probe goes to the one nearest the middle.
-            let snapshots = session.snapshot_steps();
+            let snapshots = session.snapshot_steps()?;
             while hi > 0 && hi - lo > 1 {
                 let mid = nearest_between(&snapshots, lo, hi).unwrap_or(lo + (hi - lo) / 2);
                 if holds(session, mid)? {
@@ -186,7 +186,7 @@ fn cause_chain(session: &Session, step: usize) -> Result<Vec<RecordedEvent>, Deb
                 // The input with the same sequence number, earlier in the trace.
                 let trace: &Trace = session.trace();
                 for q in (1..p).rev() {
-                    let e = trace.event(session.events_at(q - 1))?;
+                    let e = trace.event(session.events_at(q - 1)?)?;
                     if let EventBody::Input(i) = &e.event.body {
                         if i.seq == d.seq {
                             chain.push(e);

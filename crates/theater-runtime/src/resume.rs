@@ -184,28 +184,29 @@ fn previous_end(trace: &Trace) -> Result<(PreviousEnd, u64, u64), RuntimeError> 
 
 /// The one-way external inputs in the trace, in order: accepted ones (`Input`) and
 /// refused ones, outside the stretches where a process served HTTP (from its first
-/// request or dropped connection to the next `Resumed`).
+/// request or dropped connection to the next `Resumed`). Only the blocks holding such
+/// events are read (the index says which).
 fn recorded_inputs(trace: &Trace) -> Result<Vec<(u64, Vec<u8>)>, RuntimeError> {
     let mut inputs = Vec::new();
     let mut serving = false;
-    for e in trace.events() {
-        let body = e?.event.body;
-        let (to, payload) = match body {
+    let kinds = ["input", "refused", "dropped", "resumed"];
+    trace.for_each_event_of_kinds(&kinds, |e| {
+        let (to, payload) = match e.event.body {
             EventBody::Resumed { .. } => {
                 serving = false;
-                continue;
+                return Ok(());
             }
             EventBody::IngressDropped { .. } => {
                 serving = true;
-                continue;
+                return Ok(());
             }
             EventBody::Input(d) if matches!(d.kind, MessageKind::Request { .. }) => {
                 serving = true;
-                continue;
+                return Ok(());
             }
             EventBody::Input(d) if !serving => (d.to, d.payload),
             EventBody::Refused { to, payload, .. } if !serving => (to, payload),
-            _ => continue,
+            _ => return Ok(()),
         };
         let bytes = match &payload {
             theater_trace::Payload::Inline(b) => b.0.clone(),
@@ -216,7 +217,8 @@ fn recorded_inputs(trace: &Trace) -> Result<Vec<(u64, Vec<u8>)>, RuntimeError> {
             }
         };
         inputs.push((to, bytes));
-    }
+        Ok::<(), RuntimeError>(())
+    })?;
     Ok(inputs)
 }
 

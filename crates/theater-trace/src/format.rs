@@ -255,6 +255,11 @@ pub(crate) struct IndexV3 {
     /// snapshots existed: read as none, which such a trace has).
     #[serde(default)]
     pub(crate) snapshots: Vec<u64>,
+    /// For every block, in the order of `blocks`: (tag, count) of each event kind it
+    /// holds, by tag (absent in an index written before they were counted: the reader
+    /// then counts them from the blocks when asked).
+    #[serde(default)]
+    pub(crate) kinds: Vec<Vec<(u8, u32)>>,
 }
 
 /// The index of a finished version 1 or 2 trace: where every K-th event starts and

@@ -24,6 +24,7 @@ mod error;
 mod event;
 pub mod format;
 mod json;
+mod kinds;
 pub mod legacy;
 mod reader;
 pub mod synth;
@@ -39,6 +40,7 @@ pub use error::{Corruption, Problem, TraceError};
 pub use event::*;
 pub use format::{FORMAT_VERSION, FORMAT_VERSION_MIN};
 pub use json::{event_to_json, export_json_lines};
+pub use kinds::{BlockKinds, KindCounts};
 pub use reader::{
     segment_file_name, segment_number, EventPosition, Events, RecordedEvent, Recovery, SegmentInfo,
     Trace,

@@ -37,6 +37,7 @@ use crate::format::{
     file_header, push_frame, Footer, FrameKind, IndexV3, BLOCK_HEADER_LEN, FRAME_HEADER_LEN,
     FRAME_PAYLOAD_MAX_BYTES, HEADER_LEN, ZBLOB_HEADER_LEN,
 };
+use crate::kinds::KindCounts;
 
 /// The writer hands its buffer of whole frames to the sink once it holds this many
 /// bytes, whatever the flush policy says: bounds the writer's memory.
@@ -140,6 +141,8 @@ struct OpenBlock {
     raw: Vec<u8>,
     first_event: u64,
     count: u32,
+    /// Its events' kinds.
+    kinds: KindCounts,
     chain_before: Digest,
     /// The small blobs in `raw`: digest → (where its bytes start in `raw`, length).
     blobs: BTreeMap<Digest, (u32, u64)>,
@@ -164,6 +167,8 @@ pub struct TraceWriter<W: TraceSink> {
     blocks: Vec<(u64, u64, Digest)>,
     /// The number of every snapshot event.
     snapshots: Vec<u64>,
+    /// The kinds of every block's events, in the order of `blocks`.
+    kinds: Vec<Vec<(u8, u32)>>,
     last_flush: Instant,
     /// Events handed to the sink at the last flush, and the head at that moment.
     flushed: (u64, Digest),
@@ -269,6 +274,7 @@ impl<W: TraceSink> TraceWriter<W> {
                 raw: Vec::with_capacity(64 << 10),
                 first_event,
                 count: 0,
+                kinds: KindCounts::default(),
                 chain_before,
                 blobs: BTreeMap::new(),
             },
@@ -280,6 +286,7 @@ impl<W: TraceSink> TraceWriter<W> {
             blobs: BTreeMap::new(),
             blocks: Vec::new(),
             snapshots: Vec::new(),
+            kinds: Vec::new(),
             last_flush: Instant::now(),
             flushed: (first_event, chain_before),
             deferred: false,
@@ -466,6 +473,7 @@ impl<W: TraceSink> TraceWriter<W> {
                 .map(|(d, b)| (*d, b.offset, b.len, b.at))
                 .collect(),
             snapshots: std::mem::take(&mut self.snapshots),
+            kinds: std::mem::take(&mut self.kinds),
         };
         let encoded = rmp_serde::to_vec(&index).expect("encoding the index into a Vec cannot fail");
         let index_offset = self.offset;
@@ -539,6 +547,9 @@ impl<W: TraceSink> TraceWriter<W> {
         put_record_header(&mut self.block.raw, len, false);
         self.block.raw.extend_from_slice(&self.scratch);
         self.block.count += 1;
+        self.block
+            .kinds
+            .add(self.scratch.first().copied().unwrap_or(u8::MAX));
         self.head = chain_link(&self.head, &self.scratch);
         self.events += 1;
         Ok(self.head)
@@ -578,6 +589,8 @@ impl<W: TraceSink> TraceWriter<W> {
         push_frame(&mut self.buf, FrameKind::Block, &[&header, &data]);
         self.blocks
             .push((self.block.first_event, self.offset, self.block.chain_before));
+        self.kinds
+            .push(std::mem::take(&mut self.block.kinds).to_wire());
         for (digest, (at, len)) in std::mem::take(&mut self.block.blobs) {
             self.blobs.insert(
                 digest,

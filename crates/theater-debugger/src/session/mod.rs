@@ -25,12 +25,14 @@ use std::path::Path;
 use theater_runtime::replay::{DriverCheckpoint, ReplayDriver, ReplayOptions, Step};
 use theater_runtime::{ActorStatus, ComponentCache, Divergence, Limits};
 use theater_trace::{ActorId, EventBody, RecordedEvent, Trace};
+use timeline::Timeline;
 
 use crate::breakpoint::Breakpoint;
 use crate::DebugError;
 
 mod breakpoints;
 mod query;
+mod timeline;
 
 /// Default distance between checkpoints, in events.
 pub const CHECKPOINT_EVERY_EVENTS_DEFAULT: u64 = 256;
@@ -100,17 +102,17 @@ pub type ProgressFn = Box<dyn FnMut(u64, u64)>;
 /// A replay session over one trace.
 pub struct Session {
     driver: ReplayDriver,
-    /// `ends[p]`: events replayed at position `p`.
-    ends: Vec<u64>,
+    /// Events replayed at each position.
+    timeline: Timeline,
     cursor: usize,
     /// The driver's position (valid when `driver_clean`).
     driver_at: usize,
     driver_clean: bool,
     /// Checkpoints by position, ascending; the first is position 0.
     checkpoints: Vec<(usize, DriverCheckpoint)>,
-    /// The recorded snapshots: (the position after each, its event number), ascending.
-    /// Empty once checkpoints are off.
-    snapshots: Vec<(usize, u64)>,
+    /// The recorded snapshots after the setup, by event number, ascending. Empty once
+    /// checkpoints are off.
+    snapshots: Vec<u64>,
     every: u64,
     /// Position of the checkpoint the driver last started from.
     restored_from: usize,
@@ -127,25 +129,10 @@ impl std::fmt::Debug for Session {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Session")
             .field("cursor", &self.cursor)
-            .field("steps", &(self.ends.len() - 1))
+            .field("steps", &self.steps())
             .field("checkpoints", &self.checkpoints.len())
             .finish()
     }
-}
-
-/// The kinds ([`EventBody::kind_name`]) of the events that start a step.
-const STEP_KINDS: [&str; 7] = [
-    "input",
-    "refused",
-    "dropped",
-    "snapshot",
-    "segment",
-    "delivered",
-    "run-ended",
-];
-
-fn starts_step(kind: &str) -> bool {
-    STEP_KINDS.contains(&kind)
 }
 
 impl Session {
@@ -156,49 +143,32 @@ impl Session {
 
     /// Starts a session over `trace`, positioned after its setup.
     pub fn new(trace: Trace, options: &SessionOptions) -> Result<Session, DebugError> {
-        // The timeline from the events' kinds alone (nothing decoded): opening a long
-        // trace costs a scan at the speed of decompression.
-        let mut ends = Vec::new();
+        // The timeline from the index's kind counts (no block read): opening a long
+        // trace costs one entry per block.
+        let mut timeline = Timeline::new(&trace)?;
         let first_event = trace.first_event();
-        trace.for_each_kind(|n, kind| {
-            if n > first_event && starts_step(kind) {
-                ends.push(n);
-            }
-        })?;
-        let total = trace.event_count();
-        if ends.is_empty() || *ends.last().unwrap_or(&0) < total {
-            ends.push(total);
-        }
         let replay = ReplayOptions {
             swaps: options.swaps.clone(),
             ..ReplayOptions::default()
         };
         let mut cache = ComponentCache::new(&Limits::default())?;
         let driver = ReplayDriver::new(trace, &replay, &mut cache)?;
-        if first_event > 0 {
-            // A trace that starts at a segment: its setup ends after the snapshot the
-            // replay starts from.
-            ends.retain(|&end| end >= driver.events());
-        }
-        if driver.events() != ends[0] {
-            return Err(DebugError::Divergence(Box::new(Divergence {
-                event: driver.events(),
-                actor: None,
-                expected: format!("the run's setup to end at event {}", ends[0]),
-                actual: format!("setup ended at event {}", driver.events()),
-            })));
-        }
+        // A trace that starts at a segment: its setup ends after the snapshot the replay
+        // starts from, past the segment's first steps.
+        timeline.start_at(driver.trace(), driver.events(), first_event > 0)?;
         let first = driver.checkpoint();
+        let setup_end = driver.events();
         let snapshots = driver
             .trace()
             .snapshots()?
             .iter()
-            .map(|&n| (ends.partition_point(|&end| end <= n), n))
+            .copied()
+            .filter(|&n| n >= setup_end)
             .collect();
         Ok(Session {
             driver,
             snapshots,
-            ends,
+            timeline,
             cursor: 0,
             driver_at: 0,
             driver_clean: true,
@@ -226,7 +196,7 @@ impl Session {
 
     /// Number of steps in the trace.
     pub fn steps(&self) -> usize {
-        self.ends.len() - 1
+        self.timeline.len() - 1
     }
 
     /// The cursor's step number.
@@ -235,8 +205,8 @@ impl Session {
     }
 
     /// Events replayed at position `p`.
-    pub fn events_at(&self, p: usize) -> u64 {
-        self.ends[p.min(self.ends.len() - 1)]
+    pub fn events_at(&self, p: usize) -> Result<u64, DebugError> {
+        self.timeline.get(self.trace(), p.min(self.steps()))
     }
 
     /// The position reached once event `event` is replayed (the end of its step).
@@ -248,13 +218,16 @@ impl Session {
                 total.saturating_sub(1)
             )));
         }
-        Ok(self.ends.partition_point(|&end| end <= event))
+        self.timeline.positions_through(self.trace(), event)
     }
 
     /// The steps at which a recorded snapshot can be restored (reaching one re-executes
     /// nothing), ascending; none once checkpoints are off.
-    pub fn snapshot_steps(&self) -> Vec<usize> {
-        self.snapshots.iter().map(|(p, _)| *p).collect()
+    pub fn snapshot_steps(&self) -> Result<Vec<usize>, DebugError> {
+        self.snapshots
+            .iter()
+            .map(|&n| self.timeline.positions_through(self.trace(), n))
+            .collect()
     }
 
     /// Things the session learned that a user should know (checkpoints turned off…).
@@ -286,7 +259,11 @@ impl Session {
         Position {
             step: self.cursor,
             steps: self.steps(),
-            event: self.ends[self.cursor].saturating_sub(1),
+            // The cursor's position was reached, so its block was read before.
+            event: self
+                .events_at(self.cursor)
+                .unwrap_or_else(|_| self.trace().event_count())
+                .saturating_sub(1),
             last_event: self.trace().event_count().saturating_sub(1),
             actor,
         }
@@ -316,16 +293,16 @@ impl Session {
         if p == 0 {
             return None;
         }
-        self.trace().event(self.ends[p - 1]).ok()
+        self.trace().event(self.events_at(p - 1).ok()?).ok()
     }
 
     /// The events of step `p` (for `p` = 0, the setup events).
     pub fn step_events(&self, p: usize) -> Result<Vec<RecordedEvent>, DebugError> {
         let p = p.min(self.steps());
         let (from, to) = if p == 0 {
-            (0, self.ends[0])
+            (0, self.events_at(0)?)
         } else {
-            (self.ends[p - 1], self.ends[p])
+            (self.events_at(p - 1)?, self.events_at(p)?)
         };
         self.trace()
             .events_from(from)
@@ -339,7 +316,7 @@ impl Session {
     /// Moves the driver to the end of the step after its position.
     fn advance(&mut self) -> Result<(), DebugError> {
         let from = self.driver.events();
-        let want = self.ends[self.driver_at + 1];
+        let want = self.events_at(self.driver_at + 1)?;
         loop {
             match self.driver.step() {
                 Ok(Step::Input | Step::Snapshot | Step::Segment | Step::Delivery) => {}
@@ -370,7 +347,7 @@ impl Session {
             .last()
             .map(|(p, c)| (*p, c.events()))
             .unwrap_or((0, 0));
-        if self.driver_at > last && got - self.ends[last] >= self.every {
+        if self.driver_at > last && got - self.events_at(last)? >= self.every {
             self.checkpoints
                 .push((self.driver_at, self.driver.checkpoint()));
         }
@@ -383,13 +360,17 @@ impl Session {
 
     fn seek_once(&mut self, target: usize) -> Result<(), DebugError> {
         let i = self.checkpoints.partition_point(|(p, _)| *p <= target) - 1;
-        let j = self.snapshots.partition_point(|(p, _)| *p <= target);
+        // The snapshots whose step ends at or before the target start before the
+        // target's events end.
+        let limit = self.events_at(target)?;
+        let j = self.snapshots.partition_point(|&n| n < limit);
         // The nearest place to start from at or before the target: a checkpoint kept in
         // memory, or a snapshot in the trace when it is nearer.
-        let snapshot = j
-            .checked_sub(1)
-            .map(|j| self.snapshots[j])
-            .filter(|&(p, _)| p > self.checkpoints[i].0);
+        let snapshot = match j.checked_sub(1).map(|j| self.snapshots[j]) {
+            Some(n) => Some((self.timeline.positions_through(self.trace(), n)?, n)),
+            None => None,
+        }
+        .filter(|&(p, _)| p > self.checkpoints[i].0);
         let mut nearest = snapshot.map_or(self.checkpoints[i].0, |(p, _)| p);
         // Restore when the driver cannot get there by going forward, or when a checkpoint
         // is closer to the target than the driver is.
@@ -595,7 +576,7 @@ impl Session {
 mod tests {
     #[test]
     fn every_step_kind_is_a_kind() {
-        for kind in super::STEP_KINDS {
+        for kind in super::timeline::STEP_KINDS {
             assert!(theater_trace::EVENT_KIND_NAMES.contains(&kind), "{kind}");
         }
     }

@@ -90,7 +90,7 @@ impl Session {
     /// Log lines written up to the cursor (the last `max`), with their event numbers.
     pub fn logs(&self, max: usize) -> Result<Vec<(u64, ActorId, LogLine)>, DebugError> {
         let mut out = std::collections::VecDeque::new();
-        let end = self.ends[self.cursor];
+        let end = self.events_at(self.cursor)?;
         for e in self.trace().events().take(end as usize) {
             let e = e?;
             if let EventBody::Outputs(o) = e.event.body {

@@ -17,6 +17,7 @@ use crate::digest::Digest;
 use crate::error::{Corruption, Problem, TraceError};
 use crate::event::Event;
 use crate::format::{Footer, FrameKind, IndexV3, FRAME_HEADER_LEN, HEADER_LEN};
+use crate::kinds::KindCounts;
 
 use super::frames::{FrameReader, Source};
 use super::{
@@ -88,16 +89,28 @@ pub(super) fn from_index(footer: &Footer, payload: &[u8]) -> Option<Opened> {
             .blocks
             .iter()
             .all(|&(_, o, _)| o >= HEADER_LEN && o < footer.index_offset);
+    // Counts that do not fit the block table are not used (verify reports them).
+    let kinds: Vec<Option<KindCounts>> = if index.kinds.len() == index.blocks.len() {
+        index
+            .kinds
+            .iter()
+            .map(|k| KindCounts::from_wire(k))
+            .collect()
+    } else {
+        Vec::new()
+    };
     consistent.then(|| Opened {
         frames_end: footer.index_offset,
         layout: Layout::Blocks(
             index
                 .blocks
                 .iter()
-                .map(|&(first, offset, chain_before)| BlockEntry {
+                .enumerate()
+                .map(|(i, &(first, offset, chain_before))| BlockEntry {
                     first,
                     offset,
                     chain_before,
+                    kinds: kinds.get(i).copied().flatten(),
                 })
                 .collect(),
         ),
@@ -158,6 +171,10 @@ pub(super) fn scan(source: &Source, file_len: u64) -> Result<Opened, TraceError>
                     Ok(b) => b,
                     Err(p) => break p.to_string(),
                 };
+                let mut kinds = KindCounts::default();
+                for r in block.1.iter().filter(|r| !r.blob) {
+                    kinds.add(block.0.raw.get(r.range.start).copied().unwrap_or(u8::MAX));
+                }
                 for r in block.1.iter().filter(|r| r.blob) {
                     let bytes = &block.0.raw[r.range.clone()];
                     blobs.entry(Digest::of(bytes)).or_insert(BlobLocation {
@@ -170,6 +187,7 @@ pub(super) fn scan(source: &Source, file_len: u64) -> Result<Opened, TraceError>
                     first: events,
                     offset,
                     chain_before: header.chain_before,
+                    kinds: Some(kinds),
                 });
                 events += u64::from(header.count);
                 offset = frame.next_offset();
@@ -361,6 +379,21 @@ impl Events<'_> {
                 }
                 let block = Block::decode(payload).map_err(|p| corrupt(self.number, p))?;
                 let ranges = block.events().map_err(|p| corrupt(self.number, p))?;
+                if let Some(listed) = self.trace.listed_kinds(offset) {
+                    let mut found = KindCounts::default();
+                    for r in &ranges {
+                        found.add(block.raw.get(r.start).copied().unwrap_or(u8::MAX));
+                    }
+                    if found != listed {
+                        return Err(corrupt(
+                            self.number,
+                            Problem::Index(
+                                "its event kinds for this block differ from the block's events"
+                                    .into(),
+                            ),
+                        ));
+                    }
+                }
                 let decoded = Arc::new(Decoded {
                     frame_len: header.frame_len(),
                     header: block.header,

@@ -22,9 +22,11 @@ use crate::format::{
     check_file_header, Footer, FrameKind, IndexRecord, IndexV3, FIRST_BLOCK_VERSION,
     FOOTER_FRAME_LEN, HEADER_LEN,
 };
+use crate::kinds::KindCounts;
 
 mod blocks;
 mod frames;
+mod kinds;
 mod legacy;
 mod segments;
 mod snapshots;
@@ -78,6 +80,8 @@ pub(crate) struct BlockEntry {
     pub(crate) first: u64,
     pub(crate) offset: u64,
     pub(crate) chain_before: Digest,
+    /// Its events' kinds, when the index lists them.
+    pub(crate) kinds: Option<KindCounts>,
 }
 
 /// How events are laid out in the file.

@@ -38,24 +38,33 @@ impl Trace {
     ///
     /// [`EventBody::kind_name`]: crate::EventBody::kind_name
     pub fn for_each_kind(&self, mut f: impl FnMut(u64, &'static str)) -> Result<(), TraceError> {
+        self.for_each_tag(|n, tag| {
+            f(
+                n,
+                EVENT_KIND_NAMES
+                    .get(usize::from(tag))
+                    .copied()
+                    .unwrap_or("unknown"),
+            )
+        })
+    }
+
+    /// [`Trace::for_each_kind`] by wire tag.
+    pub(super) fn for_each_tag(&self, mut f: impl FnMut(u64, u8)) -> Result<(), TraceError> {
         match &self.layout {
             Layout::Blocks(blocks) => {
                 for (first, tags) in self.tags_in_parallel(blocks)? {
                     for (n, tag) in (first..).zip(tags) {
-                        f(
-                            n,
-                            EVENT_KIND_NAMES
-                                .get(usize::from(tag))
-                                .copied()
-                                .unwrap_or("unknown"),
-                        );
+                        f(n, tag);
                     }
                 }
                 Ok(())
             }
             Layout::Frames { .. } => self.events().try_for_each(|e| {
                 let e = e?;
-                f(e.number, e.event.body.kind_name());
+                let kind = e.event.body.kind_name();
+                let tag = EVENT_KIND_NAMES.iter().position(|k| *k == kind);
+                f(e.number, tag.map_or(u8::MAX, |t| t as u8));
                 Ok(())
             }),
         }

@@ -14,6 +14,7 @@ use crate::digest::Digest;
 use crate::error::{Corruption, Problem, TraceError};
 use crate::event::{EventBody, INLINE_PAYLOAD_MAX_BYTES};
 use crate::format::{FrameKind, IndexV3};
+use crate::kinds::KindCounts;
 use crate::reader::{RawFrame, StoredIndex, Trace};
 
 use super::{check_payloads, incomplete, VerifyReport};
@@ -29,6 +30,8 @@ struct Checker {
     blobs: BTreeMap<Digest, (u64, u64, Option<u32>)>,
     /// The number of every snapshot event.
     snapshots: Vec<u64>,
+    /// The kinds of every block's events, as the index lists them.
+    kinds: Vec<Vec<(u8, u32)>>,
     /// The first event's number, once the first block is read: 0, or where a segment
     /// starts (its first block's header says; its first event must agree).
     start: Option<u64>,
@@ -136,6 +139,7 @@ impl Checker {
         }
         self.blocks
             .push((h.first_event, frame.offset, h.chain_before));
+        let mut kinds = KindCounts::default();
         let records = block.records().map_err(|p| corrupt(Some(self.events), p))?;
         for record in records {
             let bytes = &block.raw[record.range.clone()];
@@ -154,12 +158,14 @@ impl Checker {
             let snapshot = self
                 .event(bytes)
                 .map_err(|p| corrupt(Some(self.events), p))?;
+            kinds.add(bytes.first().copied().unwrap_or(u8::MAX));
             if snapshot {
                 self.snapshots.push(self.events);
             }
             self.chain = chain_link(&self.chain, bytes);
             self.events += 1;
         }
+        self.kinds.push(kinds.to_wire());
         Ok(())
     }
 
@@ -253,6 +259,12 @@ fn check_index(index_offset: u64, index: &IndexV3, check: &Checker) -> Result<()
     }
     if index.snapshots != check.snapshots {
         return Err(mismatch("its snapshot list differs from the events".into()));
+    }
+    // An index written before kinds were counted lists none.
+    if !index.kinds.is_empty() && index.kinds != check.kinds {
+        return Err(mismatch(
+            "its event kinds per block differ from the blocks".into(),
+        ));
     }
     Ok(())
 }
