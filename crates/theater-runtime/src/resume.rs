@@ -11,6 +11,7 @@
 //! snapshot, like every segment.
 
 use std::collections::BTreeMap;
+use std::ops::ControlFlow;
 use std::path::Path;
 
 use theater_trace::{Digest, EventBody, MessageKind, PreviousEnd, Trace};
@@ -184,41 +185,41 @@ fn previous_end(trace: &Trace) -> Result<(PreviousEnd, u64, u64), RuntimeError> 
 
 /// The one-way external inputs in the trace, in order: accepted ones (`Input`) and
 /// refused ones, outside the stretches where a process served HTTP (from its first
-/// request or dropped connection to the next `Resumed`). Only the blocks holding such
-/// events are read (the index says which).
+/// request or dropped connection to the next `Resumed`: a process takes its file inputs
+/// before it serves). Only the blocks holding such events are read (the index says
+/// which), and none of a process's after it began to serve.
 fn recorded_inputs(trace: &Trace) -> Result<Vec<(u64, Vec<u8>)>, RuntimeError> {
-    let mut inputs = Vec::new();
-    let mut serving = false;
-    let kinds = ["input", "refused", "dropped", "resumed"];
-    trace.for_each_event_of_kinds(&kinds, |e| {
-        let (to, payload) = match e.event.body {
-            EventBody::Resumed { .. } => {
-                serving = false;
-                return Ok(());
-            }
-            EventBody::IngressDropped { .. } => {
-                serving = true;
-                return Ok(());
-            }
-            EventBody::Input(d) if matches!(d.kind, MessageKind::Request { .. }) => {
-                serving = true;
-                return Ok(());
-            }
-            EventBody::Input(d) if !serving => (d.to, d.payload),
-            EventBody::Refused { to, payload, .. } if !serving => (to, payload),
-            _ => return Ok(()),
-        };
-        let bytes = match &payload {
-            theater_trace::Payload::Inline(b) => b.0.clone(),
-            theater_trace::Payload::Blob { digest, .. } => {
-                trace.blob(digest)?.ok_or_else(|| {
-                    RuntimeError::Unreplayable(format!("input blob {digest} is missing"))
-                })?
-            }
-        };
-        inputs.push((to, bytes));
-        Ok::<(), RuntimeError>(())
+    let all = trace.first_event()..trace.event_count();
+    // Where each process's events start.
+    let mut starts = vec![all.start];
+    trace.for_each_event_of_kinds(&["resumed"], all.clone(), |e| {
+        starts.push(e.number);
+        Ok::<_, RuntimeError>(ControlFlow::Continue(()))
     })?;
+    let ends = starts.iter().skip(1).copied().chain([all.end]);
+    let mut inputs = Vec::new();
+    for range in starts.iter().copied().zip(ends).map(|(a, b)| a..b) {
+        trace.for_each_event_of_kinds(&["input", "refused", "dropped"], range, |e| {
+            let (to, payload) = match e.event.body {
+                EventBody::Input(d) if !matches!(d.kind, MessageKind::Request { .. }) => {
+                    (d.to, d.payload)
+                }
+                EventBody::Refused { to, payload, .. } => (to, payload),
+                // A request or a dropped connection: this process serves from here on.
+                _ => return Ok::<_, RuntimeError>(ControlFlow::Break(())),
+            };
+            let bytes = match &payload {
+                theater_trace::Payload::Inline(b) => b.0.clone(),
+                theater_trace::Payload::Blob { digest, .. } => {
+                    trace.blob(digest)?.ok_or_else(|| {
+                        RuntimeError::Unreplayable(format!("input blob {digest} is missing"))
+                    })?
+                }
+            };
+            inputs.push((to, bytes));
+            Ok(ControlFlow::Continue(()))
+        })?;
+    }
     Ok(inputs)
 }
 

@@ -4,6 +4,8 @@
 
 mod common;
 
+use std::ops::ControlFlow;
+
 use common::{for_seeds, sample};
 use theater_trace::synth::Rng;
 use theater_trace::{KindCounts, Trace, WriterOptions};
@@ -74,12 +76,32 @@ fn the_events_of_some_kinds_are_read_from_the_blocks_that_hold_them_only() {
         }
         let mut got = Vec::new();
         trace
-            .for_each_event_of_kinds(&kinds, |e| {
+            .for_each_event_of_kinds(&kinds, 0..u64::MAX, |e| {
                 got.push(e);
-                Ok::<(), theater_trace::TraceError>(())
+                Ok::<_, theater_trace::TraceError>(ControlFlow::Continue(()))
             })
             .unwrap();
         assert_eq!(got, expected);
+        // A range, and a stop.
+        let (a, b) = (trace.event_count() / 3, trace.event_count() * 2 / 3);
+        let mut part = Vec::new();
+        trace
+            .for_each_event_of_kinds(&kinds, a..b, |e| {
+                part.push(e.number);
+                Ok::<_, theater_trace::TraceError>(if part.len() == 3 {
+                    ControlFlow::Break(())
+                } else {
+                    ControlFlow::Continue(())
+                })
+            })
+            .unwrap();
+        let want: Vec<u64> = expected
+            .iter()
+            .map(|e| e.number)
+            .filter(|n| (a..b).contains(n))
+            .take(3)
+            .collect();
+        assert_eq!(part, want);
         // Damage a block that holds none of them (not the first, which opening reads
         // for the run header): the events of those kinds still read (the block is
         // never read), while a full scan finds the damage.
@@ -97,9 +119,9 @@ fn the_events_of_some_kinds_are_read_from_the_blocks_that_hold_them_only() {
         let trace = Trace::from_bytes(damaged).unwrap();
         let mut again = Vec::new();
         trace
-            .for_each_event_of_kinds(&kinds, |e| {
+            .for_each_event_of_kinds(&kinds, 0..u64::MAX, |e| {
                 again.push(e);
-                Ok::<(), theater_trace::TraceError>(())
+                Ok::<_, theater_trace::TraceError>(ControlFlow::Continue(()))
             })
             .unwrap();
         assert_eq!(again, expected);

@@ -3,6 +3,8 @@
 //! from the blocks otherwise), and the events of chosen kinds, reading only the blocks
 //! that hold some.
 
+use std::ops::{ControlFlow, Range};
+
 use super::{Layout, RecordedEvent, Trace};
 use crate::display::EVENT_KIND_NAMES;
 use crate::error::TraceError;
@@ -109,28 +111,28 @@ impl Trace {
         Ok(out)
     }
 
-    /// Calls `f` with every event whose kind ([`EventBody::kind_name`]) is in `kinds`,
-    /// in order. Blocks whose kinds are known and hold none of them are not read, so a
-    /// finished trace's rare events come without reading the rest.
+    /// Calls `f` with every event among `range` whose kind ([`EventBody::kind_name`]) is
+    /// in `kinds`, in order, until it returns [`ControlFlow::Break`]. Blocks whose kinds
+    /// are known and hold none of them are not read, so a finished trace's rare events
+    /// come without reading the rest.
     ///
     /// [`EventBody::kind_name`]: crate::EventBody::kind_name
     pub fn for_each_event_of_kinds<E: From<TraceError>>(
         &self,
         kinds: &[&str],
-        mut f: impl FnMut(RecordedEvent) -> Result<(), E>,
+        range: Range<u64>,
+        mut f: impl FnMut(RecordedEvent) -> Result<ControlFlow<()>, E>,
     ) -> Result<(), E> {
         for stretch in self.block_kinds()? {
-            if kinds.iter().all(|k| stretch.counts.count(k) == 0) {
+            let (first, end) = (stretch.first.max(range.start), stretch.end.min(range.end));
+            if first >= end || kinds.iter().all(|k| stretch.counts.count(k) == 0) {
                 continue;
             }
             // Exactly the stretch's events: reading one more would open the next block.
-            let events = self
-                .events_from(stretch.first)
-                .take((stretch.end - stretch.first) as usize);
-            for e in events {
+            for e in self.events_from(first).take((end - first) as usize) {
                 let e = e?;
-                if kinds.contains(&e.event.body.kind_name()) {
-                    f(e)?;
+                if kinds.contains(&e.event.body.kind_name()) && f(e)?.is_break() {
+                    return Ok(());
                 }
             }
         }
