@@ -2,13 +2,14 @@
 //!
 //! `cargo bench -p theater-debugger --bench seek` records a ping-pong run of 20,000
 //! volleys (about 60,000 events) in memory, then measures side by side, in one run:
-//! - a straight replay of the whole trace (the cost of `verify`);
+//! - a straight replay of the whole trace;
 //! - 200 random seeks with a checkpoint every 256 events vs none (every seek back then
 //!   re-executes from the start): time and events re-executed per seek, and the ratio;
 //! - `bisect` on a condition that stays true: probes and events re-executed;
 //! - on a long run recorded with snapshots (1,000,000 deliveries; set
 //!   `THEATER_BENCH_DELIVERIES`), a fresh session: opening it, reaching its last step,
-//!   and random seeks, against the same run recorded without snapshots.
+//!   and random seeks, against the same run recorded without snapshots; and `verify`
+//!   (integrity, then replay) on 1 and 2 threads against recording it.
 //!
 //! Figures go to docs/benchmarks.md.
 
@@ -236,9 +237,16 @@ fn long_run() {
         without.len()
     );
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
-    // verify --jobs: the replay split at snapshots, against recording the same run.
+    // verify --jobs as the CLI runs it: the integrity pass, then the replay split at
+    // snapshots; against recording the same run.
+    let mut integrity = Vec::new();
     let mut verify = Vec::new();
     for jobs in [1, 2] {
+        let trace = Trace::from_bytes(with.clone()).unwrap();
+        let t = Instant::now();
+        trace.verify_jobs(jobs).unwrap();
+        integrity.push(t.elapsed());
+        drop(trace);
         let open = || Trace::from_bytes(with.clone()).map_err(theater_runtime::RuntimeError::from);
         let mut cache = theater_runtime::ComponentCache::new(&Limits::default()).unwrap();
         let done = std::sync::atomic::AtomicU64::new(0);
@@ -248,13 +256,22 @@ fn long_run() {
         assert!(r.finished);
         verify.push(t.elapsed());
     }
+    let total = |j: usize| integrity[j] + verify[j];
     println!(
-        "  recording it: {:.0} ms; replaying it (verify): {:.0} ms on 1 thread, {:.0} ms with --jobs 2; verify --jobs 2 throughput / recording throughput: {:.2} (1 thread: {:.2})",
+        "  recording it: {:.0} ms; verify on 1 thread: {:.0} ms (integrity {:.0} + replay {:.0}); with --jobs 2: {:.0} ms (integrity {:.0} + replay {:.0})",
         ms(recording),
+        ms(total(0)),
+        ms(integrity[0]),
         ms(verify[0]),
+        ms(total(1)),
+        ms(integrity[1]),
         ms(verify[1]),
-        recording.as_secs_f64() / verify[1].as_secs_f64(),
-        recording.as_secs_f64() / verify[0].as_secs_f64()
+    );
+    println!(
+        "  verify --jobs 2 throughput / recording throughput: {:.2} (1 thread: {:.2}; the replay alone, --jobs 2: {:.2})",
+        recording.as_secs_f64() / total(1).as_secs_f64(),
+        recording.as_secs_f64() / total(0).as_secs_f64(),
+        recording.as_secs_f64() / verify[1].as_secs_f64()
     );
     // bisect on a fresh session: a condition that starts holding in the middle.
     let hits: Predicate = format!("ping:/hits >= {}", deliveries / 4).parse().unwrap();

@@ -160,9 +160,10 @@ pub(crate) struct VerifyOptions {
     pub(crate) jobs: usize,
 }
 
-/// `verify`: integrity, then (unless `--integrity-only`) re-execution. A trace cut by a
-/// crash is the normal state after one: its intact prefix is checked and replayed, the
-/// lost tail reported, and it passes unless `--require-complete`.
+/// `verify`: integrity, then (unless `--integrity-only`) re-execution, each on up to
+/// `--jobs` threads. A trace cut by a crash is the normal state after one: its intact
+/// prefix is checked and replayed, the lost tail reported, and it passes unless
+/// `--require-complete`.
 pub(crate) fn verify(
     path: &Path,
     options: &VerifyOptions,
@@ -170,7 +171,7 @@ pub(crate) fn verify(
 ) -> anyhow::Result<ExitCode> {
     let trace = open(path)?;
     let mut cut = false;
-    match trace.verify() {
+    match trace.verify_jobs(options.jobs) {
         Ok(r) => writeln!(
             out,
             "integrity ok: {}, {} blobs ({} bytes), chain head {}",

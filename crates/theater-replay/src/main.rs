@@ -97,10 +97,10 @@ enum Command {
         /// compares behaviour: state, messages, logs, host calls and outcome).
         #[arg(long)]
         compare_fuel: bool,
-        /// Replay on this many threads, the trace split at its recorded snapshots (the
-        /// state at the end of each part must equal the snapshot the next starts from).
-        /// Default: the number of cores; a trace without snapshots, or a swap, replays
-        /// on one.
+        /// Check and replay on this many threads: the integrity check split at blocks,
+        /// the replay at the trace's recorded snapshots (the state at the end of each
+        /// part must equal the snapshot the next starts from). Default: the number of
+        /// cores; a trace without snapshots, or a swap, replays on one.
         #[arg(long, value_name = "N")]
         jobs: Option<usize>,
     },

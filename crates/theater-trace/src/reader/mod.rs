@@ -540,9 +540,16 @@ impl Trace {
 
     /// Reads frames in file order, for `verify`.
     pub(crate) fn frames(&self) -> Frames<'_> {
+        self.frames_between(HEADER_LEN, self.frames_end)
+    }
+
+    /// Reads the frames from `start` until `end` (a frame that crosses `end` is
+    /// truncated), for `verify` on several threads.
+    pub(crate) fn frames_between(&self, start: u64, end: u64) -> Frames<'_> {
+        let end = end.min(self.frames_end);
         Frames {
-            reader: FrameReader::new(&self.source, self.frames_end),
-            offset: HEADER_LEN.min(self.frames_end),
+            reader: FrameReader::new(&self.source, end),
+            offset: start.min(end),
         }
     }
 }

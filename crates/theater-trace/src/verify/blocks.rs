@@ -17,35 +17,59 @@ use crate::format::{FrameKind, IndexV3};
 use crate::kinds::KindCounts;
 use crate::reader::{RawFrame, StoredIndex, Trace};
 
-use super::{check_payloads, incomplete, VerifyReport};
+use super::{check_payloads, incomplete, same_length, VerifyReport};
 
-/// State of a verification pass.
+/// State of a verification pass (of the whole trace, or of one range of its blocks:
+/// see `super::parallel`).
 #[derive(Default)]
-struct Checker {
-    events: u64,
-    chain: Digest,
+pub(super) struct Checker {
+    pub(super) events: u64,
+    pub(super) chain: Digest,
     /// (first event, offset, chain before) of every block.
-    blocks: Vec<(u64, u64, Digest)>,
+    pub(super) blocks: Vec<(u64, u64, Digest)>,
     /// digest → (frame offset, len, where it starts in its block)
-    blobs: BTreeMap<Digest, (u64, u64, Option<u32>)>,
+    pub(super) blobs: BTreeMap<Digest, (u64, u64, Option<u32>)>,
     /// The number of every snapshot event.
-    snapshots: Vec<u64>,
+    pub(super) snapshots: Vec<u64>,
     /// The kinds of every block's events, as the index lists them.
-    kinds: Vec<Vec<(u8, u32)>>,
+    pub(super) kinds: Vec<Vec<(u8, u32)>>,
     /// The first event's number, once the first block is read: 0, or where a segment
     /// starts (its first block's header says; its first event must agree).
-    start: Option<u64>,
+    pub(super) start: Option<u64>,
+    /// For a range that does not start at the first block: references to blobs stored
+    /// before the range, to be checked once the ranges before it are (the blob, and the
+    /// length a payload gives it). `None`: such a reference is an error here.
+    pub(super) deferred: Option<Vec<(Digest, Option<u64>)>>,
 }
 
 impl Trace {
     /// [`Trace::verify`] for version 3.
     pub(super) fn verify_blocks(
         &self,
+        jobs: usize,
         progress: &mut dyn FnMut(u64, u64),
     ) -> Result<VerifyReport, TraceError> {
-        let mut check = Checker::default();
+        let (check, threads) = match self.check_blocks_parallel(jobs, progress) {
+            Some(checked) => checked,
+            // One thread, or a problem in some range: the one-thread pass finds the
+            // first problem in trace order.
+            None => (
+                self.check_blocks(Checker::default(), self.frames(), progress)?,
+                1,
+            ),
+        };
+        self.blocks_report(check, threads)
+    }
+
+    /// Checks `frames` with `check`, calling `progress` after each.
+    pub(super) fn check_blocks(
+        &self,
+        mut check: Checker,
+        frames: impl Iterator<Item = Result<RawFrame, TraceError>>,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<Checker, TraceError> {
         let total = self.frames_end;
-        for frame in self.frames() {
+        for frame in frames {
             let frame = frame.map_err(|e| match e {
                 TraceError::Corrupt(mut c) => {
                     c.event.get_or_insert(check.events);
@@ -76,6 +100,11 @@ impl Trace {
             }
             progress(frame.next_offset(), total);
         }
+        Ok(check)
+    }
+
+    /// What the whole pass found, once every frame checked: the ends and the index.
+    fn blocks_report(&self, check: Checker, threads: usize) -> Result<VerifyReport, TraceError> {
         if let Some(r) = &self.recovery {
             return Err(incomplete(r, check.events));
         }
@@ -91,6 +120,7 @@ impl Trace {
             blob_bytes: check.blobs.values().map(|&(_, len, _)| len).sum(),
             file_bytes: self.file_len,
             head: check.chain,
+            threads,
         })
     }
 }
@@ -170,7 +200,7 @@ impl Checker {
     }
 
     /// Checks one event; whether it is a snapshot.
-    fn event(&self, bytes: &[u8]) -> Result<bool, Problem> {
+    fn event(&mut self, bytes: &[u8]) -> Result<bool, Problem> {
         let body = decode_body(bytes).map_err(Problem::UndecodableEvent)?;
         if body_bytes(&body).ok().as_deref() != Some(bytes) {
             return Err(Problem::NonCanonicalEvent(
@@ -196,16 +226,25 @@ impl Checker {
             return Err(Problem::MisplacedHeader);
         }
         let mut problem = None;
-        body.for_each_blob_ref(|d| {
-            if problem.is_none() && !self.blobs.contains_key(d) {
-                problem = Some(Problem::MissingBlob(*d));
+        let (blobs, deferred) = (&self.blobs, &mut self.deferred);
+        body.for_each_blob_ref(|d| match deferred {
+            _ if blobs.contains_key(d) => {}
+            Some(later) => later.push((*d, None)),
+            None => {
+                problem.get_or_insert(Problem::MissingBlob(*d));
             }
         });
         if let Some(p) = problem {
             return Err(p);
         }
-        check_payloads(&body, INLINE_PAYLOAD_MAX_BYTES, |d| {
-            self.blobs.get(d).map(|&(_, l, _)| l)
+        check_payloads(&body, INLINE_PAYLOAD_MAX_BYTES, |digest, len| {
+            match (blobs.get(digest), deferred.as_mut()) {
+                (None, Some(later)) => {
+                    later.push((*digest, Some(len)));
+                    Ok(())
+                }
+                (stored, _) => same_length(digest, stored.map(|&(_, l, _)| l), len),
+            }
         })?;
         Ok(matches!(body, EventBody::Snapshot { .. }))
     }
@@ -231,7 +270,11 @@ impl Checker {
     }
 }
 
-fn check_index(index_offset: u64, index: &IndexV3, check: &Checker) -> Result<(), TraceError> {
+pub(super) fn check_index(
+    index_offset: u64,
+    index: &IndexV3,
+    check: &Checker,
+) -> Result<(), TraceError> {
     let mismatch = |what: String| -> TraceError {
         Corruption {
             offset: index_offset,

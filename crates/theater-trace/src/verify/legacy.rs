@@ -9,7 +9,7 @@ use crate::event::{EventBody, LEGACY_INLINE_PAYLOAD_MAX_BYTES};
 use crate::format::{FrameKind, HEADER_LEN};
 use crate::reader::{Layout, StoredIndex, Trace};
 
-use super::{check_payloads, incomplete, VerifyReport};
+use super::{check_payloads, incomplete, same_length, VerifyReport};
 
 impl Trace {
     /// [`Trace::verify`] for versions 1 and 2.
@@ -77,6 +77,7 @@ impl Trace {
             blob_bytes: check.blobs.values().map(|&(_, len)| len).sum(),
             file_bytes: self.file_len,
             head: check.head,
+            threads: 1,
         })
     }
 
@@ -212,8 +213,8 @@ impl Checker {
         if let Some(p) = problem {
             return Err(p);
         }
-        check_payloads(&event.body, LEGACY_INLINE_PAYLOAD_MAX_BYTES, |d| {
-            self.blobs.get(d).map(|&(_, l)| l)
+        check_payloads(&event.body, LEGACY_INLINE_PAYLOAD_MAX_BYTES, |d, len| {
+            same_length(d, self.blobs.get(d).map(|&(_, l)| l), len)
         })?;
         if self.events.is_multiple_of(u64::from(every.max(1))) {
             self.event_offsets.push(offset);
