@@ -25,6 +25,7 @@ pub mod oracle;
 mod parallel;
 mod recorder;
 pub mod replay;
+mod replayer;
 mod request;
 pub mod resume;
 mod rng;

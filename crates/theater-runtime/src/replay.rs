@@ -17,8 +17,9 @@ use theater_trace::{Digest, EventBody, MessageKind, Payload, Trace};
 use crate::checkpoint::Checkpoint;
 use crate::components::ComponentCache;
 use crate::error::RuntimeError;
+use crate::replayer::{Replayer, END_OF_TRACE};
 use crate::scheduler::System;
-use crate::sink::{Replayer, Sink, END_OF_TRACE};
+use crate::sink::Sink;
 use crate::spec::SystemSpec;
 
 /// How to replay.
@@ -271,6 +272,12 @@ impl ReplayDriver {
         if self.cut {
             return Ok(Step::Cut);
         }
+        // A delivery (almost every step) is told by its kind alone: nothing to decode.
+        match self.system.sink_mut().peek_kind()? {
+            None => return Ok(Step::Cut),
+            Some("delivered") => return self.deliver(),
+            Some(_) => {}
+        }
         let Some(next) = self.system.sink_mut().peek_recorded()? else {
             return Ok(Step::Cut);
         };
@@ -336,42 +343,48 @@ impl ReplayDriver {
                 self.ended = true;
                 Ok(Step::Ended)
             }
-            other => {
-                if let Some(k) = self.restore_every {
-                    if self.deliveries > 0 && self.deliveries.is_multiple_of(k.max(1)) {
-                        self.system.restore_instances()?;
-                    }
-                }
-                self.deliveries += 1;
-                let stepped = match self.system.step() {
-                    // A recording cut off by a crash can end inside a delivery: its first
-                    // events matched and the rest were never written. That is the end of
-                    // the recording, not a divergence.
-                    Err(RuntimeError::Divergence(d))
-                        if d.expected == END_OF_TRACE && self.trace().recovery().is_some() =>
-                    {
-                        self.cut = true;
-                        self.cut_inside_step = true;
-                        return Ok(Step::Cut);
-                    }
-                    other => other?,
-                };
-                // Replies to external requests have no client to go to in a replay (their
-                // bytes were compared as the actor's outputs): drop them as they come.
-                drop(self.system.take_replies());
-                if !stepped {
-                    return Err(RuntimeError::Divergence(Box::new(crate::Divergence {
-                        event: self.system.sink().events(),
-                        actor: other.actor(),
-                        expected: other.to_string(),
-                        actual: "(nothing: the replayed system is idle)".into(),
-                    })));
-                }
-                Ok(Step::Delivery)
-            }
+            // What the scheduler does next (a delivery, an exit, a restart) is compared
+            // as it happens.
+            _ => self.deliver(),
         }
     }
 
+    /// Runs the scheduler's next step, compared with the recording as it goes.
+    fn deliver(&mut self) -> Result<Step, RuntimeError> {
+        if let Some(k) = self.restore_every {
+            if self.deliveries > 0 && self.deliveries.is_multiple_of(k.max(1)) {
+                self.system.restore_instances()?;
+            }
+        }
+        self.deliveries += 1;
+        let stepped = match self.system.step() {
+            // A recording cut off by a crash can end inside a delivery: its first
+            // events matched and the rest were never written. That is the end of
+            // the recording, not a divergence.
+            Err(RuntimeError::Divergence(d))
+                if d.expected == END_OF_TRACE && self.trace().recovery().is_some() =>
+            {
+                self.cut = true;
+                self.cut_inside_step = true;
+                return Ok(Step::Cut);
+            }
+            other => other?,
+        };
+        // Replies to external requests have no client to go to in a replay (their
+        // bytes were compared as the actor's outputs): drop them as they come.
+        drop(self.system.take_replies());
+        if !stepped {
+            // Nothing was matched: the recorded event is still the next one.
+            let recorded = self.system.sink_mut().peek_recorded()?;
+            return Err(RuntimeError::Divergence(Box::new(crate::Divergence {
+                event: self.system.sink().events(),
+                actor: recorded.as_ref().and_then(EventBody::actor),
+                expected: recorded.map_or_else(|| END_OF_TRACE.into(), |r| r.to_string()),
+                actual: "(nothing: the replayed system is idle)".into(),
+            })));
+        }
+        Ok(Step::Delivery)
+    }
     /// Events matched so far: the number of the next recorded event.
     pub fn events(&self) -> u64 {
         self.system.sink().events()

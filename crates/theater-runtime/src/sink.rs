@@ -4,19 +4,11 @@
 use std::collections::VecDeque;
 use std::fs::File;
 
-use theater_trace::{ActorId, Digest, EventBody, Payload, RecordedEvent, Trace, TraceWriter};
+use theater_trace::{ActorId, Digest, EventBody, Payload, TraceWriter};
 
-use crate::delivery::{DeliveryRecord, EventOut, HostCallRecord, SentView};
-use crate::error::{Divergence, RuntimeError};
-
-/// Events read ahead from a trace during replay, at most…
-const REPLAY_BATCH_EVENTS: usize = 4096;
-/// …and at first, and after a seek: a seek is usually followed by a few steps only, and
-/// decoding a full batch would cost more than they do. The batch doubles on each read.
-const REPLAY_FIRST_BATCH_EVENTS: usize = 32;
-
-/// What a divergence says was expected when the recording has no more events.
-pub(crate) const END_OF_TRACE: &str = "(end of trace)";
+use crate::delivery::{DeliveryRecord, HostCallRecord, SentView};
+use crate::error::RuntimeError;
+use crate::replayer::Replayer;
 
 /// The destination of a run's events.
 #[derive(Debug)]
@@ -161,7 +153,16 @@ impl Sink {
     /// In replay, the next recorded event (what the replay driver must do next).
     pub(crate) fn peek_recorded(&mut self) -> Result<Option<EventBody>, RuntimeError> {
         match self {
-            Sink::Replay(r) => Ok(r.peek()?.map(|e| e.event.body.clone())),
+            Sink::Replay(r) => r.peek_body(),
+            _ => Ok(None),
+        }
+    }
+
+    /// In replay, the kind of the next recorded event ([`EventBody::kind_name`]), found
+    /// without decoding it.
+    pub(crate) fn peek_kind(&mut self) -> Result<Option<&'static str>, RuntimeError> {
+        match self {
+            Sink::Replay(r) => Ok(r.peek()?.map(|e| e.kind())),
             _ => Ok(None),
         }
     }
@@ -199,233 +200,5 @@ impl Sink {
             Sink::Off | Sink::Replay(_) => {}
         }
         Ok(())
-    }
-}
-
-/// Reads a trace in order and compares the replay's events with it.
-#[derive(Debug)]
-pub struct Replayer {
-    trace: Trace,
-    /// Number of the next event to compare.
-    pub(crate) next: u64,
-    buffer: VecDeque<RecordedEvent>,
-    /// Events to read on the next refill.
-    batch: usize,
-    /// Digest of the last event matched.
-    pub(crate) last_digest: Digest,
-    /// Swapped components: digest of the replacement → digest in the recording.
-    pub(crate) aliases: std::collections::BTreeMap<Digest, Digest>,
-    /// Actors whose fuel is not compared: their instance was replaced by a fresh one
-    /// after it had run handlers (a checkpoint restore), so fuel may differ while
-    /// everything else must match.
-    pub(crate) fuel_exempt: std::collections::BTreeSet<ActorId>,
-    /// Actors running a swapped component (see `aliases`): their fuel is not compared
-    /// unless `compare_fuel`, and each difference is counted in `fuel_differs`.
-    swapped_actors: std::collections::BTreeSet<ActorId>,
-    pub(crate) compare_fuel: bool,
-    /// Deliveries of swapped actors whose fuel differed.
-    pub(crate) fuel_differs: u64,
-}
-
-impl Replayer {
-    /// Starts comparing at event `start` (1 to skip the run header, which the replay
-    /// driver checks itself).
-    pub fn new(trace: Trace, start: u64) -> Replayer {
-        let last_digest = if start == 0 {
-            Digest::ZERO
-        } else {
-            trace
-                .event(start - 1)
-                .map(|e| e.digest)
-                .unwrap_or(Digest::ZERO)
-        };
-        Replayer {
-            trace,
-            next: start,
-            buffer: VecDeque::new(),
-            batch: REPLAY_FIRST_BATCH_EVENTS,
-            last_digest,
-            aliases: std::collections::BTreeMap::new(),
-            fuel_exempt: std::collections::BTreeSet::new(),
-            swapped_actors: std::collections::BTreeSet::new(),
-            compare_fuel: false,
-            fuel_differs: 0,
-        }
-    }
-
-    /// Resumes comparing at event `next`, whose parent is `last_digest`.
-    pub(crate) fn seek(&mut self, next: u64, last_digest: Digest) {
-        self.next = next;
-        self.last_digest = last_digest;
-        self.buffer.clear();
-        self.batch = REPLAY_FIRST_BATCH_EVENTS;
-    }
-
-    /// The trace being replayed.
-    pub fn trace(&self) -> &Trace {
-        &self.trace
-    }
-
-    fn fill(&mut self) -> Result<(), RuntimeError> {
-        if self.buffer.is_empty() {
-            let from = self.next;
-            for e in self.trace.events_from(from).take(self.batch) {
-                self.buffer.push_back(e?);
-            }
-            self.batch = (self.batch * 2).min(REPLAY_BATCH_EVENTS);
-        }
-        Ok(())
-    }
-
-    /// The next recorded event, without consuming it.
-    pub(crate) fn peek(&mut self) -> Result<Option<&RecordedEvent>, RuntimeError> {
-        self.fill()?;
-        Ok(self.buffer.front())
-    }
-
-    fn expect(&mut self, body: &EventBody) -> Result<(), RuntimeError> {
-        self.fill()?;
-        let aliased;
-        let body = if self.aliases.is_empty() {
-            body
-        } else {
-            aliased = self.alias(body.clone());
-            &aliased
-        };
-        let Some(recorded) = self.buffer.front() else {
-            return Err(self.divergence(body.actor(), END_OF_TRACE.into(), body.to_string()));
-        };
-        let refueled;
-        let swapped_fuel = |o: &theater_trace::DeliveryOutputs| {
-            !self.compare_fuel && self.swapped_actors.contains(&o.actor)
-        };
-        let mut fuel_differs = false;
-        let body = match (body, &recorded.event.body) {
-            (EventBody::Outputs(o), EventBody::Outputs(r))
-                if o.fuel_used != r.fuel_used
-                    && (self.fuel_exempt.contains(&o.actor) || swapped_fuel(o)) =>
-            {
-                fuel_differs = swapped_fuel(o);
-                refueled = EventBody::Outputs(theater_trace::DeliveryOutputs {
-                    fuel_used: r.fuel_used,
-                    ..o.clone()
-                });
-                &refueled
-            }
-            _ => body,
-        };
-        if recorded.event.body != *body {
-            let expected = recorded.event.body.to_string();
-            return Err(self.divergence(
-                body.actor().or(recorded.event.body.actor()),
-                expected,
-                body.to_string(),
-            ));
-        }
-        if fuel_differs {
-            self.fuel_differs += 1;
-        }
-        if let EventBody::ActorSpawned {
-            actor, component, ..
-        } = body
-        {
-            if self.aliases.values().any(|d| d == component) {
-                self.swapped_actors.insert(*actor);
-            }
-        }
-        let recorded = self.buffer.pop_front().expect("peeked above");
-        self.last_digest = recorded.digest;
-        self.next += 1;
-        Ok(())
-    }
-
-    /// Rewrites a swapped component's digest to the recorded one.
-    fn alias(&self, mut body: EventBody) -> EventBody {
-        if let EventBody::ComponentRegistered { component, .. }
-        | EventBody::ActorSpawned { component, .. } = &mut body
-        {
-            if let Some(old) = self.aliases.get(component) {
-                *component = *old;
-            }
-        }
-        body
-    }
-
-    /// The host calls recorded for the next delivery: the `HostCall` events after its
-    /// `Delivered` (none if the next event is not a delivery; the comparison then
-    /// reports the divergence).
-    fn upcoming_host_calls(&mut self) -> Result<VecDeque<HostCallRecord>, RuntimeError> {
-        let mut calls = VecDeque::new();
-        self.fill()?;
-        if !matches!(
-            self.buffer.front().map(|e| &e.event.body),
-            Some(EventBody::Delivered(_))
-        ) {
-            return Ok(calls);
-        }
-        let mut i = 1;
-        loop {
-            if i >= self.buffer.len() {
-                // Read further ahead without losing what is buffered.
-                let from = self.next + self.buffer.len() as u64;
-                let before = self.buffer.len();
-                for e in self.trace.events_from(from).take(self.batch) {
-                    self.buffer.push_back(e?);
-                }
-                self.batch = (self.batch * 2).min(REPLAY_BATCH_EVENTS);
-                if self.buffer.len() == before {
-                    break;
-                }
-            }
-            match &self.buffer[i].event.body {
-                EventBody::HostCall {
-                    function,
-                    request,
-                    response,
-                    ..
-                } => {
-                    let request = self.payload_bytes(request)?;
-                    let response = self.payload_bytes(response)?;
-                    calls.push_back((function.clone(), request, response));
-                }
-                _ => break,
-            }
-            i += 1;
-        }
-        Ok(calls)
-    }
-
-    fn payload_bytes(&self, p: &Payload) -> Result<Vec<u8>, RuntimeError> {
-        match p {
-            Payload::Inline(b) => Ok(b.0.clone()),
-            Payload::Blob { digest, .. } => self
-                .trace
-                .blob(digest)?
-                .ok_or_else(|| RuntimeError::Unreplayable(format!("blob {digest} missing"))),
-        }
-    }
-
-    fn divergence(&self, actor: Option<u64>, expected: String, actual: String) -> RuntimeError {
-        RuntimeError::Divergence(Box::new(Divergence {
-            event: self.next,
-            actor,
-            expected,
-            actual,
-        }))
-    }
-}
-
-impl EventOut for Replayer {
-    /// A replay stores nothing: the payload is what the recording names.
-    fn payload(&mut self, bytes: &[u8]) -> Result<Payload, RuntimeError> {
-        Ok(Payload::of(bytes))
-    }
-
-    fn append(&mut self, body: EventBody) -> Result<(), RuntimeError> {
-        self.expect(&body)
-    }
-
-    fn events(&self) -> u64 {
-        self.next
     }
 }

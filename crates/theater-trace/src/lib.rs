@@ -42,8 +42,8 @@ pub use format::{FORMAT_VERSION, FORMAT_VERSION_MIN};
 pub use json::{event_to_json, export_json_lines};
 pub use kinds::{BlockKinds, KindCounts};
 pub use reader::{
-    segment_file_name, segment_number, EventPosition, Events, RecordedEvent, Recovery, SegmentInfo,
-    Trace,
+    segment_file_name, segment_number, EventPosition, Events, RawEvent, RawEvents, RecordedEvent,
+    Recovery, SegmentInfo, Trace,
 };
 pub use verify::VerifyReport;
 pub use writer::{

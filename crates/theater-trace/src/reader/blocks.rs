@@ -12,17 +12,14 @@ use std::sync::{Arc, Mutex};
 
 use crate::block::{Block, BlockHeader, ZBlobHeader};
 use crate::codec::chain_link;
-use crate::codec::wire::decode_body;
 use crate::digest::Digest;
 use crate::error::{Corruption, Problem, TraceError};
-use crate::event::Event;
 use crate::format::{Footer, FrameKind, IndexV3, FRAME_HEADER_LEN, HEADER_LEN};
 use crate::kinds::KindCounts;
 
 use super::frames::{FrameReader, Source};
-use super::{
-    BlobLocation, BlockEntry, Events, Layout, Opened, RecordedEvent, Recovery, StoredIndex,
-};
+use super::raw::RawEvent;
+use super::{BlobLocation, BlockEntry, Events, Layout, Opened, Recovery, StoredIndex};
 
 /// A block as read and checked: its frame's length, its header, its raw bytes and where
 /// its events are in them. The trace keeps the last one read ([`BlockCache`]), so
@@ -32,7 +29,7 @@ use super::{
 pub(crate) struct Decoded {
     frame_len: u64,
     header: BlockHeader,
-    raw: Vec<u8>,
+    pub(super) raw: Vec<u8>,
     ranges: Vec<Range<usize>>,
 }
 
@@ -280,40 +277,32 @@ fn dropped_block_events(source: &Source, offset: u64, file_len: u64) -> Result<u
 
 impl Events<'_> {
     /// Advances one event (or one frame, when no block is open) of a version 3 trace;
-    /// returns an event when there was one to yield.
-    pub(super) fn step_block(&mut self) -> Result<Option<RecordedEvent>, TraceError> {
+    /// returns an event when there was one to yield (not decoded: [`RawEvent`]).
+    pub(super) fn step_block(&mut self) -> Result<Option<RawEvent>, TraceError> {
         let Some(block) = self.block.as_mut() else {
             self.open_block()?;
             return Ok(None);
         };
         let range = block.block.ranges[block.next].clone();
-        let bytes = &block.block.raw[range];
         let number = block.first + block.next as u64;
         let parent = block.chain;
-        let digest = chain_link(&parent, bytes);
+        let digest = chain_link(&parent, &block.block.raw[range.clone()]);
         block.chain = digest;
         block.next += 1;
-        let offset = block.offset;
-        let event = if number < self.skip_to {
-            None
-        } else {
-            Some(decode_body(bytes).map_err(|why| Corruption {
-                offset,
-                event: Some(number),
-                problem: Problem::UndecodableEvent(why),
-            })?)
-        };
+        let event = (number >= self.skip_to).then(|| {
+            RawEvent::in_block(
+                (number, block.offset),
+                (parent, digest),
+                Arc::clone(&block.block),
+                range,
+            )
+        });
         if block.next == block.block.ranges.len() {
             self.chain = Some(digest);
             self.last_block_first = Some(block.first);
             self.block = None;
         }
-        Ok(event.map(|body| RecordedEvent {
-            number,
-            offset,
-            digest,
-            event: Event { parent, body },
-        }))
+        Ok(event)
     }
 
     /// Calls `f` with the number and tag of every event from here on (a fresh iterator),

@@ -28,9 +28,11 @@ mod blocks;
 mod frames;
 mod kinds;
 mod legacy;
+mod raw;
 mod segments;
 mod snapshots;
 
+pub use raw::{RawEvent, RawEvents};
 pub use segments::{segment_file_name, segment_number, SegmentInfo};
 
 pub(crate) use frames::RawFrame;
@@ -632,9 +634,20 @@ impl Iterator for Events<'_> {
     type Item = Result<RecordedEvent, TraceError>;
 
     fn next(&mut self) -> Option<Self::Item> {
+        let result = self.next_raw()?.and_then(RawEvent::into_recorded);
+        if result.is_err() {
+            self.done = true;
+        }
+        Some(result)
+    }
+}
+
+impl Events<'_> {
+    /// The next event, not decoded.
+    fn next_raw(&mut self) -> Option<Result<RawEvent, TraceError>> {
         while !self.done && self.next_number() < self.trace.event_count {
             let result = match self.trace.layout {
-                Layout::Frames { .. } => self.step_frame(),
+                Layout::Frames { .. } => self.step_frame().map(|e| e.map(RawEvent::decoded)),
                 Layout::Blocks(_) => self.step_block(),
             };
             match result {
