@@ -301,3 +301,24 @@ pub fn rerun_served(
     };
     (writer.finish().unwrap().1, unmatched)
 }
+
+/// One counter actor (`counter` fixture, starting at 5), simulated, seed 7.
+pub fn counter_spec() -> SystemSpec {
+    SystemSpec {
+        mode: RunMode::Simulated,
+        seed: 7,
+        limits: Default::default(),
+        components: vec![ComponentSpec {
+            name: "counter".into(),
+            bytes: component("counter"),
+        }],
+        actors: vec![ActorSpec {
+            name: "counter".into(),
+            component: "counter".into(),
+            init_args: Bytes(b"5".to_vec()),
+            restart: RestartPolicy::Permanent,
+            fuel_per_delivery: None,
+            grants: None,
+        }],
+    }
+}
