@@ -12,7 +12,7 @@ use crate::event::*;
 
 /// Every [`EventBody::kind_name`], in the order of the variants (for breakpoints and
 /// completion); a test checks each variant's name is here.
-pub const EVENT_KIND_NAMES: [&str; 15] = [
+pub const EVENT_KIND_NAMES: [&str; 16] = [
     "run-started",
     "component",
     "spawned",
@@ -28,6 +28,7 @@ pub const EVENT_KIND_NAMES: [&str; 15] = [
     "snapshot",
     "segment",
     "resumed",
+    "forked",
 ];
 
 impl fmt::Display for EventBody {
@@ -151,6 +152,13 @@ impl fmt::Display for EventBody {
                     String::new()
                 }
             ),
+            EventBody::Forked { parent_head, at } => {
+                write!(
+                    f,
+                    " from event {at} of the trace with head {}",
+                    parent_head.short()
+                )
+            }
         }
     }
 }
@@ -447,6 +455,10 @@ mod tests {
                 previous: PreviousEnd::Cut,
                 lost_bytes: 1,
                 lost_events: 1,
+            },
+            EventBody::Forked {
+                parent_head: crate::Digest::ZERO,
+                at: 1,
             },
         ];
         for b in &bodies {

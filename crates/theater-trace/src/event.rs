@@ -155,6 +155,18 @@ pub enum EventBody {
         lost_bytes: u64,
         lost_events: u64,
     },
+    /// A run forked from another (`theater-replay fork`): this trace goes on from event
+    /// `at` of the parent trace, whose chain head is `parent_head`, with the system as
+    /// it was there (the snapshot that follows) and the inputs after it changed. It
+    /// starts a segment (`SegmentStarted` at event `at`, chained on from the parent's
+    /// chain value before `at`), follows its components and precedes its snapshot.
+    Forked {
+        /// The chain head of the whole parent trace (what names it).
+        parent_head: Digest,
+        /// The parent's event the fork goes on from: the parent's events before it are
+        /// this run's history.
+        at: u64,
+    },
 }
 
 /// How the process before a resume ended (see [`EventBody::Resumed`]).
@@ -491,6 +503,7 @@ impl EventBody {
             EventBody::Snapshot { .. } => "snapshot",
             EventBody::SegmentStarted { .. } => "segment",
             EventBody::Resumed { .. } => "resumed",
+            EventBody::Forked { .. } => "forked",
         }
     }
 
@@ -503,7 +516,8 @@ impl EventBody {
             | EventBody::IngressDropped { .. }
             | EventBody::Snapshot { .. }
             | EventBody::SegmentStarted { .. }
-            | EventBody::Resumed { .. } => None,
+            | EventBody::Resumed { .. }
+            | EventBody::Forked { .. } => None,
             EventBody::ActorSpawned { actor, .. }
             | EventBody::ActorExited { actor, .. }
             | EventBody::ActorRestarted { actor, .. }
@@ -536,7 +550,8 @@ impl EventBody {
             | EventBody::IngressDropped { .. }
             | EventBody::Snapshot { .. }
             | EventBody::SegmentStarted { .. }
-            | EventBody::Resumed { .. } => {}
+            | EventBody::Resumed { .. }
+            | EventBody::Forked { .. } => {}
         }
     }
 
@@ -563,7 +578,8 @@ impl EventBody {
             | EventBody::ActorRestarted { .. }
             | EventBody::RunEnded { .. }
             | EventBody::IngressDropped { .. }
-            | EventBody::Resumed { .. } => {}
+            | EventBody::Resumed { .. }
+            | EventBody::Forked { .. } => {}
             EventBody::Snapshot { record, states } => {
                 f(record);
                 states.iter().for_each(f);

@@ -209,6 +209,10 @@ impl<'a> Dec<'a> {
                 lost_bytes: self.u()?,
                 lost_events: self.u()?,
             },
+            15 => EventBody::Forked {
+                parent_head: self.digest()?,
+                at: self.u()?,
+            },
             _ => return Err("unknown event tag"),
         })
     }

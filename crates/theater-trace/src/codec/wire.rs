@@ -31,7 +31,7 @@ use crate::digest::Digest;
 use crate::event::*;
 
 /// Tags of [`EventBody`], in table order.
-pub const EVENT_TAGS: [&str; 15] = [
+pub const EVENT_TAGS: [&str; 16] = [
     "RunStarted",
     "ComponentRegistered",
     "ActorSpawned",
@@ -47,6 +47,7 @@ pub const EVENT_TAGS: [&str; 15] = [
     "Snapshot",
     "SegmentStarted",
     "Resumed",
+    "Forked",
 ];
 
 /// Why an event cannot be encoded in version 3.
@@ -197,6 +198,11 @@ impl Enc<'_> {
                 });
                 self.u(*lost_bytes);
                 self.u(*lost_events);
+            }
+            EventBody::Forked { parent_head, at } => {
+                self.tag(15);
+                self.digest(parent_head);
+                self.u(*at);
             }
             EventBody::ComponentRegistered { name, component } => {
                 self.tag(1);
@@ -525,7 +531,7 @@ mod tests {
         assert_eq!(decode_body(&bytes), Ok(body));
         bytes.push(0);
         assert!(decode_body(&bytes).unwrap_err().contains("trailing"));
-        assert!(decode_body(&[15])
+        assert!(decode_body(&[EVENT_TAGS.len() as u8])
             .unwrap_err()
             .contains("unknown event tag"));
         assert!(decode_body(&[]).unwrap_err().contains("ends early"));
