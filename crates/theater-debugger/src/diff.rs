@@ -7,6 +7,12 @@
 //! number, of the per-actor first differences; it is shown with three events of context
 //! on each side, in each trace. A summary follows: actors only in one run, event counts
 //! and final states that differ, failures.
+//!
+//! A fork (`theater-replay fork`) diffed against its parent is aligned at the fork
+//! point: the parent's events from the event the fork goes on from, against the fork's
+//! events after its setup and snapshot. The history they share is not compared, and
+//! neither is fuel: the fork runs fresh instances from its snapshot, and a fresh
+//! allocator can burn different fuel for the same handler on the same state.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -59,6 +65,9 @@ pub struct TraceDiff {
     pub only_in_one: Vec<(ActorId, String, bool)>,
     /// Actors present in both whose streams differ.
     pub differing: BTreeMap<ActorId, ActorSummary>,
+    /// One trace is a fork of the other: the events compared start here in each (the
+    /// parent's fork point, the fork's first step).
+    pub aligned_from: Option<(u64, u64)>,
 }
 
 impl TraceDiff {
@@ -73,7 +82,8 @@ struct Streams {
     names: BTreeMap<ActorId, String>,
 }
 
-fn streams(trace: &Trace) -> Result<Streams, DebugError> {
+/// The streams of `trace`'s events from event `from` on (actor names from all of them).
+fn streams(trace: &Trace, from: u64) -> Result<Streams, DebugError> {
     let mut by_actor: BTreeMap<Option<ActorId>, Vec<RecordedEvent>> = BTreeMap::new();
     let mut names = BTreeMap::new();
     for e in trace.events() {
@@ -81,9 +91,32 @@ fn streams(trace: &Trace) -> Result<Streams, DebugError> {
         if let EventBody::ActorSpawned { actor, name, .. } = &e.event.body {
             names.insert(*actor, name.clone());
         }
-        by_actor.entry(e.event.body.actor()).or_default().push(e);
+        if e.number >= from {
+            by_actor.entry(e.event.body.actor()).or_default().push(e);
+        }
     }
     Ok(Streams { by_actor, names })
+}
+
+/// If `fork` is a fork of `parent` (its setup names `parent`'s head): the parent event
+/// it goes on from, and the fork's first event after its snapshot.
+fn fork_of(parent: &Trace, fork: &Trace) -> Result<Option<(u64, u64)>, DebugError> {
+    if fork.first_event() == 0 {
+        return Ok(None);
+    }
+    let mut at = None;
+    for e in fork.events() {
+        let e = e?;
+        match e.event.body {
+            EventBody::SegmentStarted { .. } | EventBody::ComponentRegistered { .. } => {}
+            EventBody::Forked { parent_head, at: n } if parent_head == parent.head() => {
+                at = Some(n)
+            }
+            EventBody::Snapshot { .. } => return Ok(at.map(|n| (n, e.number + 1))),
+            _ => return Ok(None),
+        }
+    }
+    Ok(None)
 }
 
 fn summary(events: &[RecordedEvent]) -> (u64, u64, u64, Option<Digest>) {
@@ -116,10 +149,29 @@ fn context(trace: &Trace, stream: &[RecordedEvent], at: usize) -> Side {
     }
 }
 
+/// Whether two events are the same (but for fuel, with `any_fuel`).
+fn same_event(a: Option<&EventBody>, b: Option<&EventBody>, any_fuel: bool) -> bool {
+    match (a, b) {
+        (Some(EventBody::Outputs(x)), Some(EventBody::Outputs(y))) if any_fuel => {
+            let y = theater_trace::DeliveryOutputs {
+                fuel_used: x.fuel_used,
+                ..y.clone()
+            };
+            *x == y
+        }
+        _ => a == b,
+    }
+}
+
 /// Compares two traces.
 pub fn diff(a: &Trace, b: &Trace) -> Result<TraceDiff, DebugError> {
-    let sa = streams(a)?;
-    let sb = streams(b)?;
+    let aligned_from = match fork_of(a, b)? {
+        Some(from) => Some(from),
+        None => fork_of(b, a)?.map(|(parent, fork)| (fork, parent)),
+    };
+    let (from_a, from_b) = aligned_from.unwrap_or((0, 0));
+    let sa = streams(a, from_a)?;
+    let sb = streams(b, from_b)?;
     let keys: BTreeSet<Option<ActorId>> = sa
         .by_actor
         .keys()
@@ -134,9 +186,14 @@ pub fn diff(a: &Trace, b: &Trace) -> Result<TraceDiff, DebugError> {
     for key in keys {
         let ea = sa.by_actor.get(&key).unwrap_or(&empty);
         let eb = sb.by_actor.get(&key).unwrap_or(&empty);
-        let Some(i) = (0..ea.len().max(eb.len()))
-            .find(|&i| ea.get(i).map(|e| &e.event.body) != eb.get(i).map(|e| &e.event.body))
-        else {
+        let fork = aligned_from.is_some();
+        let Some(i) = (0..ea.len().max(eb.len())).find(|&i| {
+            !same_event(
+                ea.get(i).map(|e| &e.event.body),
+                eb.get(i).map(|e| &e.event.body),
+                fork,
+            )
+        }) else {
             continue;
         };
         let at = ea.get(i).or(eb.get(i)).map_or(u64::MAX, |e| e.number);
@@ -193,5 +250,6 @@ pub fn diff(a: &Trace, b: &Trace) -> Result<TraceDiff, DebugError> {
         heads: (a.head(), b.head()),
         only_in_one,
         differing,
+        aligned_from,
     })
 }

@@ -5,6 +5,8 @@
 //! - [`diff()`]: two traces aligned per actor, with the first divergence in context.
 //! - [`bisect()`]: the first step at which a [`Predicate`] holds, with its cause and the
 //!   state before and after; [`bisect_inputs`] for two runs with different inputs.
+//! - [`fork()`]: a recorded run from one event on, with its inputs after it changed,
+//!   recorded as a new trace that branches from the parent's chain.
 //! - [`minimize()`]: the fewest external inputs that still make a predicate hold, as a
 //!   new trace.
 //! - [`regress()`]: rerun a trace's inputs against new builds and report every change
@@ -17,6 +19,7 @@ pub mod command;
 mod diff;
 mod error;
 pub mod export;
+pub mod fork;
 pub mod inspect;
 mod minimize;
 mod predicate;
@@ -29,6 +32,7 @@ pub use bisect::{bisect, bisect_inputs, BisectReport, InputBisect, Method, CAUSE
 pub use breakpoint::{Breakpoint, BREAKPOINT_SYNTAX, EVENT_KINDS};
 pub use diff::{diff, ActorSummary, FirstDivergence, Side, TraceDiff, DIFF_CONTEXT_EVENTS};
 pub use error::DebugError;
+pub use fork::{fork, ForkEdits, ForkReport};
 pub use minimize::{minimize, Minimized};
 pub use predicate::{ActorRef, Cmp, Predicate, PREDICATE_SYNTAX};
 pub use regress::{

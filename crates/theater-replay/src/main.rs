@@ -5,6 +5,7 @@
 //! its integrity (every frame, digest, chain link and blob) and re-executes it against
 //! the recorded components (or swapped builds); `diff` compares two runs; `bisect` finds
 //! the first step at which a predicate holds; `minimize` shrinks a failing run's inputs;
+//! `fork` goes on from one event of a run with some of its later inputs changed;
 //! `regress` reruns a trace's inputs against new builds and reports every behaviour
 //! change per actor; `convert` rewrites an old trace in the current format.
 //!
@@ -14,6 +15,7 @@
 
 mod commands;
 mod convert;
+mod fork;
 mod regress;
 mod render;
 mod repl;
@@ -47,7 +49,7 @@ const EXIT_UNUSABLE: u8 = 2;
 #[command(
     name = "theater-replay",
     version,
-    about = "Debug Theater traces: step, go back, break, inspect, verify, regress, diff, bisect, minimize",
+    about = "Debug Theater traces: step, go back, break, inspect, verify, regress, diff, bisect, minimize, fork",
     after_help = "`theater-replay TRACE` is short for `theater-replay repl TRACE`."
 )]
 struct Cli {
@@ -155,6 +157,10 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Go on from one event of a recorded run with some of its later inputs dropped or
+    /// replaced, and write that run as a new trace (a branch of the parent: `diff`
+    /// aligns the two at the fork point).
+    Fork(fork::ForkArgs),
     /// Print events, one per line.
     Dump {
         trace: PathBuf,
@@ -366,6 +372,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             count,
         } => commands::export(&trace, format, output.as_deref(), from, count, &mut out)?,
         Command::Regress(args) => regress::run(&args, &mut out)?,
+        Command::Fork(args) => fork::run(&args, &mut out)?,
         Command::Convert(args) => convert::run(&args, &mut out)?,
         Command::Repl { .. } => unreachable!("handled in main"),
     };

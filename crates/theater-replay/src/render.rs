@@ -228,12 +228,21 @@ pub(crate) fn bisect(session: &Session, predicate: &str, r: &BisectReport) -> St
 /// A diff report.
 pub(crate) fn diff(d: &TraceDiff, a_name: &str, b_name: &str) -> String {
     let mut out = String::new();
-    let Some(first) = &d.first else {
-        let _ = write!(
+    if let Some((from_a, from_b)) = d.aligned_from {
+        let _ = writeln!(
             out,
-            "same run: {} events, chain head {}",
-            d.events.0, d.heads.0
+            "aligned at the fork point: {a_name} from event #{from_a}, {b_name} from event #{from_b} (the history before it is shared)"
         );
+    }
+    let Some(first) = &d.first else {
+        let _ = match d.aligned_from {
+            Some(_) => write!(out, "same run after the fork point"),
+            None => write!(
+                out,
+                "same run: {} events, chain head {}",
+                d.events.0, d.heads.0
+            ),
+        };
         return out;
     };
     let who = first

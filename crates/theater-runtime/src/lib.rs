@@ -18,6 +18,7 @@ mod effects;
 mod engine;
 mod error;
 mod external;
+pub mod fork;
 mod host;
 pub mod http;
 mod limits;

@@ -245,7 +245,9 @@ impl ReplayDriver {
             cut_inside_step: false,
         };
         if first > 0 {
-            if let Some(body @ EventBody::Resumed { .. }) =
+            // A resumed run's segment says how the process before ended; a fork names
+            // its parent. Either way the snapshot after it is where the replay starts.
+            if let Some(body @ (EventBody::Resumed { .. } | EventBody::Forked { .. })) =
                 driver.system.sink_mut().peek_recorded()?
             {
                 driver.system.sink_mut().append(body)?;
@@ -318,8 +320,9 @@ impl ReplayDriver {
                 {
                     self.system.register_again(&name)?;
                 }
-                // A resumed run's segment says how the process before ended.
-                if let Some(body @ EventBody::Resumed { .. }) =
+                // A resumed run's segment says how the process before ended (a fork's,
+                // which run it branched from).
+                if let Some(body @ (EventBody::Resumed { .. } | EventBody::Forked { .. })) =
                     self.system.sink_mut().peek_recorded()?
                 {
                     self.system.sink_mut().append(body)?;

@@ -1,0 +1,181 @@
+//! `fork`: what would have happened if the inputs after one event had been different.
+//!
+//! [`fork()`] rebuilds the recorded system at an event (`theater_runtime::fork`: from
+//! the nearest snapshot at or before it), then feeds it the parent's external inputs
+//! from that event on, with the edits applied (inputs dropped, payloads replaced), and
+//! records the run into a new trace. Inputs are fed as `theater run --inputs` feeds a
+//! file: the system runs until idle, then takes the next input. A trace recorded from
+//! an inputs file was fed the same way, so a fork with no edits records the same events
+//! as its parent after the fork point; inputs that arrived over HTTP in the parent
+//! arrive, in the fork, each once the system is idle.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use theater_runtime::replay::spec_from_trace;
+use theater_runtime::{ComponentCache, Sink, System};
+use theater_trace::{Digest, EventBody, MessageKind, Trace, WriterOptions};
+
+use crate::inspect::payload_bytes;
+use crate::rerun::{Input, RERUN_DELIVERIES_MAX};
+use crate::DebugError;
+
+/// How the inputs after the fork point change.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ForkEdits {
+    /// Inputs left out, by their event number in the parent.
+    pub drop: BTreeSet<u64>,
+    /// Inputs whose payload is replaced, by their event number in the parent.
+    pub replace: BTreeMap<u64, Vec<u8>>,
+}
+
+/// What a fork did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ForkReport {
+    /// The parent's event the fork went on from, and the parent's chain head.
+    pub at: u64,
+    pub parent_head: Digest,
+    /// Where the rebuild started (a snapshot, or the first step) and the recorded events
+    /// it re-executed to reach `at`.
+    pub from: u64,
+    pub reexecuted: u64,
+    /// Inputs fed after the fork point, and of the parent's, how many were dropped and
+    /// replaced.
+    pub inputs: usize,
+    pub dropped: usize,
+    pub replaced: usize,
+    /// The parent was recorded live: recorded host-call results served up to `at`,
+    /// fresh ones after it.
+    pub live: bool,
+    /// The forked run: deliveries after the fork point, how many events its trace holds
+    /// (numbered on from `at`), its chain head, and whether it stopped at its delivery
+    /// limit.
+    pub deliveries: u64,
+    pub events: u64,
+    pub head: Digest,
+    pub cut: bool,
+}
+
+/// Forks the run recorded in `trace` at event `at` with `edits`, recording the fork into
+/// a new trace file at `out` (which must not exist).
+pub fn fork(
+    trace: Trace,
+    at: u64,
+    edits: &ForkEdits,
+    out: &Path,
+) -> Result<ForkReport, DebugError> {
+    let parent_inputs = inputs_from(&trace, at)?;
+    check_edits(&parent_inputs, edits, at)?;
+    let inputs: Vec<Input> = parent_inputs
+        .into_iter()
+        .filter(|i| !edits.drop.contains(&i.event))
+        .map(|mut i| {
+            if let Some(p) = edits.replace.get(&i.event) {
+                i.payload = p.clone();
+            }
+            i
+        })
+        .collect();
+    let (spec, _) = spec_from_trace(&trace, &BTreeMap::new())?;
+    let mut cache = ComponentCache::new(&spec.limits)?;
+    let forked = theater_runtime::fork::fork(trace, at, out, WriterOptions::default(), &mut cache)?;
+    let mut system = forked.system;
+    let before = system.summary().deliveries;
+    let mut budget = RERUN_DELIVERIES_MAX;
+    drain(&mut system, &mut budget)?;
+    for input in &inputs {
+        if input.request {
+            let _ = system.inject_request(input.to, input.payload.clone())?;
+        } else {
+            system.inject(input.to, input.payload.clone())?;
+        }
+        drain(&mut system, &mut budget)?;
+    }
+    let cut = budget == 0 && system.next_time().is_some();
+    // The reasons `theater run` records, so a fork with no edits ends as its parent did.
+    let (summary, sink) = system.finish(if cut {
+        "delivery limit reached"
+    } else {
+        "idle"
+    })?;
+    let Sink::File(writer) = sink else {
+        unreachable!("a fork records to a file")
+    };
+    let written = writer.finish()?.0;
+    Ok(ForkReport {
+        at,
+        parent_head: forked.parent_head,
+        from: forked.from,
+        reexecuted: forked.reexecuted,
+        inputs: inputs.len(),
+        dropped: edits.drop.len(),
+        replaced: edits.replace.len(),
+        live: forked.live,
+        deliveries: summary.deliveries - before,
+        events: written.events - at,
+        head: written.head,
+        cut,
+    })
+}
+
+/// Runs until idle or out of budget; replies to external requests have no client.
+fn drain(system: &mut System, budget: &mut u64) -> Result<(), DebugError> {
+    while *budget > 0 && system.step()? {
+        *budget -= 1;
+        drop(system.take_replies());
+    }
+    Ok(())
+}
+
+/// The external inputs of `trace` (accepted and refused) from event `at` on.
+pub fn inputs_from(trace: &Trace, at: u64) -> Result<Vec<Input>, DebugError> {
+    let mut out = Vec::new();
+    for e in trace.events_from(at) {
+        let e = e?;
+        let (to, payload, request) = match &e.event.body {
+            EventBody::Input(d) => (
+                d.to,
+                &d.payload,
+                matches!(d.kind, MessageKind::Request { .. }),
+            ),
+            EventBody::Refused { to, payload, .. } => (*to, payload, false),
+            _ => continue,
+        };
+        out.push(Input {
+            event: e.number,
+            to,
+            payload: payload_bytes(trace, payload)?,
+            request,
+        });
+    }
+    Ok(out)
+}
+
+/// Every edited event must be one of the parent's inputs after the fork point.
+fn check_edits(inputs: &[Input], edits: &ForkEdits, at: u64) -> Result<(), DebugError> {
+    let known: BTreeSet<u64> = inputs.iter().map(|i| i.event).collect();
+    let both = edits.drop.iter().find(|n| edits.replace.contains_key(n));
+    if let Some(n) = both {
+        return Err(DebugError::Usage(format!(
+            "input {n} is both dropped and replaced"
+        )));
+    }
+    let unknown = edits
+        .drop
+        .iter()
+        .chain(edits.replace.keys())
+        .find(|n| !known.contains(n));
+    if let Some(n) = unknown {
+        let listed: Vec<String> = known.iter().take(10).map(u64::to_string).collect();
+        let more = if known.len() > 10 { ", …" } else { "" };
+        return Err(DebugError::NotFound(if known.is_empty() {
+            format!("event {n} is not an input: the trace has no inputs at or after event {at}")
+        } else {
+            format!(
+                "event {n} is not an input at or after event {at}; the inputs there are events {}{more}",
+                listed.join(", ")
+            )
+        }));
+    }
+    Ok(())
+}
