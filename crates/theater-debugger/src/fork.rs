@@ -2,8 +2,8 @@
 //!
 //! [`fork()`] rebuilds the recorded system at an event (`theater_runtime::fork`: from
 //! the nearest snapshot at or before it), then feeds it the parent's external inputs
-//! from that event on, with the edits applied (inputs dropped, payloads replaced), and
-//! records the run into a new trace. Inputs are fed as `theater run --inputs` feeds a
+//! from that event on, with the edits applied (inputs dropped, payloads replaced), or
+//! new inputs instead of them (an inputs file), and records the run into a new trace. Inputs are fed as `theater run --inputs` feeds a
 //! file: the system runs until idle, then takes the next input. A trace recorded from
 //! an inputs file was fed the same way, so a fork with no edits records the same events
 //! as its parent after the fork point; inputs that arrived over HTTP in the parent
@@ -12,6 +12,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
+use theater_runtime::inputs::InputLine;
 use theater_runtime::replay::spec_from_trace;
 use theater_runtime::{ComponentCache, Sink, System};
 use theater_trace::{Digest, EventBody, MessageKind, Trace, WriterOptions};
@@ -23,6 +24,9 @@ use crate::DebugError;
 /// How the inputs after the fork point change.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ForkEdits {
+    /// Inputs fed instead of every input of the parent at or after the fork point (an
+    /// inputs file, as `theater run --inputs` reads); not with `drop` or `replace`.
+    pub inputs: Option<Vec<InputLine>>,
     /// Inputs left out, by their event number in the parent.
     pub drop: BTreeSet<u64>,
     /// Inputs whose payload is replaced, by their event number in the parent.
@@ -44,6 +48,8 @@ pub struct ForkReport {
     pub inputs: usize,
     pub dropped: usize,
     pub replaced: usize,
+    /// The inputs fed were new ones ([`ForkEdits::inputs`]), not the parent's.
+    pub new_inputs: bool,
     /// The parent was recorded live: recorded host-call results served up to `at`,
     /// fresh ones after it.
     pub live: bool,
@@ -64,18 +70,7 @@ pub fn fork(
     edits: &ForkEdits,
     out: &Path,
 ) -> Result<ForkReport, DebugError> {
-    let parent_inputs = inputs_from(&trace, at)?;
-    check_edits(&parent_inputs, edits, at)?;
-    let inputs: Vec<Input> = parent_inputs
-        .into_iter()
-        .filter(|i| !edits.drop.contains(&i.event))
-        .map(|mut i| {
-            if let Some(p) = edits.replace.get(&i.event) {
-                i.payload = p.clone();
-            }
-            i
-        })
-        .collect();
+    let inputs = fed_inputs(&trace, at, edits)?;
     let (spec, _) = spec_from_trace(&trace, &BTreeMap::new())?;
     let mut cache = ComponentCache::new(&spec.limits)?;
     let forked = theater_runtime::fork::fork(trace, at, out, WriterOptions::default(), &mut cache)?;
@@ -83,11 +78,20 @@ pub fn fork(
     let before = system.summary().deliveries;
     let mut budget = RERUN_DELIVERIES_MAX;
     drain(&mut system, &mut budget)?;
-    for input in &inputs {
-        if input.request {
-            let _ = system.inject_request(input.to, input.payload.clone())?;
-        } else {
-            system.inject(input.to, input.payload.clone())?;
+    for (n, input) in inputs.iter().enumerate() {
+        match input {
+            Feed::Recorded(i) if i.request => {
+                let _ = system.inject_request(i.to, i.payload.clone())?;
+            }
+            Feed::Recorded(i) => {
+                system.inject(i.to, i.payload.clone())?;
+            }
+            Feed::Line(line) => {
+                let to = line.recipient(&system).map_err(|e| {
+                    DebugError::NotFound(format!("input {} of the new inputs: {e}", n + 1))
+                })?;
+                system.inject(to, line.payload.clone())?;
+            }
         }
         drain(&mut system, &mut budget)?;
     }
@@ -110,12 +114,45 @@ pub fn fork(
         inputs: inputs.len(),
         dropped: edits.drop.len(),
         replaced: edits.replace.len(),
+        new_inputs: edits.inputs.is_some(),
         live: forked.live,
         deliveries: summary.deliveries - before,
         events: written.events - at,
         head: written.head,
         cut,
     })
+}
+
+/// An input the fork feeds: one of the parent's (perhaps with another payload), or one
+/// of the new inputs file's (its recipient resolved when it is fed).
+enum Feed {
+    Recorded(Input),
+    Line(InputLine),
+}
+
+/// What the fork feeds after `at`: the new inputs, or the parent's there with the edits.
+fn fed_inputs(trace: &Trace, at: u64, edits: &ForkEdits) -> Result<Vec<Feed>, DebugError> {
+    if let Some(lines) = &edits.inputs {
+        if !edits.drop.is_empty() || !edits.replace.is_empty() {
+            return Err(DebugError::Usage(
+                "new inputs replace every input after the fork point: they cannot be edited too"
+                    .into(),
+            ));
+        }
+        return Ok(lines.iter().cloned().map(Feed::Line).collect());
+    }
+    let parent_inputs = inputs_from(trace, at)?;
+    check_edits(&parent_inputs, edits, at)?;
+    Ok(parent_inputs
+        .into_iter()
+        .filter(|i| !edits.drop.contains(&i.event))
+        .map(|mut i| {
+            if let Some(p) = edits.replace.get(&i.event) {
+                i.payload = p.clone();
+            }
+            Feed::Recorded(i)
+        })
+        .collect())
 }
 
 /// Runs until idle or out of budget; replies to external requests have no client.

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use theater_debugger::{
     bisect, diff, fork, DebugError, ForkEdits, Predicate, Session, SessionOptions,
 };
+use theater_runtime::inputs::InputLine;
 use theater_trace::{EventBody, Trace};
 
 fn parent(name: &str) -> Trace {
@@ -106,6 +107,54 @@ fn a_dropped_input_is_not_fed() {
     Trace::open(&path).unwrap().verify().unwrap();
 }
 
+/// New inputs instead of the parent's: a file's lines, names resolved in the fork.
+#[test]
+fn new_inputs_replace_the_parents_after_the_fork_point() {
+    let path = out("bank-new-inputs");
+    let lines = InputLine::parse_all(concat!(
+        r#"{"to": "bank", "message": {"deposit": {"name": "alice", "amount": 1000}}}"#,
+        "\n",
+        r#"{"to": 0, "message": {"transfer": {"from": "alice", "to": "bob", "amount": 125}}}"#,
+    ))
+    .unwrap();
+    let edits = ForkEdits {
+        inputs: Some(lines),
+        ..ForkEdits::default()
+    };
+    let report = fork(parent("bank-bug.bin"), BAD_TRANSFER, &edits, &path).unwrap();
+    assert!(report.new_inputs);
+    assert_eq!((report.inputs, report.deliveries), (2, 2));
+    assert!(!overdraws(&path), "the deposit came first");
+    Trace::open(&path).unwrap().verify().unwrap();
+    // A name the fork does not know is refused when its input is fed.
+    let edits = ForkEdits {
+        inputs: Some(InputLine::parse_all(r#"{"to": "nobody", "text": "x"}"#).unwrap()),
+        ..ForkEdits::default()
+    };
+    let e = fork(
+        parent("bank-bug.bin"),
+        BAD_TRANSFER,
+        &edits,
+        &out("bank-nobody"),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("no top-level actor named \"nobody\""), "{e}");
+    // New inputs and edits of the parent's do not mix.
+    let mixed = ForkEdits {
+        inputs: Some(Vec::new()),
+        drop: [BAD_TRANSFER].into(),
+        ..ForkEdits::default()
+    };
+    let e = fork(
+        parent("bank-bug.bin"),
+        BAD_TRANSFER,
+        &mixed,
+        &out("bank-mixed"),
+    );
+    assert!(matches!(e, Err(DebugError::Usage(_))), "{e:?}");
+}
+
 /// With no edits, a fork of a run fed from an inputs file goes on exactly as its parent
 /// did: at step boundaries all through two runs, `diff` finds nothing after the fork
 /// point (fuel aside: see `diff`).
@@ -174,6 +223,7 @@ fn bad_fork_points_and_edits_are_refused_with_a_reason() {
         &ForkEdits {
             drop: [23].into(),
             replace: [(23, b"{}".to_vec())].into(),
+            ..ForkEdits::default()
         },
         &out("bank-both"),
     );

@@ -9,6 +9,7 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context};
 use theater_debugger::{fork, ForkEdits};
+use theater_runtime::inputs::InputLine;
 
 use crate::open;
 
@@ -27,6 +28,10 @@ pub(crate) struct ForkArgs {
     /// at or after `--at`).
     #[arg(long = "replace-input", value_name = "EVENT=PAYLOAD")]
     pub(crate) replace: Vec<String>,
+    /// Feed these inputs (JSON Lines, as `theater run --inputs` reads) instead of every
+    /// input of the parent at or after `--at`.
+    #[arg(long, value_name = "FILE.jsonl", conflicts_with_all = ["drop", "replace"])]
+    pub(crate) inputs: Option<PathBuf>,
     /// Where to write the forked trace.
     #[arg(long, short)]
     pub(crate) output: PathBuf,
@@ -49,7 +54,18 @@ pub(crate) fn run(args: &ForkArgs, out: &mut dyn Write) -> anyhow::Result<ExitCo
             bail!("--replace-input: input {n} is replaced twice");
         }
     }
+    let inputs = match &args.inputs {
+        None => None,
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read inputs {}", path.display()))?;
+            let lines = InputLine::parse_all(&text)
+                .map_err(|e| anyhow::anyhow!("inputs {}: {e}", path.display()))?;
+            Some(lines)
+        }
+    };
     let edits = ForkEdits {
+        inputs,
         drop: args.drop.iter().copied().collect::<BTreeSet<u64>>(),
         replace,
     };
@@ -75,14 +91,23 @@ pub(crate) fn run(args: &ForkArgs, out: &mut dyn Write) -> anyhow::Result<ExitCo
         r.from,
         r.reexecuted
     )?;
+    let fed = if r.new_inputs {
+        format!("fed {} new inputs instead of the parent's", r.inputs)
+    } else {
+        format!(
+            "fed {} inputs after it ({} dropped, {} replaced)",
+            r.inputs, r.dropped, r.replaced
+        )
+    };
     writeln!(
         out,
-        "fed {} inputs after it ({} dropped, {} replaced), each once the system was idle; {} deliveries{}",
-        r.inputs,
-        r.dropped,
-        r.replaced,
+        "{fed}, each once the system was idle; {} deliveries{}",
         r.deliveries,
-        if r.cut { " (stopped at the delivery limit)" } else { "" }
+        if r.cut {
+            " (stopped at the delivery limit)"
+        } else {
+            ""
+        }
     )?;
     if r.live {
         writeln!(

@@ -21,6 +21,7 @@ mod external;
 pub mod fork;
 mod host;
 pub mod http;
+pub mod inputs;
 mod limits;
 pub mod oracle;
 mod parallel;

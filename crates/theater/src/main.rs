@@ -20,6 +20,7 @@ use std::process::ExitCode;
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use theater::ingress::{self, Exchange, ToScheduler};
+use theater_runtime::inputs::InputLine;
 use theater_runtime::{SegmentPolicy, Sink, SnapshotPolicy, System};
 
 mod develop;
@@ -292,14 +293,6 @@ fn serve_http(
     Ok((why, exchange))
 }
 
-#[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Input {
-    to: serde_json::Value,
-    message: Option<serde_json::Value>,
-    text: Option<String>,
-}
-
 fn run(args: RunArgs) -> Result<()> {
     let RunArgs {
         manifest,
@@ -369,25 +362,15 @@ fn run(args: RunArgs) -> Result<()> {
             if budget == 0 || out_of_time(deadline) {
                 break;
             }
-            let input: Input = serde_json::from_str(&line)
-                .with_context(|| format!("inputs line {}: not an input", n + 1))?;
-            let to = match &input.to {
-                serde_json::Value::Number(id) => id
-                    .as_u64()
-                    .context("actor id must be a non-negative integer")?,
-                serde_json::Value::String(name) => system.actor_id(name).with_context(|| {
-                    format!("inputs line {}: no top-level actor named {name:?}", n + 1)
-                })?,
-                _ => bail!("inputs line {}: `to` must be an actor name or id", n + 1),
+            let Some(input) = InputLine::parse(&line)
+                .map_err(|e| anyhow::anyhow!("inputs line {}: {e}", n + 1))?
+            else {
+                continue;
             };
-            let payload = match (input.message, input.text) {
-                (Some(m), None) => serde_json::to_vec(&m)?,
-                (None, Some(t)) => t.into_bytes(),
-                _ => bail!(
-                    "inputs line {}: give exactly one of `message` and `text`",
-                    n + 1
-                ),
-            };
+            let to = input
+                .recipient(&system)
+                .map_err(|e| anyhow::anyhow!("inputs line {}: {e}", n + 1))?;
+            let payload = input.payload;
             // A resumed run: the inputs its trace holds were given already.
             if let Some((was_to, was)) = recorded.next() {
                 if (was_to, &was) != (to, &payload) {
