@@ -42,6 +42,18 @@ pub enum Command {
     /// Write the trace to a file: JSON lines, or a picture (`perfetto`, `mermaid` of the
     /// events around the cursor, `dot`).
     Export(PathBuf, ExportFormat),
+    /// Open a live branch of the run at the cursor (see [`crate::Branch`]).
+    Fork,
+    /// In a branch: queue an external message (`request`: an external request).
+    Send {
+        actor: String,
+        payload: String,
+        request: bool,
+    },
+    /// In a branch: run until idle.
+    Run,
+    /// In a branch: end it and write its trace to FILE.
+    Save(PathBuf),
     Help(Option<String>),
     Quit,
 }
@@ -86,6 +98,10 @@ pub const COMMANDS: &[CommandHelp] = &[
     CommandHelp { name: "diff", aliases: &[], usage: "diff OTHER.bin", help: "Compare this trace with another, per actor, and show the first divergence in context." },
     CommandHelp { name: "bisect", aliases: &[], usage: "bisect PREDICATE", help: "Find the first step at which PREDICATE holds and go there. PREDICATE: failed | failed:ACTOR | log:REGEX | ACTOR:/json/pointer OP VALUE." },
     CommandHelp { name: "export", aliases: &[], usage: "export FILE [json|perfetto|mermaid|dot]", help: "Write the trace to FILE: JSON lines (default), a Perfetto timeline, a Mermaid sequence diagram of the 40 events around the cursor, or the supervision tree as DOT." },
+    CommandHelp { name: "fork", aliases: &[], usage: "fork", help: "Open a live branch at the cursor: the system as it is here, going on with the messages you send (`send`, `run`), recorded as a new trace (`save`). Other commands still move through the recording." },
+    CommandHelp { name: "send", aliases: &[], usage: "send [request] ACTOR PAYLOAD", help: "In a branch: queue PAYLOAD (e.g. JSON) for ACTOR as an external message, or with `request` as an external request. `run` delivers it." },
+    CommandHelp { name: "run", aliases: &[], usage: "run", help: "In a branch: deliver everything queued until the system is idle (at most a million deliveries)." },
+    CommandHelp { name: "save", aliases: &[], usage: "save FILE", help: "In a branch: end it and write its trace to FILE (a branch of the recording; `diff` aligns the two at the fork point)." },
     CommandHelp { name: "help", aliases: &["h", "?"], usage: "help [COMMAND]", help: "List the commands, or explain one." },
     CommandHelp { name: "quit", aliases: &["q", "exit"], usage: "quit", help: "Leave the debugger (Ctrl-D too)." },
 ];
@@ -249,6 +265,24 @@ pub fn parse_command(line: &str) -> Result<Option<Command>, DebugError> {
             };
             Command::Export(PathBuf::from(file), format)
         }
+        "fork" => no_args(Command::Fork)?,
+        "send" => {
+            let (request, rest) = match rest.split_once(char::is_whitespace) {
+                Some(("request", more)) => (true, more.trim()),
+                _ => (false, rest),
+            };
+            let Some((actor, payload)) = rest.split_once(char::is_whitespace) else {
+                return Err(usage(c, "an actor and a payload are needed"));
+            };
+            Command::Send {
+                actor: actor.to_string(),
+                payload: payload.trim().to_string(),
+                request,
+            }
+        }
+        "run" => no_args(Command::Run)?,
+        "save" if rest.is_empty() => return Err(usage(c, "a file to write is needed")),
+        "save" => Command::Save(PathBuf::from(rest)),
         "help" if rest.is_empty() => Command::Help(None),
         "help" => Command::Help(Some(rest.to_string())),
         "quit" => Command::Quit,
@@ -329,6 +363,19 @@ mod tests {
             parse_command("bisect bank:/accounts/alice < 0").unwrap(),
             Some(Command::Bisect(_))
         ));
+        assert!(matches!(
+            parse_command(r#"send bank {"open": {"name": "x"}}"#).unwrap(),
+            Some(Command::Send { actor, payload, request: false })
+                if actor == "bank" && payload == r#"{"open": {"name": "x"}}"#
+        ));
+        assert!(matches!(
+            parse_command("send request kv GET /a").unwrap(),
+            Some(Command::Send { actor, payload, request: true })
+                if actor == "kv" && payload == "GET /a"
+        ));
+        assert!(parse_command("send bank").is_err());
+        assert!(parse_command("run now").is_err());
+        assert!(parse_command("save").is_err());
     }
 
     #[test]

@@ -13,10 +13,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use theater_runtime::inputs::InputLine;
-use theater_runtime::replay::spec_from_trace;
-use theater_runtime::{ComponentCache, Sink, System};
-use theater_trace::{Digest, EventBody, MessageKind, Trace, WriterOptions};
+use theater_trace::{Digest, EventBody, MessageKind, Trace};
 
+use crate::branch::Branch;
 use crate::inspect::payload_bytes;
 use crate::rerun::{Input, RERUN_DELIVERIES_MAX};
 use crate::DebugError;
@@ -71,54 +70,52 @@ pub fn fork(
     out: &Path,
 ) -> Result<ForkReport, DebugError> {
     let inputs = fed_inputs(&trace, at, edits)?;
-    let (spec, _) = spec_from_trace(&trace, &BTreeMap::new())?;
-    let mut cache = ComponentCache::new(&spec.limits)?;
-    let forked = theater_runtime::fork::fork(trace, at, out, WriterOptions::default(), &mut cache)?;
-    let mut system = forked.system;
-    let before = system.summary().deliveries;
+    let mut branch = Branch::start(trace, at, out)?;
     let mut budget = RERUN_DELIVERIES_MAX;
-    drain(&mut system, &mut budget)?;
+    budget -= branch.run(budget)?;
     for (n, input) in inputs.iter().enumerate() {
         match input {
             Feed::Recorded(i) if i.request => {
-                let _ = system.inject_request(i.to, i.payload.clone())?;
+                branch.request(i.to, i.payload.clone())?;
             }
             Feed::Recorded(i) => {
-                system.inject(i.to, i.payload.clone())?;
+                branch.send(i.to, i.payload.clone())?;
             }
             Feed::Line(line) => {
-                let to = line.recipient(&system).map_err(|e| {
+                let to = line.recipient(branch.system()).map_err(|e| {
                     DebugError::NotFound(format!("input {} of the new inputs: {e}", n + 1))
                 })?;
-                system.inject(to, line.payload.clone())?;
+                branch.send(to, line.payload.clone())?;
             }
         }
-        drain(&mut system, &mut budget)?;
+        budget -= branch.run(budget)?;
     }
-    let cut = budget == 0 && system.next_time().is_some();
+    let cut = budget == 0 && branch.busy();
+    let (parent_head, from, reexecuted, live) = (
+        branch.parent_head,
+        branch.from,
+        branch.reexecuted,
+        branch.live,
+    );
     // The reasons `theater run` records, so a fork with no edits ends as its parent did.
-    let (summary, sink) = system.finish(if cut {
+    let end = branch.finish(if cut {
         "delivery limit reached"
     } else {
         "idle"
     })?;
-    let Sink::File(writer) = sink else {
-        unreachable!("a fork records to a file")
-    };
-    let written = writer.finish()?.0;
     Ok(ForkReport {
         at,
-        parent_head: forked.parent_head,
-        from: forked.from,
-        reexecuted: forked.reexecuted,
+        parent_head,
+        from,
+        reexecuted,
         inputs: inputs.len(),
         dropped: edits.drop.len(),
         replaced: edits.replace.len(),
         new_inputs: edits.inputs.is_some(),
-        live: forked.live,
-        deliveries: summary.deliveries - before,
-        events: written.events - at,
-        head: written.head,
+        live,
+        deliveries: end.deliveries,
+        events: end.trace.events - at,
+        head: end.trace.head,
         cut,
     })
 }
@@ -153,15 +150,6 @@ fn fed_inputs(trace: &Trace, at: u64, edits: &ForkEdits) -> Result<Vec<Feed>, De
             Feed::Recorded(i)
         })
         .collect())
-}
-
-/// Runs until idle or out of budget; replies to external requests have no client.
-fn drain(system: &mut System, budget: &mut u64) -> Result<(), DebugError> {
-    while *budget > 0 && system.step()? {
-        *budget -= 1;
-        drop(system.take_replies());
-    }
-    Ok(())
 }
 
 /// The external inputs of `trace` (accepted and refused) from event `at` on.

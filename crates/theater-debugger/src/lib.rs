@@ -14,6 +14,7 @@
 //! - [`regression`]: replay captured traces in `cargo test`, or regress them.
 
 mod bisect;
+pub mod branch;
 mod breakpoint;
 pub mod command;
 mod diff;
@@ -29,6 +30,7 @@ pub mod rerun;
 mod session;
 
 pub use bisect::{bisect, bisect_inputs, BisectReport, InputBisect, Method, CAUSE_CHAIN_MAX};
+pub use branch::{Branch, BranchEnd};
 pub use breakpoint::{Breakpoint, BREAKPOINT_SYNTAX, EVENT_KINDS};
 pub use diff::{diff, ActorSummary, FirstDivergence, Side, TraceDiff, DIFF_CONTEXT_EVENTS};
 pub use error::DebugError;

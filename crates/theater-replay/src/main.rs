@@ -19,6 +19,7 @@ mod fork;
 mod regress;
 mod render;
 mod repl;
+mod repl_branch;
 
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};

@@ -22,6 +22,7 @@ use theater_debugger::{bisect, diff, ActorRef, Breakpoint, DebugError, Session, 
 use theater_trace::Trace;
 
 use crate::render;
+use crate::repl_branch::OpenBranch;
 
 /// Completion for the REPL.
 struct ReplHelper {
@@ -121,6 +122,7 @@ pub(crate) fn run(
     )?;
     writeln!(out, "{}", render::step_events(&session, 0))?;
     let mut notes_seen = 0;
+    let mut branch = OpenBranch::default();
     loop {
         if let Some(h) = rl.helper_mut() {
             h.actors = session
@@ -128,7 +130,8 @@ pub(crate) fn run(
                 .map(|list| list.into_iter().map(|a| a.name).collect())
                 .unwrap_or_default();
         }
-        let line = match rl.readline(&render::prompt(&session.position())) {
+        let prompt = format!("{}{}", branch.prompt(), render::prompt(&session.position()));
+        let line = match rl.readline(&prompt) {
             Ok(line) => line,
             Err(ReadlineError::Interrupted) => continue,
             Err(ReadlineError::Eof) => break,
@@ -148,7 +151,11 @@ pub(crate) fn run(
         if let Command::Quit = command {
             break;
         }
-        match execute(&mut session, command) {
+        let result = match branch.execute(&session, path, &command) {
+            Some(result) => result,
+            None => execute(&mut session, command),
+        };
+        match result {
             Ok(text) if text.is_empty() => {}
             Ok(text) => writeln!(out, "{text}")?,
             Err(e) => writeln!(out, "error: {e}")?,
@@ -249,6 +256,12 @@ pub(crate) fn execute(s: &mut Session, command: Command) -> Result<String, Debug
         Command::Export(path, format) => export_to(s, path, format)?,
         Command::Help(topic) => help(topic.as_deref())?,
         Command::Quit => String::new(),
+        // The branch commands go to the open branch (`repl_branch`) before this.
+        Command::Fork | Command::Send { .. } | Command::Run | Command::Save(_) => {
+            return Err(DebugError::Usage(
+                "a branch command outside the REPL".into(),
+            ))
+        }
     })
 }
 

@@ -33,9 +33,12 @@ impl Pane {
     }
 
     pub(crate) fn start(trace: &Path) -> Pane {
+        // One tmux server per pane: tests run side by side, some on the same trace.
+        static PANES: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
         let socket = format!(
-            "theater-repl-test-{}-{}",
+            "theater-repl-test-{}-{}-{}",
             std::process::id(),
+            PANES.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             trace.file_stem().unwrap_or_default().to_string_lossy()
         );
         let home = std::env::temp_dir().join(&socket);
