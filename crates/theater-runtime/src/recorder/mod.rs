@@ -30,7 +30,6 @@
 
 use std::collections::BTreeSet;
 use std::fs::File;
-use std::ops::Range;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{
     channel, sync_channel, Receiver, RecvTimeoutError, SyncSender, TryRecvError, TrySendError,
@@ -39,14 +38,15 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use theater_trace::{
-    ActorId, Digest, EventBody, LogLine, MessageKind, Outcome, Payload, Sender, TraceError,
-    TraceSummary, TraceWriter,
-};
+use theater_trace::{Digest, EventBody, Outcome, Payload, TraceError, TraceSummary, TraceWriter};
 
-use crate::delivery::{DeliveryRecord, HostCallRecord, SentView};
+use crate::delivery::{DeliveryRecord, SentView};
+
+mod batch;
+
 use crate::error::RuntimeError;
 use crate::rotation::{SegmentPlan, Segmenter};
+use batch::{Batch, Compact, Msg, Rare, SentRef};
 
 /// Batches in flight between the scheduler and the recorder thread; a full channel makes
 /// the scheduler wait (bounded memory: this many batches of [`RECORDER_BATCH_EVENTS`]).
@@ -62,125 +62,6 @@ pub const RECORDER_BATCH_EVENTS: usize = 256;
 /// wake-ups, not one per millisecond; a scheduler that finds the channel full wakes the
 /// thread at once.
 const RECORDER_POLL: Duration = Duration::from_millis(1);
-
-/// What the scheduler hands over, one per event (or blob, or whole delivery). Kept small:
-/// every byte of it is written by the scheduler's core and read by the recorder's, so
-/// the rare kinds are boxed.
-#[derive(Debug)]
-enum Msg {
-    Blob(Vec<u8>),
-    Event(Box<EventBody>),
-    /// A whole delivery; its bytes are in the batch's arena.
-    Delivery(Compact),
-    /// Seal the segment and start the next (see [`crate::rotation`]).
-    Rotate,
-    /// Flush now (see [`Recorder::request_sync`]).
-    Sync,
-}
-
-/// A delivery as the scheduler hands it over: everything [`DeliveryRecord`] says, with
-/// byte strings as ranges of the batch's arena, and what most deliveries lack (host
-/// calls, logs, a failure) boxed.
-#[derive(Debug)]
-struct Compact {
-    seq: u64,
-    from: Sender,
-    to: ActorId,
-    kind: MessageKind,
-    time_ns: u64,
-    payload: Range<usize>,
-    /// Range of the batch's `sent` list.
-    sent: Range<usize>,
-    state: Range<usize>,
-    fuel_used: u64,
-    /// `None`: no host calls, no logs, outcome `Ok`.
-    rare: Option<Box<Rare>>,
-}
-
-#[derive(Debug)]
-struct Rare {
-    host_calls: Vec<HostCallRecord>,
-    logs: Vec<LogLine>,
-    outcome: Outcome,
-}
-
-/// A message a delivery sent, its payload in the batch's arena.
-#[derive(Debug)]
-struct SentRef {
-    to: ActorId,
-    kind: MessageKind,
-    payload: Range<usize>,
-}
-
-/// What crosses the channel: messages, and the arena and sent list that
-/// [`Msg::Delivery`] points into. Emptied batches come back to be refilled.
-#[derive(Debug, Default)]
-struct Batch {
-    msgs: Vec<Msg>,
-    bytes: Vec<u8>,
-    sent: Vec<SentRef>,
-    /// Events the batch will make.
-    events: usize,
-}
-
-impl Batch {
-    fn new() -> Batch {
-        Batch {
-            msgs: Vec::with_capacity(RECORDER_BATCH_EVENTS),
-            ..Batch::default()
-        }
-    }
-
-    fn is_empty(&self) -> bool {
-        self.msgs.is_empty()
-    }
-
-    fn push_bytes(&mut self, bytes: &[u8]) -> Range<usize> {
-        let start = self.bytes.len();
-        self.bytes.extend_from_slice(bytes);
-        start..self.bytes.len()
-    }
-}
-
-impl Compact {
-    /// The delivery record this stands for, its bytes in `bytes` and its sent messages
-    /// in `sent` (the batch's).
-    fn record<'a>(
-        self,
-        bytes: &'a [u8],
-        sent: &'a [SentRef],
-    ) -> DeliveryRecord<'a, impl Iterator<Item = SentView<'a>> + 'a> {
-        let Rare {
-            host_calls,
-            logs,
-            outcome,
-        } = self.rare.map_or(
-            Rare {
-                host_calls: Vec::new(),
-                logs: Vec::new(),
-                outcome: Outcome::Ok,
-            },
-            |r| *r,
-        );
-        DeliveryRecord {
-            seq: self.seq,
-            from: self.from,
-            to: self.to,
-            kind: self.kind,
-            time_ns: self.time_ns,
-            payload: &bytes[self.payload],
-            host_calls,
-            logs,
-            state: &bytes[self.state],
-            fuel_used: self.fuel_used,
-            outcome,
-            sent: sent[self.sent]
-                .iter()
-                .map(move |m| (m.to, m.kind.clone(), &bytes[m.payload.clone()])),
-            host_call_mismatch: None,
-        }
-    }
-}
 
 /// The scheduler's handle on a recorder thread.
 #[derive(Debug)]
