@@ -182,7 +182,7 @@ fn check_edits(inputs: &[Input], edits: &ForkEdits, at: u64) -> Result<(), Debug
     let both = edits.drop.iter().find(|n| edits.replace.contains_key(n));
     if let Some(n) = both {
         return Err(DebugError::Usage(format!(
-            "input {n} is both dropped and replaced"
+            "cannot fork: input {n} is both dropped and replaced"
         )));
     }
     let unknown = edits
@@ -194,10 +194,10 @@ fn check_edits(inputs: &[Input], edits: &ForkEdits, at: u64) -> Result<(), Debug
         let listed: Vec<String> = known.iter().take(10).map(u64::to_string).collect();
         let more = if known.len() > 10 { ", …" } else { "" };
         return Err(DebugError::NotFound(if known.is_empty() {
-            format!("event {n} is not an input: the trace has no inputs at or after event {at}")
+            format!("cannot fork: event {n} is not an input: the trace has no inputs at or after event {at}")
         } else {
             format!(
-                "event {n} is not an input at or after event {at}; the inputs there are events {}{more}",
+                "cannot fork: event {n} is not an input at or after event {at}; the inputs there are events {}{more}",
                 listed.join(", ")
             )
         }));

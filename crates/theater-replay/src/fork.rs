@@ -81,7 +81,7 @@ pub(crate) fn run(args: &ForkArgs, out: &mut dyn Write) -> anyhow::Result<ExitCo
     }
     let trace = open(&args.trace)?;
     let r = fork(trace, args.at, &edits, &args.output)
-        .with_context(|| format!("cannot fork {}", args.trace.display()))?;
+        .with_context(|| args.trace.display().to_string())?;
     writeln!(
         out,
         "forked {} (head {}) at event #{}: rebuilt from event #{}, {} recorded events re-executed",

@@ -17,6 +17,8 @@ pub enum RuntimeError {
     Divergence(Box<Divergence>),
     /// The trace cannot be replayed (missing header, manifest or component).
     Unreplayable(String),
+    /// An operation on a trace refused, with why (a fork point inside a step, say).
+    Refused(String),
 }
 
 impl fmt::Display for RuntimeError {
@@ -27,6 +29,7 @@ impl fmt::Display for RuntimeError {
             RuntimeError::Trace(e) => e.fmt(f),
             RuntimeError::Divergence(d) => d.fmt(f),
             RuntimeError::Unreplayable(m) => write!(f, "trace cannot be replayed: {m}"),
+            RuntimeError::Refused(m) => f.write_str(m),
         }
     }
 }

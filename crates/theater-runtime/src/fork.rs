@@ -52,7 +52,7 @@ pub fn fork(
     options: WriterOptions,
     cache: &mut ComponentCache,
 ) -> Result<Forked, RuntimeError> {
-    let refuse = |why: String| RuntimeError::Unreplayable(format!("cannot fork: {why}"));
+    let refuse = |why: String| RuntimeError::Refused(format!("cannot fork: {why}"));
     let header = trace
         .header()
         .cloned()
