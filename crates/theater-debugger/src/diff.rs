@@ -101,19 +101,17 @@ fn streams(trace: &Trace, from: u64) -> Result<Streams, DebugError> {
 /// If `fork` is a fork of `parent` (its setup names `parent`'s head): the parent event
 /// it goes on from, and the fork's first event after its snapshot.
 fn fork_of(parent: &Trace, fork: &Trace) -> Result<Option<(u64, u64)>, DebugError> {
-    if fork.first_event() == 0 {
+    let Some((head, at)) = fork.fork_origin()? else {
+        return Ok(None);
+    };
+    if head != parent.head() {
         return Ok(None);
     }
-    let mut at = None;
+    // The fork's own run starts after the snapshot that ends its setup.
     for e in fork.events() {
         let e = e?;
-        match e.event.body {
-            EventBody::SegmentStarted { .. } | EventBody::ComponentRegistered { .. } => {}
-            EventBody::Forked { parent_head, at: n } if parent_head == parent.head() => {
-                at = Some(n)
-            }
-            EventBody::Snapshot { .. } => return Ok(at.map(|n| (n, e.number + 1))),
-            _ => return Ok(None),
+        if matches!(e.event.body, EventBody::Snapshot { .. }) {
+            return Ok(Some((at, e.number + 1)));
         }
     }
     Ok(None)

@@ -82,6 +82,12 @@ pub(crate) fn info(path: &Path, out: &mut dyn Write) -> anyhow::Result<ExitCode>
                 String::new()
             }
         )?;
+    } else if let Some((parent, at)) = trace.fork_origin()? {
+        writeln!(
+            out,
+            "fork:    of the trace with head {}, going on from its event #{at}",
+            parent.short()
+        )?;
     } else if let Some((n, _)) = trace.segment_start() {
         writeln!(out, "segment: {n} of a trace recorded to a directory")?;
     }

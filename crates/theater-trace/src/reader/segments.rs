@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 
 use crate::digest::Digest;
 use crate::error::TraceError;
+use crate::event::EventBody;
 use crate::format::HEADER_LEN;
 
 use super::frames::{Part, Source};
@@ -224,5 +225,24 @@ fn join(parts: Vec<(Trace, PathBuf)>) -> Trace {
         segments,
         block_cache: Default::default(),
         snapshots: all_snapshots,
+    }
+}
+
+impl Trace {
+    /// For a fork (`theater-replay fork`): the parent's chain head and the parent event
+    /// it goes on from, as its `Forked` event says. Only the setup before its first
+    /// snapshot is read.
+    pub fn fork_origin(&self) -> Result<Option<(Digest, u64)>, TraceError> {
+        if self.first_event() == 0 {
+            return Ok(None);
+        }
+        for e in self.events() {
+            match e?.event.body {
+                EventBody::SegmentStarted { .. } | EventBody::ComponentRegistered { .. } => {}
+                EventBody::Forked { parent_head, at } => return Ok(Some((parent_head, at))),
+                _ => return Ok(None),
+            }
+        }
+        Ok(None)
     }
 }
