@@ -242,3 +242,26 @@ fn bad_fork_points_and_edits_are_refused_with_a_reason() {
     assert!(e.contains("bank-taken"), "{e}");
     assert_eq!(std::fs::read(&taken).unwrap(), b"keep me");
 }
+
+/// A run recorded live (HTTP requests to the kv example): the fork says so, feeds the
+/// later requests again, and its own recording (fresh host-call results after the fork
+/// point) verifies and replays.
+#[test]
+fn a_live_run_forks_with_fresh_host_calls_after_the_fork_point() {
+    let path = out("kv-live");
+    let parent_trace = parent("kv-http.bin");
+    let later = fork::inputs_from(&parent_trace, 17).unwrap();
+    assert!(later.iter().all(|i| i.request) && !later.is_empty());
+    let report = fork(parent("kv-http.bin"), 17, &ForkEdits::default(), &path).unwrap();
+    assert!(report.live);
+    assert_eq!(report.inputs, later.len());
+    let forked = Trace::open(&path).unwrap();
+    assert_eq!(
+        forked.fork_origin().unwrap(),
+        Some((parent_trace.head(), 17))
+    );
+    forked.verify().unwrap();
+    let replayed = theater_runtime::replay::replay(forked, &Default::default()).unwrap();
+    assert!(replayed.finished);
+    assert_eq!(replayed.head, report.head);
+}
