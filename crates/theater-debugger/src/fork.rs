@@ -13,11 +13,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use theater_runtime::inputs::InputLine;
-use theater_trace::{Digest, EventBody, MessageKind, Trace};
+use theater_trace::{Digest, Trace};
 
 use crate::branch::Branch;
-use crate::inspect::payload_bytes;
-use crate::rerun::{Input, RERUN_DELIVERIES_MAX};
+use crate::rerun::{inputs_from, Input, RERUN_DELIVERIES_MAX};
 use crate::DebugError;
 
 /// How the inputs after the fork point change.
@@ -150,30 +149,6 @@ fn fed_inputs(trace: &Trace, at: u64, edits: &ForkEdits) -> Result<Vec<Feed>, De
             Feed::Recorded(i)
         })
         .collect())
-}
-
-/// The external inputs of `trace` (accepted and refused) from event `at` on.
-pub fn inputs_from(trace: &Trace, at: u64) -> Result<Vec<Input>, DebugError> {
-    let mut out = Vec::new();
-    for e in trace.events_from(at) {
-        let e = e?;
-        let (to, payload, request) = match &e.event.body {
-            EventBody::Input(d) => (
-                d.to,
-                &d.payload,
-                matches!(d.kind, MessageKind::Request { .. }),
-            ),
-            EventBody::Refused { to, payload, .. } => (*to, payload, false),
-            _ => continue,
-        };
-        out.push(Input {
-            event: e.number,
-            to,
-            payload: payload_bytes(trace, payload)?,
-            request,
-        });
-    }
-    Ok(out)
 }
 
 /// Every edited event must be one of the parent's inputs after the fork point.

@@ -35,8 +35,13 @@ pub struct Input {
 
 /// The external inputs of a trace, accepted and refused, in order.
 pub fn inputs_of(trace: &Trace) -> Result<Vec<Input>, DebugError> {
+    inputs_from(trace, trace.first_event())
+}
+
+/// The external inputs of `trace` (accepted and refused) from event `at` on.
+pub fn inputs_from(trace: &Trace, at: u64) -> Result<Vec<Input>, DebugError> {
     let mut out = Vec::new();
-    for e in trace.events() {
+    for e in trace.events_from(at) {
         let e = e?;
         let (to, payload, request) = match &e.event.body {
             EventBody::Input(d) => (

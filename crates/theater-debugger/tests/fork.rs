@@ -250,7 +250,7 @@ fn bad_fork_points_and_edits_are_refused_with_a_reason() {
 fn a_live_run_forks_with_fresh_host_calls_after_the_fork_point() {
     let path = out("kv-live");
     let parent_trace = parent("kv-http.bin");
-    let later = fork::inputs_from(&parent_trace, 17).unwrap();
+    let later = theater_debugger::rerun::inputs_from(&parent_trace, 17).unwrap();
     assert!(later.iter().all(|i| i.request) && !later.is_empty());
     let report = fork(parent("kv-http.bin"), 17, &ForkEdits::default(), &path).unwrap();
     assert!(report.live);
