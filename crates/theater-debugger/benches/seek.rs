@@ -132,6 +132,7 @@ fn record_rally(deliveries: u64, policy: SnapshotPolicy) -> Vec<u8> {
     let spec = SystemSpec {
         mode: RunMode::Simulated,
         seed: 3,
+        schedule: Default::default(),
         limits: Limits::default(),
         components: vec![ComponentSpec {
             name: "ping-pong".into(),

@@ -44,6 +44,7 @@ fn spec() -> SystemSpec {
     SystemSpec {
         mode: RunMode::Simulated,
         seed: 3,
+        schedule: Default::default(),
         limits: Limits::default(),
         components: vec![ComponentSpec {
             name: "ping-pong".into(),

@@ -239,6 +239,7 @@ fn record_bank_in_blocks(name: &str, ops: &[&str], options: WriterOptions) -> Pa
     let spec = theater_runtime::SystemSpec {
         mode: theater_trace::RunMode::Simulated,
         seed: 1,
+        schedule: Default::default(),
         limits: Default::default(),
         components: vec![theater_runtime::ComponentSpec {
             name: "bank".into(),

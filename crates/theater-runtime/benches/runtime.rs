@@ -38,6 +38,7 @@ fn ping_pong_spec() -> SystemSpec {
     SystemSpec {
         mode: RunMode::Simulated,
         seed: 1,
+        schedule: Default::default(),
         limits: Limits::default(),
         components: vec![ComponentSpec {
             name: "ping-pong".into(),
@@ -313,6 +314,7 @@ fn main() {
     let spec = SystemSpec {
         mode: RunMode::Simulated,
         seed: 1,
+        schedule: Default::default(),
         limits: Limits::default(),
         components: vec![ComponentSpec {
             name: "chaos".into(),

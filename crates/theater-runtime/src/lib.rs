@@ -32,6 +32,7 @@ mod request;
 pub mod resume;
 mod rng;
 mod rotation;
+pub mod schedule;
 mod scheduler;
 mod serde_forms;
 mod sink;
@@ -53,6 +54,7 @@ pub use parallel::replay_parallel;
 pub use recorder::{Recorder, RECORDER_BATCH_EVENTS, RECORDER_CHANNEL_BATCHES};
 pub use request::{ExternalReply, RequestFailure};
 pub use rotation::{SegmentPlan, SegmentPolicy, Segmenter};
+pub use schedule::Schedule;
 pub use scheduler::{RunSummary, System};
 pub use sink::Sink;
 pub use snapshot::{Snapshot, SNAPSHOT_VERSION};
@@ -186,6 +188,7 @@ pub mod bench_support {
         let spec = SystemSpec {
             mode: theater_trace::RunMode::Simulated,
             seed: 1,
+            schedule: Default::default(),
             limits: Limits::default(),
             components: vec![ComponentSpec {
                 name: "ping-pong".into(),

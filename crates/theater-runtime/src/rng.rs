@@ -24,7 +24,7 @@ impl Rng {
         Rng([splitmix(), splitmix(), splitmix(), splitmix()])
     }
 
-    fn next_u64(&mut self) -> u64 {
+    pub(crate) fn next_u64(&mut self) -> u64 {
         let s = &mut self.0;
         let result = s[1].wrapping_mul(5).rotate_left(7).wrapping_mul(9);
         let t = s[1] << 17;

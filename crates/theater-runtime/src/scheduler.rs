@@ -133,6 +133,7 @@ impl System {
                 mode: spec.mode,
                 limits: spec.limits,
                 rng: Rng::seeded(spec.seed),
+                picker: crate::schedule::Picker::new(spec.schedule),
                 ..World::default()
             },
             sink,

@@ -1,4 +1,5 @@
-//! The description of a system: components, top-level actors, limits, seed and mode.
+//! The description of a system: components, top-level actors, limits, seed, mode and
+//! schedule.
 //!
 //! A [`SystemSpec`] is what the `theater` binary builds from a manifest file. Its
 //! canonical encoding (MessagePack) is stored in the trace as the manifest blob, so a
@@ -9,6 +10,7 @@ use theater_trace::{Bytes, RestartPolicy, RunMode};
 
 use crate::error::RuntimeError;
 use crate::limits::Limits;
+use crate::schedule::Schedule;
 
 /// A whole system to run.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -20,6 +22,10 @@ pub struct SystemSpec {
     pub components: Vec<ComponentSpec>,
     /// Actors started at the beginning of the run, in order.
     pub actors: Vec<ActorSpec>,
+    /// How deliveries that may legally go next are ordered. Left out of the manifest
+    /// blob when FIFO, so the manifest of a FIFO run is what it was before schedules.
+    #[serde(default, skip_serializing_if = "Schedule::is_fifo")]
+    pub schedule: Schedule,
 }
 
 /// A named component.

@@ -257,6 +257,7 @@ impl System {
             self.sink.append(EventBody::ActorExited { actor, reason })?;
             pending.extend(children.into_iter().rev().map(|c| (c, ExitReason::Killed)));
             self.drop_pending(actor);
+            self.world.picker.forget_actor(actor);
         }
         Ok(())
     }

@@ -15,6 +15,7 @@ use theater_trace::{ActorId, ExitReason, MessageKind, RestartPolicy, RunMode, Se
 use crate::bindings::theater::actor::supervision;
 use crate::limits::Limits;
 use crate::rng::Rng;
+use crate::schedule::Picker;
 
 /// Where an actor is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -149,6 +150,10 @@ pub(crate) struct World {
     /// The host interfaces each component imports (short names, see `spec::INTERFACES`).
     #[serde(with = "crate::serde_forms::interface_map")]
     pub(crate) imports: BTreeMap<String, BTreeSet<&'static str>>,
+    /// Which legal delivery goes next (`crate::schedule`); left out of a FIFO run's
+    /// snapshots, which stay what they were before schedules existed.
+    #[serde(default, skip_serializing_if = "Picker::is_fifo")]
+    pub(crate) picker: Picker,
     /// Sends outbound HTTP requests; `None` in replays and runs without network.
     #[serde(skip)]
     pub(crate) http: Option<std::sync::Arc<dyn crate::http::HttpClient>>,
@@ -231,10 +236,17 @@ impl World {
         key
     }
 
-    /// Takes the next delivery: the smallest (time, seq). The clock moves to its time,
-    /// never back.
+    /// Takes the next delivery: the smallest (time, seq), or the one the schedule's
+    /// picker chooses among those that may legally go next. The clock moves to its
+    /// time, never back.
     pub(crate) fn dequeue(&mut self) -> Option<(QueueKey, Pending)> {
-        let ((time_ns, seq), pending) = self.queue.pop_first()?;
+        let ((time_ns, seq), pending) = match &mut self.picker {
+            Picker::Fifo => self.queue.pop_first()?,
+            Picker::Pct(pct) => {
+                let key = pct.pick(&self.queue)?;
+                (key, self.queue.remove(&key).expect("picked from the queue"))
+            }
+        };
         assert!(
             time_ns >= self.time_ns,
             "delivery {seq} at {time_ns} ns is before the clock ({} ns)",
@@ -253,6 +265,7 @@ impl World {
         }
         if let Sender::Timer(id) = pending.from {
             self.timers.remove(&id);
+            self.picker.forget_timer(id, pending.to);
         }
         Some(((time_ns, seq), pending))
     }
@@ -262,6 +275,9 @@ impl World {
         let Some(p) = self.queue.remove(&key) else {
             return false;
         };
+        if let Sender::Timer(id) = p.from {
+            self.picker.forget_timer(id, p.to);
+        }
         if let Some(m) = self.actors.get_mut(&p.to) {
             debug_assert!(m.mailbox > 0, "actor {} mailbox underflow", p.to);
             m.mailbox = m.mailbox.saturating_sub(1);

@@ -264,6 +264,7 @@ pub fn parse_full(
     let spec = SystemSpec {
         mode,
         seed: m.seed,
+        schedule: Default::default(),
         limits: m.limits,
         components,
         actors,

@@ -52,6 +52,7 @@ pub fn spec(components: &[&str], actors: Vec<ActorSpec>, limits: Limits, seed: u
     SystemSpec {
         mode: RunMode::Simulated,
         seed,
+        schedule: Default::default(),
         limits,
         components: components
             .iter()
@@ -266,6 +267,7 @@ pub fn spec_stub() -> SystemSpec {
     SystemSpec {
         mode: RunMode::Simulated,
         seed: 0,
+        schedule: Default::default(),
         limits: Limits::default(),
         components: Vec::new(),
         actors: Vec::new(),
@@ -307,6 +309,7 @@ pub fn counter_spec() -> SystemSpec {
     SystemSpec {
         mode: RunMode::Simulated,
         seed: 7,
+        schedule: Default::default(),
         limits: Default::default(),
         components: vec![ComponentSpec {
             name: "counter".into(),
