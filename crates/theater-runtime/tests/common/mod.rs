@@ -204,7 +204,7 @@ pub fn assert_replays(bytes: &[u8]) {
             assert!(report.finished);
             assert_eq!(report.head, head);
         }
-        Err(e) => panic!("replay failed: {e}"),
+        Err(e) => panic!("replay failed: {e:?}"),
     }
 }
 
