@@ -102,9 +102,16 @@ pub(crate) fn info(path: &Path, out: &mut dyn Write) -> anyhow::Result<ExitCode>
     }
     writeln!(out, "head:    {}", trace.head())?;
     if let Some(h) = trace.header() {
+        // The order deliveries were picked in is part of the manifest blob.
+        let schedule = trace
+            .blob(&h.manifest)
+            .ok()
+            .flatten()
+            .and_then(|m| theater_runtime::SystemSpec::from_manifest_bytes(&m).ok())
+            .map_or_else(|| "unknown".into(), |s| s.schedule.to_string());
         writeln!(
             out,
-            "run:     {} mode={} seed={}",
+            "run:     {} mode={} seed={} schedule={schedule}",
             h.producer, h.mode, h.seed
         )?;
         writeln!(

@@ -121,6 +121,12 @@ fn same_run(trace: &Trace, spec: &SystemSpec) -> Result<(), String> {
             recorded.seed, spec.seed
         ));
     }
+    if recorded.schedule != spec.schedule {
+        return Err(format!(
+            "the trace was recorded with schedule {}, the manifest (or --schedule) says {}",
+            recorded.schedule, spec.schedule
+        ));
+    }
     if recorded.limits != spec.limits {
         return Err("the manifest's [limits] differ from the trace's".into());
     }

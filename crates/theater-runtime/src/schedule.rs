@@ -296,8 +296,21 @@ mod tests {
         let s: Schedule = at_limit.parse().unwrap();
         assert_eq!(s.to_string(), at_limit);
         let over = format!("pct:1:{}", Schedule::PCT_DEPTH_MAX + 1);
-        assert!(over.parse::<Schedule>().unwrap_err().0.contains("PCT_DEPTH_MAX"));
-        for bad in ["", "pct", "pct:", "pct:x", "pct:1:0", "pct:1:2:0", "pct:1:2:3:4", "lifo"] {
+        assert!(over
+            .parse::<Schedule>()
+            .unwrap_err()
+            .0
+            .contains("PCT_DEPTH_MAX"));
+        for bad in [
+            "",
+            "pct",
+            "pct:",
+            "pct:x",
+            "pct:1:0",
+            "pct:1:2:0",
+            "pct:1:2:3:4",
+            "lifo",
+        ] {
             assert!(bad.parse::<Schedule>().is_err(), "{bad:?} parsed");
         }
     }
@@ -338,13 +351,20 @@ mod tests {
                 order.push(key.1);
             }
             assert_eq!(order.len(), 6, "seed {seed}");
-            assert_eq!(order.last(), Some(&0), "seed {seed}: the timer at 9 ns is last");
+            assert_eq!(
+                order.last(),
+                Some(&0),
+                "seed {seed}: the timer at 9 ns is last"
+            );
             seen.insert(order);
         }
         // 1 before 2, 4 before 5, the timer last: 5!/(2·2) = 30 orders; PCT with
         // change points reaches many of them.
         assert!(seen.len() >= 10, "only {} orders explored", seen.len());
-        assert!(seen.iter().any(|o| o[0] == 3), "the other sender never went first");
+        assert!(
+            seen.iter().any(|o| o[0] == 3),
+            "the other sender never went first"
+        );
     }
 
     #[test]

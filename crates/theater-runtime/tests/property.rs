@@ -309,7 +309,11 @@ fn a_run_under_an_exploring_schedule_replays_to_the_same_chain_head() {
             theater_runtime::replay_parallel(&open, &Default::default(), 3, c, &done)
         })
         .unwrap_or_else(|e| panic!("seed {seed}: {e}"));
-        assert_eq!((split.head, split.finished), (trace.head(), true), "seed {seed}");
+        assert_eq!(
+            (split.head, split.finished),
+            (trace.head(), true),
+            "seed {seed}"
+        );
         if deliveries(&trace) != deliveries(&theater_trace::Trace::from_bytes(fifo).unwrap()) {
             reordered.set(reordered.get() + 1);
         }

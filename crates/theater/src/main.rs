@@ -3,7 +3,7 @@
 //! ```text
 //! theater run <manifest.toml> [--record trace.bin] [--inputs inputs.jsonl | --inputs -]
 //!             [--http 127.0.0.1:PORT] [--max-deliveries N] [--duration-ms N] [--seed N]
-//!             [--force] [--progress]
+//!             [--schedule fifo|pct:SEED[:DEPTH[:STEPS]]] [--force] [--progress]
 //! ```
 //!
 //! Inputs are JSON lines `{"to": "<actor name or id>", "message": <any JSON>}` (the
@@ -131,6 +131,11 @@ struct RunArgs {
     /// Override the manifest's seed.
     #[arg(long)]
     seed: Option<u64>,
+    /// Override the manifest's delivery order: `fifo`, or `pct:SEED[:DEPTH[:STEPS]]`
+    /// for one seeded schedule of those `theater explore` tries (recorded in the
+    /// trace, so a replay takes the same order).
+    #[arg(long, value_name = "SCHEDULE")]
+    schedule: Option<theater_runtime::Schedule>,
     /// Print the number of events recorded so far to standard error every 1024
     /// deliveries.
     #[arg(long)]
@@ -310,6 +315,7 @@ fn run(args: RunArgs) -> Result<()> {
         max_deliveries,
         duration_ms,
         seed,
+        schedule,
         progress,
     } = args;
     let deadline =
@@ -317,6 +323,9 @@ fn run(args: RunArgs) -> Result<()> {
     let (mut spec, http_config) = theater::manifest::load_full(&manifest)?;
     if let Some(seed) = seed {
         spec.seed = seed;
+    }
+    if let Some(schedule) = schedule {
+        spec.schedule = schedule;
     }
     let segments = SegmentPolicy {
         bytes: segment_bytes.unwrap_or(SegmentPolicy::BYTES_DEFAULT),

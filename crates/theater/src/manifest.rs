@@ -3,6 +3,8 @@
 //! ```toml
 //! mode = "simulated"          # or "live"
 //! seed = 42
+//! schedule = "pct:7"          # optional: "fifo" (the default) or "pct:SEED[:DEPTH[:STEPS]]",
+//!                             # a seeded exploring order (theater_runtime::Schedule)
 //!
 //! [limits]                    # optional; any field of theater_runtime::Limits
 //! fuel_per_delivery = 1000000
@@ -34,7 +36,8 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
-use theater_runtime::{ActorSpec, ComponentSpec, Limits, RuntimeError, SystemSpec};
+use theater_runtime::schedule::ScheduleError;
+use theater_runtime::{ActorSpec, ComponentSpec, Limits, RuntimeError, Schedule, SystemSpec};
 use theater_trace::{Bytes, RestartPolicy, RunMode};
 
 /// Why a manifest cannot be used.
@@ -91,6 +94,8 @@ struct Manifest {
     mode: String,
     #[serde(default)]
     seed: u64,
+    #[serde(default)]
+    schedule: Option<String>,
     #[serde(default)]
     limits: Limits,
     #[serde(default, rename = "component")]
@@ -261,10 +266,16 @@ pub fn parse_full(
             )));
         }
     }
+    let schedule = match &m.schedule {
+        None => Schedule::Fifo,
+        Some(s) => s
+            .parse()
+            .map_err(|e: ScheduleError| ManifestError::Invalid(e.to_string()))?,
+    };
     let spec = SystemSpec {
         mode,
         seed: m.seed,
-        schedule: Default::default(),
+        schedule,
         limits: m.limits,
         components,
         actors,
