@@ -7,6 +7,8 @@
 //!   state before and after; [`bisect_inputs`] for two runs with different inputs.
 //! - [`fork()`]: a recorded run from one event on, with its inputs after it changed,
 //!   recorded as a new trace that branches from the parent's chain.
+//! - [`explore()`]: one system's inputs run under many seeded schedules, in parallel,
+//!   and the first schedule under which a predicate holds, as a trace.
 //! - [`minimize()`]: the fewest external inputs that still make a predicate hold, as a
 //!   new trace.
 //! - [`regress()`]: rerun a trace's inputs against new builds and report every change
@@ -19,6 +21,7 @@ mod breakpoint;
 pub mod command;
 mod diff;
 mod error;
+pub mod explore;
 pub mod export;
 pub mod fork;
 pub mod inspect;
@@ -34,6 +37,7 @@ pub use branch::{Branch, BranchEnd};
 pub use breakpoint::{Breakpoint, BREAKPOINT_SYNTAX, EVENT_KINDS};
 pub use diff::{diff, ActorSummary, FirstDivergence, Side, TraceDiff, DIFF_CONTEXT_EVENTS};
 pub use error::DebugError;
+pub use explore::{explore, ExploreOptions, ExploreReport, Failure, EXPLORE_RUNS_MAX};
 pub use fork::{fork, ForkEdits, ForkReport};
 pub use minimize::{minimize, Minimized};
 pub use predicate::{ActorRef, Cmp, Predicate, PREDICATE_SYNTAX};

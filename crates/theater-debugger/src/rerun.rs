@@ -101,7 +101,13 @@ impl Rerun {
         trace: &Trace,
         swaps: &BTreeMap<String, Vec<u8>>,
     ) -> Result<Rerun, DebugError> {
-        let (mut spec, _) = spec_from_trace(trace, swaps)?;
+        let (spec, _) = spec_from_trace(trace, swaps)?;
+        Rerun::from_spec(spec)
+    }
+
+    /// Prepares runs of the system `spec` describes (from a manifest), in simulated
+    /// mode, as `theater explore` makes them.
+    pub fn from_spec(mut spec: SystemSpec) -> Result<Rerun, DebugError> {
         spec.mode = RunMode::Simulated;
         let cache = ComponentCache::new(&spec.limits)?;
         Ok(Rerun {
@@ -122,6 +128,11 @@ impl Rerun {
     /// caller removes it between reruns) instead of memory: [`RerunOutcome::trace`] is then empty.
     pub fn record_to(&mut self, path: Option<std::path::PathBuf>) {
         self.record_to = path;
+    }
+
+    /// Orders the next reruns' deliveries by `schedule` (recorded in their traces).
+    pub fn set_schedule(&mut self, schedule: theater_runtime::Schedule) {
+        self.spec.schedule = schedule;
     }
 
     /// The spec being rerun.

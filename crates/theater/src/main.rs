@@ -4,6 +4,8 @@
 //! theater run <manifest.toml> [--record trace.bin] [--inputs inputs.jsonl | --inputs -]
 //!             [--http 127.0.0.1:PORT] [--max-deliveries N] [--duration-ms N] [--seed N]
 //!             [--schedule fifo|pct:SEED[:DEPTH[:STEPS]]] [--force] [--progress]
+//! theater explore <manifest.toml> --inputs inputs.jsonl --until PREDICATE -o fail.trace
+//!             [--runs N] [--jobs J] [--depth D] [--first-seed S] [--force]
 //! ```
 //!
 //! Inputs are JSON lines `{"to": "<actor name or id>", "message": <any JSON>}` (the
@@ -24,6 +26,7 @@ use theater_runtime::inputs::InputLine;
 use theater_runtime::{SegmentPolicy, Sink, SnapshotPolicy, System};
 
 mod develop;
+mod explore;
 mod recording;
 
 #[derive(Parser)]
@@ -41,6 +44,10 @@ struct Cli {
 enum Command {
     /// Run the system described by a manifest until idle.
     Run(RunArgs),
+    /// Run the manifest's system with the same inputs under many seeded schedules
+    /// (other legal delivery orders), in parallel, and write the first run under which
+    /// the predicate holds as a trace. Exit 1 when one does, 0 when none does.
+    Explore(explore::ExploreArgs),
     /// Create a new actor crate (Cargo.toml, src/lib.rs, manifest.toml, inputs.jsonl).
     New {
         /// The actor's name (also the crate's and the directory's).
@@ -156,6 +163,7 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Run(args) => run(args).map(|()| ExitCode::SUCCESS),
+        Command::Explore(args) => explore::explore(args),
         Command::New { name, path, sdk } => develop::new(&name, path, sdk.as_deref()),
         Command::Build { dir, output } => develop::build(&dir, output.as_deref()),
         Command::Check {
