@@ -27,7 +27,7 @@ pub const EXPLORE_RUNS_MAX: u64 = 1_000_000;
 pub struct ExploreOptions {
     /// Schedules to try (1 to [`EXPLORE_RUNS_MAX`]).
     pub runs: u64,
-    /// Threads running them (at least 1; each compiles the components once).
+    /// Threads running them (at least 1; they share the compiled components).
     pub jobs: usize,
     /// The bug depth PCT aims at (1 to `Schedule::PCT_DEPTH_MAX`).
     pub depth: u32,
@@ -87,18 +87,14 @@ pub fn explore(
     let mut baseline = Rerun::from_spec(spec.clone())?;
     let base = baseline.run(&refs, predicate)?;
     let steps = base.deliveries.max(1);
-    let spare = Mutex::new(Some(baseline));
     let next = AtomicU64::new(0);
     let done = AtomicU64::new(0);
     let failures = AtomicU64::new(0);
     let stop = AtomicBool::new(false);
     let first: Mutex<Option<Failure>> = Mutex::new(None);
     let worker = || -> Result<(), DebugError> {
-        let taken = spare.lock().unwrap_or_else(PoisonError::into_inner).take();
-        let mut rerun = match taken {
-            Some(r) => r,
-            None => Rerun::from_spec(spec.clone())?,
-        };
+        // A clone shares the baseline's compiled components.
+        let mut rerun = baseline.clone();
         loop {
             let run = next.fetch_add(1, Ordering::Relaxed);
             if run >= options.runs || stop.load(Ordering::Relaxed) {

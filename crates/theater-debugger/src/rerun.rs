@@ -77,8 +77,9 @@ pub struct RerunOutcome {
     pub oracle: Option<HostCallOracle>,
 }
 
-/// Reruns of one trace's system.
-#[derive(Debug)]
+/// Reruns of one trace's system. A clone shares the compiled components (with other
+/// threads too).
+#[derive(Clone, Debug)]
 pub struct Rerun {
     spec: SystemSpec,
     cache: ComponentCache,
