@@ -170,3 +170,32 @@ fn check(options: &ExploreOptions) -> Result<(), DebugError> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn options_are_checked_at_their_limits() {
+        let at = |runs, jobs, depth| {
+            check(&ExploreOptions {
+                runs,
+                jobs,
+                depth,
+                first_seed: 0,
+            })
+        };
+        assert!(at(EXPLORE_RUNS_MAX, 1, Schedule::PCT_DEPTH_MAX).is_ok());
+        assert!(at(1, 64, 1).is_ok());
+        for (runs, jobs, depth) in [
+            (EXPLORE_RUNS_MAX + 1, 1, 3),
+            (0, 1, 3),
+            (1, 0, 3),
+            (1, 1, 0),
+            (1, 1, Schedule::PCT_DEPTH_MAX + 1),
+        ] {
+            let e = at(runs, jobs, depth).unwrap_err().to_string();
+            assert!(e.contains("explore") || e.contains("depth"), "{e}");
+        }
+    }
+}

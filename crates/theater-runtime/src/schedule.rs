@@ -30,10 +30,22 @@ use std::fmt;
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
-use theater_trace::{ActorId, MessageKind, Sender};
+use theater_trace::{ActorId, Sender};
 
 use crate::rng::Rng;
-use crate::world::{Pending, QueueKey};
+
+/// A queued delivery's key: (virtual time, sequence number).
+pub(crate) type QueueKey = (u64, u64);
+
+/// What the picker sees of a queued delivery.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Candidate {
+    pub(crate) key: QueueKey,
+    pub(crate) from: Sender,
+    pub(crate) to: ActorId,
+    /// An `init` call: nothing queued for its actor after it may go before it.
+    pub(crate) init: bool,
+}
 
 /// How a run orders the deliveries that may legally go next.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -149,7 +161,7 @@ impl FromStr for Schedule {
 /// A channel: (sender kind, sender id, receiver).
 type Channel = (u8, u64, ActorId);
 
-fn channel(p: &Pending) -> Channel {
+fn channel(p: &Candidate) -> Channel {
     match p.from {
         Sender::External => (0, 0, p.to),
         Sender::Actor(a) => (1, a, p.to),
@@ -226,22 +238,25 @@ impl Picker {
 }
 
 impl Pct {
-    /// The key of the delivery to run next, from a non-empty queue.
-    pub(crate) fn pick(&mut self, queue: &BTreeMap<QueueKey, Pending>) -> Option<QueueKey> {
-        let (&(t0, _), _) = queue.first_key_value()?;
+    /// The key of the delivery to run next, from the queue in key order; `None` when
+    /// it is empty.
+    pub(crate) fn pick(&mut self, queue: impl Iterator<Item = Candidate>) -> Option<QueueKey> {
+        let mut queue = queue.peekable();
+        let t0 = queue.peek()?.key.0;
         self.step += 1;
         // Each channel's first delivery at t0, and whether an earlier init bars it.
         let mut heads: BTreeMap<Channel, (QueueKey, bool)> = BTreeMap::new();
         let mut inits: BTreeMap<ActorId, u64> = BTreeMap::new();
-        for (&key, p) in queue
-            .range((t0, 0)..=(t0, u64::MAX))
+        for p in queue
+            .take_while(|p| p.key.0 == t0)
             .take(Schedule::PCT_CANDIDATES_MAX)
         {
+            let key = p.key;
             let barred = inits.get(&p.to).is_some_and(|&init| init < key.1);
-            if matches!(p.kind, MessageKind::Init) {
+            if p.init {
                 inits.entry(p.to).or_insert(key.1);
             }
-            heads.entry(channel(p)).or_insert((key, barred));
+            heads.entry(channel(&p)).or_insert((key, barred));
         }
         loop {
             let mut best: Option<(u64, std::cmp::Reverse<u64>, Channel, QueueKey)> = None;
@@ -278,14 +293,22 @@ impl Pct {
 mod tests {
     use super::*;
 
-    fn pending(from: Sender, to: ActorId, kind: MessageKind) -> Pending {
-        Pending {
+    use theater_trace::MessageKind;
+
+    /// A queue as the picker sees it.
+    type Queue = BTreeMap<QueueKey, (Sender, ActorId, bool)>;
+
+    fn pending(from: Sender, to: ActorId, kind: MessageKind) -> (Sender, ActorId, bool) {
+        (from, to, matches!(kind, MessageKind::Init))
+    }
+
+    fn view(q: &Queue) -> impl Iterator<Item = Candidate> + '_ {
+        q.iter().map(|(&key, &(from, to, init))| Candidate {
+            key,
             from,
             to,
-            kind,
-            payload: Vec::new(),
-            exit: None,
-        }
+            init,
+        })
     }
 
     #[test]
@@ -321,7 +344,7 @@ mod tests {
     fn pct_picks_only_legal_deliveries_and_reaches_each_of_them() {
         let mut seen = std::collections::BTreeSet::new();
         for seed in 0..200 {
-            let mut queue = BTreeMap::new();
+            let mut queue = Queue::new();
             queue.insert((5, 1), pending(Sender::Actor(1), 3, MessageKind::OneWay));
             queue.insert((5, 2), pending(Sender::Actor(1), 3, MessageKind::OneWay));
             queue.insert((5, 3), pending(Sender::Actor(2), 3, MessageKind::OneWay));
@@ -336,7 +359,7 @@ mod tests {
                 unreachable!()
             };
             let mut order = Vec::new();
-            while let Some(key) = p.pick(&queue) {
+            while let Some(key) = p.pick(view(&queue)) {
                 if key == (5, 2) {
                     assert!(!queue.contains_key(&(5, 1)), "seed {seed}: 2 overtook 1");
                 }
@@ -367,17 +390,47 @@ mod tests {
         );
     }
 
+    /// At the limit: with more deliveries queued at the earliest time than the picker
+    /// looks at, it picks among the first `PCT_CANDIDATES_MAX` only.
+    #[test]
+    fn pct_looks_at_no_more_than_the_candidates_limit() {
+        let n = Schedule::PCT_CANDIDATES_MAX as u64 + 100;
+        let mut queue = Queue::new();
+        for seq in 0..n {
+            queue.insert(
+                (0, seq),
+                pending(Sender::Actor(seq), 1, MessageKind::OneWay),
+            );
+        }
+        let mut beyond = 0;
+        for seed in 0..50 {
+            let Picker::Pct(mut p) = Picker::new(Schedule::pct(seed)) else {
+                unreachable!()
+            };
+            let mut q = queue.clone();
+            for _ in 0..20 {
+                let key = p.pick(view(&q)).unwrap();
+                let last = q.keys().nth(Schedule::PCT_CANDIDATES_MAX - 1).unwrap();
+                assert!(key <= *last, "seed {seed}: picked {key:?} past the limit");
+                beyond += u64::from(key.1 >= Schedule::PCT_CANDIDATES_MAX as u64);
+                q.remove(&key);
+            }
+        }
+        // Once earlier ones are gone, later ones come into view and are picked.
+        assert!(beyond > 0);
+    }
+
     #[test]
     fn a_picker_forgets_exited_actors_and_fired_timers() {
         let mut picker = Picker::new(Schedule::pct(1));
-        let mut queue = BTreeMap::new();
+        let mut queue = Queue::new();
         queue.insert((0, 0), pending(Sender::Actor(1), 2, MessageKind::OneWay));
         queue.insert((0, 1), pending(Sender::Timer(7), 3, MessageKind::OneWay));
         queue.insert((0, 2), pending(Sender::Actor(3), 4, MessageKind::OneWay));
         let Picker::Pct(p) = &mut picker else {
             unreachable!()
         };
-        p.pick(&queue);
+        p.pick(view(&queue));
         assert_eq!(p.priorities.len(), 3);
         picker.forget_timer(7, 3);
         picker.forget_actor(1);

@@ -15,7 +15,7 @@ use theater_trace::{ActorId, ExitReason, MessageKind, RestartPolicy, RunMode, Se
 use crate::bindings::theater::actor::supervision;
 use crate::limits::Limits;
 use crate::rng::Rng;
-use crate::schedule::Picker;
+use crate::schedule::{Candidate, Picker};
 
 /// Where an actor is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -110,7 +110,7 @@ pub(crate) struct TimerInfo {
 }
 
 /// A queued delivery's place: (virtual time, sequence number).
-pub(crate) type QueueKey = (u64, u64);
+pub(crate) use crate::schedule::QueueKey;
 
 /// A queued delivery.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -243,7 +243,12 @@ impl World {
         let ((time_ns, seq), pending) = match &mut self.picker {
             Picker::Fifo => self.queue.pop_first()?,
             Picker::Pct(pct) => {
-                let key = pct.pick(&self.queue)?;
+                let key = pct.pick(self.queue.iter().map(|(&key, p)| Candidate {
+                    key,
+                    from: p.from,
+                    to: p.to,
+                    init: matches!(p.kind, MessageKind::Init),
+                }))?;
                 (key, self.queue.remove(&key).expect("picked from the queue"))
             }
         };
