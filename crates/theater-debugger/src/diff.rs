@@ -95,6 +95,15 @@ fn streams(trace: &Trace, from: u64) -> Result<Streams, DebugError> {
             by_actor.entry(e.event.body.actor()).or_default().push(e);
         }
     }
+    // A trace that starts at a snapshot (a fork, or what retention left) spawned its
+    // actors before its first event: their names are in that snapshot.
+    let unnamed = by_actor.keys().flatten().any(|a| !names.contains_key(a));
+    if let (true, Some(&first)) = (unnamed, trace.snapshots()?.first()) {
+        let at = theater_runtime::replay::snapshot_at(trace, first)?;
+        for (id, name) in at.names() {
+            names.entry(id).or_insert_with(|| name.to_string());
+        }
+    }
     Ok(Streams { by_actor, names })
 }
 

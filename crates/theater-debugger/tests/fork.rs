@@ -107,6 +107,28 @@ fn a_dropped_input_is_not_fed() {
     Trace::open(&path).unwrap().verify().unwrap();
 }
 
+/// Two forks of one run start at their snapshots, with no spawn events: diff names
+/// their actors from those snapshots.
+#[test]
+fn a_diff_of_two_forks_names_the_actors() {
+    let (a, b) = (out("bank-two-a"), out("bank-two-b"));
+    let replace = |amount: u32| ForkEdits {
+        replace: [(
+            BAD_TRANSFER,
+            format!(r#"{{"transfer":{{"from":"alice","to":"bob","amount":{amount}}}}}"#)
+                .into_bytes(),
+        )]
+        .into(),
+        ..ForkEdits::default()
+    };
+    fork(parent("bank-bug.bin"), BAD_TRANSFER, &replace(5), &a).unwrap();
+    fork(parent("bank-bug.bin"), BAD_TRANSFER, &replace(6), &b).unwrap();
+    let d = diff(&Trace::open(&a).unwrap(), &Trace::open(&b).unwrap()).unwrap();
+    let first = d.first.expect("the forks differ");
+    assert_eq!(first.actor, Some((0, "bank".to_string())));
+    assert_eq!(d.differing[&0].name, "bank");
+}
+
 /// New inputs instead of the parent's: a file's lines, names resolved in the fork.
 #[test]
 fn new_inputs_replace_the_parents_after_the_fork_point() {

@@ -29,6 +29,15 @@ impl Checkpoint {
         self.position.map_or(self.summary.events, |(next, _)| next)
     }
 
+    /// Each actor's id and name at the checkpoint (a trace that starts with a snapshot,
+    /// such as a fork, names its actors only there).
+    pub fn names(&self) -> impl Iterator<Item = (ActorId, &str)> {
+        self.world
+            .actors
+            .iter()
+            .map(|(id, m)| (*id, m.name.as_str()))
+    }
+
     /// Each actor's id, status and host-held state at the checkpoint.
     pub fn states(&self) -> impl Iterator<Item = (ActorId, ActorStatus, &[u8])> {
         self.world
