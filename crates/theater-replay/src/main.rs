@@ -7,7 +7,8 @@
 //! the first step at which a predicate holds; `minimize` shrinks a failing run's inputs;
 //! `fork` goes on from one event of a run with some of its later inputs changed;
 //! `regress` reruns a trace's inputs against new builds and reports every behaviour
-//! change per actor; `convert` rewrites an old trace in the current format.
+//! change per actor; `verify-all` verifies (or regresses) every trace under a prefix,
+//! one shard of them if asked; `convert` rewrites an old trace in the current format.
 //!
 //! Exit codes are stable for scripts: 0 success, 1 a divergence, a difference, or a
 //! predicate that never holds, 2 unusable input (missing, corrupt, truncated or tampered
@@ -20,6 +21,7 @@ mod regress;
 mod render;
 mod repl;
 mod repl_branch;
+mod verify_all;
 
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -162,6 +164,11 @@ enum Command {
     /// replaced, and write that run as a new trace (a branch of the parent: `diff`
     /// aligns the two at the fork point).
     Fork(fork::ForkArgs),
+    /// Verify every trace under a directory (integrity, then replay), or regress them
+    /// against new builds with --swap: one line per trace (ok, divergence with its
+    /// report, damaged), optionally one shard of a deterministic partition. Exit 0 if
+    /// all verify, 1 if one diverges, 2 if one is unusable.
+    VerifyAll(verify_all::VerifyAllArgs),
     /// Print events, one per line.
     Dump {
         trace: PathBuf,
@@ -374,6 +381,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
         } => commands::export(&trace, format, output.as_deref(), from, count, &mut out)?,
         Command::Regress(args) => regress::run(&args, &mut out)?,
         Command::Fork(args) => fork::run(&args, &mut out)?,
+        Command::VerifyAll(args) => verify_all::verify_all(args, &mut out)?,
         Command::Convert(args) => convert::run(&args, &mut out)?,
         Command::Repl { .. } => unreachable!("handled in main"),
     };
