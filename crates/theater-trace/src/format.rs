@@ -13,6 +13,9 @@
 //!                       data = raw, or zstd of raw)
 //!          | 6 zblob   payload = digest[32] ‖ method: u8 ‖ raw_len: u64 LE ‖ data
 //!                      (digest = blake3(raw))
+//!          | 7 xblob   payload = digest[32] ‖ raw_len: u64 LE
+//!                      (a segment in an object store: the zblob with this digest
+//!                       is the object `blobs/<digest>` of the store)
 //!          | 3 index   payload = MessagePack of `IndexV3`
 //!          | 4 footer  payload = index_offset: u64 LE ‖ event_count: u64 LE
 //!                                ‖ chain_head[32] ‖ "TTRCEND\n"   (56 bytes)
@@ -80,6 +83,9 @@ pub const BLOCK_HEADER_LEN: usize = 8 + 4 + 4 + DIGEST_LEN + 1;
 /// Length of a zblob frame's fixed header, before its data.
 pub const ZBLOB_HEADER_LEN: usize = DIGEST_LEN + 1 + 8;
 
+/// Length of an xblob frame's payload: the blob's digest and its length (u64 LE).
+pub const XBLOB_PAYLOAD_LEN: usize = DIGEST_LEN + 8;
+
 /// The kinds of frame.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FrameKind {
@@ -93,6 +99,9 @@ pub enum FrameKind {
     Block = 5,
     /// Version 3: a compressed blob.
     ZBlob = 6,
+    /// Version 3, a segment in an object store: a blob kept outside the file, in the
+    /// store's shared blob prefix, named by its digest (see [`crate::thin`]).
+    XBlob = 7,
 }
 
 impl FrameKind {
@@ -104,6 +113,7 @@ impl FrameKind {
             4 => FrameKind::Footer,
             5 => FrameKind::Block,
             6 => FrameKind::ZBlob,
+            7 => FrameKind::XBlob,
             _ => return None,
         })
     }
@@ -116,6 +126,7 @@ impl FrameKind {
             FrameKind::Footer => "footer",
             FrameKind::Block => "block",
             FrameKind::ZBlob => "zblob",
+            FrameKind::XBlob => "xblob",
         }
     }
 }

@@ -28,6 +28,7 @@ mod kinds;
 pub mod legacy;
 mod reader;
 pub mod synth;
+mod thin;
 mod verify;
 mod writer;
 
@@ -43,8 +44,9 @@ pub use json::{event_to_json, export_json_lines};
 pub use kinds::{BlockKinds, KindCounts};
 pub use reader::{
     segment_file_name, segment_number, EventPosition, Events, RawEvent, RawEvents, RecordedEvent,
-    Recovery, SegmentInfo, Trace,
+    Recovery, RemotePart, SegmentInfo, Trace,
 };
+pub use thin::{externalize, BlobSource, ByteSource, Externalized, SharedBlobSource};
 pub use verify::VerifyReport;
 pub use writer::{
     SegmentStart, TraceSink, TraceSummary, TraceWriter, WriterOptions, BLOCK_MAX_BYTES_DEFAULT,

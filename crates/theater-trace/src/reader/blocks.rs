@@ -202,6 +202,17 @@ pub(super) fn scan(source: &Source, file_len: u64) -> Result<Opened, TraceError>
                     at: None,
                 });
             }
+            FrameKind::XBlob => {
+                let (digest, len) = match crate::thin::parse_xblob(&frame.payload) {
+                    Ok(x) => x,
+                    Err(p) => break p.to_string(),
+                };
+                blobs.entry(digest).or_insert(BlobLocation {
+                    offset,
+                    len,
+                    at: None,
+                });
+            }
             // An index ends the frames. Without a valid footer after it it adds nothing
             // the scan does not know, so it is dropped with the footer.
             FrameKind::Index => {
@@ -352,7 +363,7 @@ impl Events<'_> {
                 header.check(offset, payload)?;
                 match header.kind {
                     FrameKind::Block => {}
-                    FrameKind::ZBlob => {
+                    FrameKind::ZBlob | FrameKind::XBlob => {
                         self.offset += header.frame_len();
                         return Ok(());
                     }

@@ -19,6 +19,8 @@ pub(super) enum Source {
     File(Mutex<File>),
     Memory(Vec<u8>),
     Parts(Vec<Part>),
+    /// An object held elsewhere (a store), read by range.
+    Remote(std::sync::Arc<dyn crate::thin::ByteSource>),
 }
 
 /// One file of a [`Source::Parts`]: its bytes are offsets `base..base + len`.
@@ -78,6 +80,9 @@ impl Source {
                     )),
                 }
             }
+            Source::Remote(remote) => remote.read_at(offset, buf).map_err(|e| {
+                TraceError::io(format!("reading {} bytes at {offset}", buf.len()), e)
+            }),
             Source::File(file) => {
                 // A poisoned lock only means another reader panicked mid-read; the file
                 // handle itself is still usable because every read seeks first.

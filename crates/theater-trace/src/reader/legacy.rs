@@ -113,7 +113,7 @@ pub(super) fn scan(source: &Source, file_len: u64) -> Result<Opened, TraceError>
                 break "the footer after the index is missing or damaged".to_string()
             }
             FrameKind::Footer => break "a footer that does not match the trace".to_string(),
-            FrameKind::Block | FrameKind::ZBlob => {
+            FrameKind::Block | FrameKind::ZBlob | FrameKind::XBlob => {
                 break format!(
                     "a {} frame, which versions 1 and 2 do not have",
                     frame.kind.name()

@@ -35,7 +35,7 @@ mod snapshots;
 
 pub use events::{EventPosition, Events};
 pub use raw::{RawEvent, RawEvents};
-pub use segments::{segment_file_name, segment_number, SegmentInfo};
+pub use segments::{segment_file_name, segment_number, RemotePart, SegmentInfo};
 
 pub(crate) use frames::RawFrame;
 use frames::{FrameReader, Source};
@@ -135,6 +135,10 @@ pub struct Trace {
     block_cache: blocks::BlockCache,
     /// The snapshot events' numbers, once known (see [`Trace::snapshots`]).
     snapshots: std::sync::OnceLock<Vec<u64>>,
+    /// Where the blobs of xblob frames are fetched (a trace opened from a store).
+    pub(crate) external: Option<crate::thin::SharedBlobSource>,
+    /// A trace opened from a store: each segment's bytes, in the order of `segments`.
+    pub(crate) remote_parts: Vec<std::sync::Arc<dyn crate::thin::ByteSource>>,
 }
 
 /// What opening found, before the run header is read.
@@ -217,6 +221,8 @@ impl Trace {
             segments: Vec::new(),
             block_cache: blocks::BlockCache::default(),
             snapshots: std::sync::OnceLock::new(),
+            external: None,
+            remote_parts: Vec::new(),
         };
         if trace.event_count > trace.first {
             let first = trace.event(trace.first)?;
@@ -267,6 +273,8 @@ impl Trace {
             segments: Vec::new(),
             block_cache: blocks::BlockCache::default(),
             snapshots: std::sync::OnceLock::new(),
+            external: None,
+            remote_parts: Vec::new(),
         }
     }
 
@@ -420,6 +428,9 @@ impl Trace {
                     ))));
                 }
                 header.content(&frame.payload).map_err(corrupt)?
+            }
+            FrameKind::XBlob => {
+                crate::thin::resolve(self.external.as_ref(), loc.offset, &frame.payload)?
             }
             FrameKind::Blob => {
                 let mut payload = frame.payload;

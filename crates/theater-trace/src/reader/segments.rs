@@ -12,11 +12,13 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::digest::Digest;
 use crate::error::TraceError;
 use crate::event::EventBody;
 use crate::format::HEADER_LEN;
+use crate::thin::{ByteSource, SharedBlobSource};
 
 use super::frames::{Part, Source};
 use super::{BlobLocation, BlockEntry, Layout, Recovery, Trace};
@@ -71,30 +73,7 @@ impl Trace {
     /// Opens a directory of segments as one trace.
     pub(super) fn open_segments(dir: &Path) -> Result<Trace, TraceError> {
         let files = list(dir)?;
-        if files.is_empty() {
-            return Err(TraceError::Segments(format!(
-                "{} holds no segment files ({}, …)",
-                dir.display(),
-                segment_file_name(0)
-            )));
-        }
-        for w in files.windows(2) {
-            if w[1].0 != w[0].0 + 1 {
-                let missing = if w[1].0 == w[0].0 + 2 {
-                    segment_file_name(w[0].0 + 1)
-                } else {
-                    format!(
-                        "{} to {}",
-                        segment_file_name(w[0].0 + 1),
-                        segment_file_name(w[1].0 - 1)
-                    )
-                };
-                return Err(TraceError::Segments(format!(
-                    "segment {missing} is missing from {}: only the oldest segments may be deleted",
-                    dir.display()
-                )));
-            }
-        }
+        check_numbers(&files, &dir.display().to_string())?;
         let mut parts = Vec::with_capacity(files.len());
         for (n, path) in &files {
             let t = Trace::open_file(path)?;
@@ -106,6 +85,106 @@ impl Trace {
         }
         Ok(join(parts))
     }
+
+    /// Opens a trace held elsewhere (in an object store): one trace file, or the segment
+    /// files of a run (named `segment-NNNNNNNN.trace`), each read by range from its
+    /// [`ByteSource`]; blobs kept outside the files (xblob frames) come from `blobs`.
+    /// `location` names the run in errors and in [`SegmentInfo::path`]s.
+    pub fn open_remote(
+        location: &str,
+        parts: Vec<RemotePart>,
+        blobs: SharedBlobSource,
+    ) -> Result<Trace, TraceError> {
+        let named = |name: &str| PathBuf::from(format!("{}/{name}", location.trim_end_matches('/')));
+        let open_part = |part: &RemotePart| -> Result<Trace, TraceError> {
+            let mut t = Trace::from_source(Source::Remote(Arc::clone(&part.source)), part.source.len())?;
+            t.external = Some(Arc::clone(&blobs));
+            Ok(t)
+        };
+        let mut files: Vec<(u64, RemotePart)> = Vec::with_capacity(parts.len());
+        let mut others = Vec::new();
+        for part in parts {
+            match segment_number(&part.name) {
+                Some(n) => files.push((n, part)),
+                None => others.push(part),
+            }
+        }
+        if files.is_empty() {
+            return match others.len() {
+                1 => open_part(&others[0]),
+                0 => Err(TraceError::Segments(format!(
+                    "{location} holds no trace ({}, …)",
+                    segment_file_name(0)
+                ))),
+                n => Err(TraceError::Segments(format!(
+                    "{location} holds {n} objects and no segment files: name one trace"
+                ))),
+            };
+        }
+        files.sort_by_key(|f| f.0);
+        check_numbers(&files, location)?;
+        let mut opened = Vec::with_capacity(files.len());
+        for (n, part) in &files {
+            let path = named(&part.name);
+            let t = open_part(part)?;
+            check_start(&t, *n, &path)?;
+            opened.push((t, path));
+        }
+        for w in opened.windows(2) {
+            check_link(&w[0].0, &w[1].0, &w[1].1)?;
+        }
+        let mut trace = join(opened);
+        trace.external = Some(blobs);
+        trace.remote_parts = files.into_iter().map(|(_, p)| p.source).collect();
+        Ok(trace)
+    }
+
+    /// Segment `i` of a directory (or store) opened on its own.
+    pub(crate) fn open_segment(&self, i: usize) -> Result<Trace, TraceError> {
+        match self.remote_parts.get(i) {
+            Some(source) => {
+                let mut t = Trace::from_source(Source::Remote(Arc::clone(source)), source.len())?;
+                t.external = self.external.clone();
+                Ok(t)
+            }
+            None => Trace::open_file(&self.segments[i].path),
+        }
+    }
+}
+
+/// One object of a trace held in a store: its file name and its bytes.
+#[derive(Clone, Debug)]
+pub struct RemotePart {
+    /// The object's name under the run's prefix (`segment-00000000.trace`, …).
+    pub name: String,
+    pub source: Arc<dyn ByteSource>,
+}
+
+/// The segment numbers have no gap (only the oldest may be missing: retention).
+fn check_numbers<T>(files: &[(u64, T)], location: &str) -> Result<(), TraceError> {
+    if files.is_empty() {
+        return Err(TraceError::Segments(format!(
+            "{location} holds no segment files ({}, …)",
+            segment_file_name(0)
+        )));
+    }
+    for w in files.windows(2) {
+        if w[1].0 != w[0].0 + 1 {
+            let missing = if w[1].0 == w[0].0 + 2 {
+                segment_file_name(w[0].0 + 1)
+            } else {
+                format!(
+                    "{} to {}",
+                    segment_file_name(w[0].0 + 1),
+                    segment_file_name(w[1].0 - 1)
+                )
+            };
+            return Err(TraceError::Segments(format!(
+                "segment {missing} is missing from {location}: only the oldest segments may be deleted"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Segment `n`'s file starts as segment `n` does.
@@ -225,6 +304,8 @@ fn join(parts: Vec<(Trace, PathBuf)>) -> Trace {
         segments,
         block_cache: Default::default(),
         snapshots: all_snapshots,
+        external: None,
+        remote_parts: Vec::new(),
     }
 }
 

@@ -87,6 +87,14 @@ impl Trace {
             };
             match frame.kind {
                 FrameKind::ZBlob => check.blob(&frame).map_err(|p| corrupt(None, p))?,
+                FrameKind::XBlob => {
+                    let (digest, raw_len) =
+                        crate::thin::parse_xblob(&frame.payload).map_err(|p| corrupt(None, p))?;
+                    let object = crate::thin::fetch(self.external.as_ref(), &digest)?;
+                    check
+                        .external_blob(&frame, &digest, raw_len, &object)
+                        .map_err(|p| corrupt(None, p))?
+                }
                 FrameKind::Block => check.block(&frame)?,
                 other => {
                     return Err(corrupt(
@@ -129,6 +137,27 @@ impl Checker {
     fn blob(&mut self, frame: &RawFrame) -> Result<(), Problem> {
         let header = ZBlobHeader::parse(&frame.payload)?;
         header.content(&frame.payload)?;
+        if self
+            .blobs
+            .insert(header.digest, (frame.offset, header.raw_len, None))
+            .is_some()
+        {
+            return Err(Problem::DuplicateBlob(header.digest));
+        }
+        Ok(())
+    }
+
+    /// An xblob frame: the blob it names, fetched from the store, checked as a zblob in
+    /// the file would be, and counted where the xblob stands.
+    fn external_blob(
+        &mut self,
+        frame: &RawFrame,
+        digest: &Digest,
+        raw_len: u64,
+        object: &[u8],
+    ) -> Result<(), Problem> {
+        let (header, payload) = crate::thin::check_fetched(digest, raw_len, object)?;
+        header.content(&payload)?;
         if self
             .blobs
             .insert(header.digest, (frame.offset, header.raw_len, None))

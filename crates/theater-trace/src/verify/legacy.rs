@@ -55,7 +55,11 @@ impl Trace {
                         Err(p) => return Err(corrupt(Some(n), p)),
                     }
                 }
-                FrameKind::Index | FrameKind::Footer | FrameKind::Block | FrameKind::ZBlob => {
+                FrameKind::Index
+                | FrameKind::Footer
+                | FrameKind::Block
+                | FrameKind::ZBlob
+                | FrameKind::XBlob => {
                     return Err(corrupt(
                         Some(check.events),
                         Problem::UnexpectedFrame {

@@ -88,7 +88,7 @@ impl Trace {
         };
         let mut base = 0;
         for (i, s) in self.segments.iter().enumerate() {
-            let t = Trace::open_file(&s.path)?;
+            let t = self.open_segment(i)?;
             let last = i + 1 == self.segments.len();
             let report =
                 t.verify_jobs_with_progress(jobs, &mut |done, _| progress(base + done, total));
