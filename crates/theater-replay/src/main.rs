@@ -260,8 +260,13 @@ fn main() -> ExitCode {
     }
 }
 
+/// The trace at a path, or at a store URL (`s3://…`, `file:///…`), read by range.
+fn open_trace(path: &Path) -> Result<Trace, theater_store::StoreError> {
+    theater_store::open(&path.to_string_lossy())
+}
+
 fn open(path: &Path) -> anyhow::Result<Trace> {
-    let trace = Trace::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let trace = open_trace(path).with_context(|| format!("cannot open {}", path.display()))?;
     if let Some(r) = trace.recovery() {
         eprintln!(
             "warning: {} has no valid footer (the writer did not finish): kept {} events in {} bytes, dropped {} bytes ({} event(s)): {}",

@@ -19,7 +19,6 @@ use rustyline::{Context, Editor, Helper};
 use theater_debugger::command::{help, parse_command, Command, InfoTopic, COMMANDS};
 use theater_debugger::export::{self, ExportFormat, MERMAID_WINDOW_EVENTS};
 use theater_debugger::{bisect, diff, ActorRef, Breakpoint, DebugError, Session, EVENT_KINDS};
-use theater_trace::Trace;
 
 use crate::render;
 use crate::repl_branch::OpenBranch;
@@ -242,7 +241,10 @@ pub(crate) fn execute(s: &mut Session, command: Command) -> Result<String, Debug
         Command::Log(n) => log_lines(s, n)?,
         Command::Verify => verify_rest(s)?,
         Command::Diff(other) => {
-            let b = Trace::open(&other)?;
+            let b = crate::open_trace(&other).map_err(|e| match e {
+                theater_store::StoreError::Trace { source, .. } => DebugError::from(source),
+                other => DebugError::from(theater_trace::TraceError::Segments(other.to_string())),
+            })?;
             let d = diff(s.trace(), &b)?;
             render::diff(&d, "this trace", &other.display().to_string())
         }

@@ -2,9 +2,10 @@
 //! regressed against new builds with `--swap`, one result line each, the traces of one
 //! shard of a deterministic partition only, on several threads.
 //!
-//! A prefix is a directory (a plain path or a `file://` URL) searched recursively: a
-//! directory of segment files (`segment-NNNNNNNN.trace`) is one trace, and so is every
-//! other file that starts with the trace magic or is named `*.trace`. A trace's name is
+//! A prefix is a directory searched recursively, or a prefix in a store (`file://` or
+//! `s3://`, listed): a directory (or prefix) of segment files (`segment-NNNNNNNN.trace`)
+//! is one trace, and so is every other file named `*.trace` (or, in a directory, that
+//! starts with the trace magic); a store's shared `blobs/` are not traces. A trace's name is
 //! its path under the prefix, with `/` between parts; the listing is sorted by name.
 //! Shard `I/N` holds the traces whose name's blake3 digest, read as a number, is `I - 1`
 //! modulo `N`: the shards of a listing are disjoint and cover it, and a trace stays in
@@ -19,7 +20,8 @@ use std::sync::Mutex;
 use anyhow::{bail, Context};
 use theater_runtime::replay::{replay_cached, ReplayOptions};
 use theater_runtime::{ComponentCache, RuntimeError};
-use theater_trace::{Digest, EventBody, Problem, Trace, TraceError};
+use theater_store::{Location, Store, StoreLocation};
+use theater_trace::{segment_number, Digest, EventBody, Problem, Trace, TraceError};
 
 use crate::{EXIT_DIFFERENCE, EXIT_UNUSABLE};
 
@@ -64,10 +66,10 @@ enum Outcome {
 /// Runs `verify-all`: exit 0 when every trace verified, 1 when one diverged, 2 when one
 /// is unusable (damaged wins over divergence).
 pub(crate) fn verify_all(args: VerifyAllArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
-    let root = prefix_dir(&args.prefix)?;
+    let root = Root::parse(&args.prefix)?;
     let shard = args.shard.as_deref().map(parse_shard).transpose()?;
     let swaps = crate::swaps(&args.swaps)?;
-    let listed = list(&root)?;
+    let listed = root.list()?;
     let names: Vec<&String> = listed
         .iter()
         .filter(|n| shard.is_none_or(|(i, n_of)| in_shard(n, i, n_of)))
@@ -89,7 +91,10 @@ pub(crate) fn verify_all(args: VerifyAllArgs, out: &mut dyn Write) -> anyhow::Re
                     let Some(name) = names.get(i) else {
                         return;
                     };
-                    let outcome = check(&root.join(name.as_str()), &swaps, &mut cache);
+                    let outcome = match root.open(name) {
+                        Ok(trace) => check(trace, &swaps, &mut cache),
+                        Err(e) => Outcome::Damaged(e),
+                    };
                     results.lock().unwrap_or_else(|p| p.into_inner())[i] = Some(outcome);
                     bar.inc(1);
                 }
@@ -165,14 +170,10 @@ fn print(out: &mut dyn Write, name: &str, outcome: &Outcome, json: bool) -> std:
 
 /// Integrity, then a replay with the swaps that name components of this trace.
 fn check(
-    path: &Path,
+    trace: Trace,
     swaps: &std::collections::BTreeMap<String, Vec<u8>>,
     cache: &mut ComponentCache,
 ) -> Outcome {
-    let trace = match Trace::open(path) {
-        Ok(t) => t,
-        Err(e) => return Outcome::Damaged(e.to_string()),
-    };
     let cut = match trace.verify() {
         Ok(_) => false,
         Err(TraceError::Corrupt(c)) if matches!(c.problem, Problem::Incomplete { .. }) => true,
@@ -221,19 +222,76 @@ fn component_names(trace: &Trace) -> Result<Vec<String>, TraceError> {
     Ok(names)
 }
 
-/// The directory a prefix names.
-fn prefix_dir(prefix: &str) -> anyhow::Result<PathBuf> {
-    let path = match prefix.split_once("://") {
-        None => PathBuf::from(prefix),
-        Some(("file", rest)) => PathBuf::from(rest),
-        Some((scheme, _)) => bail!(
-            "{prefix}: `{scheme}://` is not a location verify-all reads; give a directory or a file:// URL"
-        ),
-    };
-    if !path.is_dir() {
-        bail!("{prefix}: not a directory");
+/// Where the traces are: a directory, or a prefix in a store (`file://` or `s3://`).
+enum Root {
+    Dir(PathBuf),
+    Store(Store, StoreLocation),
+}
+
+impl Root {
+    fn parse(prefix: &str) -> anyhow::Result<Root> {
+        match Location::parse(prefix)? {
+            Location::Local(path) if path.is_dir() => Ok(Root::Dir(path)),
+            Location::Local(_) => bail!("{prefix}: not a directory"),
+            Location::Store(at) => Ok(Root::Store(Store::connect(&at)?, at)),
+        }
     }
-    Ok(path)
+
+    /// Every trace under the root, by name, sorted.
+    fn list(&self) -> anyhow::Result<Vec<String>> {
+        match self {
+            Root::Dir(root) => list(root),
+            Root::Store(store, at) => list_store(store, at),
+        }
+    }
+
+    fn open(&self, name: &str) -> Result<Trace, String> {
+        match self {
+            Root::Dir(root) => Trace::open(&root.join(name)).map_err(|e| e.to_string()),
+            // A directory: each run finds its own blobs/ (the nearest above it).
+            Root::Store(_, at) if at.is_local() => {
+                let url = if name == "." { at.display() } else { format!("{}/{name}", at.display()) };
+                theater_store::open(&url).map_err(|e| e.to_string())
+            }
+            Root::Store(store, at) => {
+                let key = if name == "." {
+                    at.key().to_string()
+                } else {
+                    at.child(name)
+                };
+                theater_store::open_in(store, &at.with_key(&key)).map_err(|e| e.to_string())
+            }
+        }
+    }
+}
+
+/// The traces under a store prefix: a prefix holding segment files is one trace (the
+/// prefix itself is named `.`), and so is every object named `*.trace`; the shared blobs
+/// (`…/blobs/<digest>`) are not traces.
+fn list_store(store: &Store, at: &StoreLocation) -> anyhow::Result<Vec<String>> {
+    let mut out = std::collections::BTreeSet::new();
+    for (key, _) in store.list(at.key())? {
+        let name = key
+            .strip_prefix(at.key())
+            .unwrap_or(&key)
+            .trim_start_matches('/');
+        let (dir, file) = name.rsplit_once('/').unwrap_or(("", name));
+        if dir == "blobs" || dir.ends_with("/blobs") {
+            continue;
+        }
+        if segment_number(file).is_some() {
+            out.insert(if dir.is_empty() { ".".to_string() } else { dir.to_string() });
+        } else if file.ends_with(".trace") {
+            out.insert(name.to_string());
+        }
+        if out.len() > VERIFY_ALL_TRACES_MAX {
+            bail!(
+                "{}: more than {VERIFY_ALL_TRACES_MAX} traces (VERIFY_ALL_TRACES_MAX); give a narrower prefix",
+                at.display()
+            );
+        }
+    }
+    Ok(out.into_iter().collect())
 }
 
 /// `I/N` with 1 ≤ I ≤ N.

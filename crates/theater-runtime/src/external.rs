@@ -33,6 +33,26 @@ impl System {
         Ok(offered)
     }
 
+    /// Refuses an external input for a reason decided outside the system (the
+    /// recording's backlog, [`RefusalReason::Backlog`]): recorded as refused, nothing
+    /// else changes. A replay re-records it from the trace.
+    pub fn refuse(
+        &mut self,
+        to: ActorId,
+        payload: &[u8],
+        reason: RefusalReason,
+    ) -> Result<(), RuntimeError> {
+        if self.sink.is_on() {
+            let payload = self.sink.payload(payload)?;
+            self.sink.append(EventBody::Refused {
+                to,
+                payload,
+                reason,
+            })?;
+        }
+        self.sink.step_done()
+    }
+
     /// Replies to external requests produced since the last call, in the order they
     /// were produced.
     pub fn take_replies(&mut self) -> Vec<ExternalReply> {

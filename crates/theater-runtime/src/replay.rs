@@ -12,7 +12,7 @@
 
 use std::collections::BTreeMap;
 
-use theater_trace::{Digest, EventBody, MessageKind, Payload, Trace};
+use theater_trace::{Digest, EventBody, MessageKind, Payload, RefusalReason, Trace};
 
 use crate::checkpoint::Checkpoint;
 use crate::components::ComponentCache;
@@ -330,6 +330,15 @@ impl ReplayDriver {
                     self.system.restore_instances()?;
                 }
                 Ok(Step::Segment)
+            }
+            EventBody::Refused {
+                to,
+                payload,
+                reason: RefusalReason::Backlog,
+            } => {
+                let bytes = payload_bytes(&mut self.system, &payload)?;
+                self.system.refuse(to, &bytes, RefusalReason::Backlog)?;
+                Ok(Step::Input)
             }
             EventBody::Refused { to, payload, .. } => {
                 let bytes = payload_bytes(&mut self.system, &payload)?;

@@ -4,8 +4,8 @@
 //! `AWS_*` environment variables).
 //!
 //! Blobs are kept once per store under `blobs/`: at the bucket's root for `s3://`, and
-//! for `file://` in the nearest directory above the run that holds a `blobs/` directory
-//! (else the run's parent), so runs recorded side by side share them.
+//! for `file://` in the nearest directory at or above the location that holds a `blobs/`
+//! directory (else the run's parent), so runs recorded side by side share them.
 
 use std::path::{Path, PathBuf};
 
@@ -105,6 +105,11 @@ impl StoreLocation {
         }
     }
 
+    /// Whether the store is a local directory (`file://`).
+    pub fn is_local(&self) -> bool {
+        matches!(self.kind, StoreKind::File { .. })
+    }
+
     /// The key of `name` under this location's prefix.
     pub fn child(&self, name: &str) -> String {
         if self.key.is_empty() {
@@ -140,7 +145,7 @@ fn clean_key(key: &str) -> String {
 
 /// A `file://` run's store root (where `blobs/` is) and its key under it.
 fn file_root(path: &Path) -> (PathBuf, String) {
-    let mut dir = path.parent();
+    let mut dir = Some(path);
     while let Some(d) = dir {
         if d.join("blobs").is_dir() {
             return (d.to_path_buf(), relative(path, d));
@@ -209,6 +214,12 @@ mod tests {
         };
         assert_eq!(s.key, "node-a/run-1");
         assert_eq!(s.kind, StoreKind::File { root: base.join("fleet") });
+        // The store's root itself.
+        let url = format!("file://{}/fleet", base.display());
+        let Location::Store(s) = Location::parse(&url).unwrap() else {
+            panic!("a store")
+        };
+        assert_eq!((s.key.as_str(), s.kind), ("", StoreKind::File { root: base.join("fleet") }));
         // No blobs/ above: the run's parent.
         let url = format!("file://{}/other/run-2", base.display());
         let Location::Store(s) = Location::parse(&url).unwrap() else {

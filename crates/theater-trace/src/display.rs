@@ -301,6 +301,7 @@ impl fmt::Display for RefusalReason {
             RefusalReason::NoSuchActor => "no-such-actor",
             RefusalReason::MailboxFull => "mailbox-full",
             RefusalReason::TooLarge => "too-large",
+            RefusalReason::Backlog => "backlog",
         })
     }
 }

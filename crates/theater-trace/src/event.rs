@@ -417,6 +417,10 @@ pub enum RefusalReason {
     NoSuchActor,
     MailboxFull,
     TooLarge,
+    /// The recording was behind: its spool of segments not yet stored in an object store
+    /// was over its bound (`--spool-bytes`). Decided outside the system, so a replay
+    /// re-records it rather than asking the actor.
+    Backlog,
 }
 
 /// The host functions whose results are recorded.

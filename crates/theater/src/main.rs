@@ -28,6 +28,7 @@ use theater_runtime::{SegmentPolicy, Sink, SnapshotPolicy, System};
 mod develop;
 mod explore;
 mod recording;
+mod shipping;
 
 #[derive(Parser)]
 #[command(
@@ -107,6 +108,16 @@ struct RunArgs {
     /// segments are deleted, and the rest still opens, seeks and verifies.
     #[arg(long, value_name = "N", requires = "record", value_parser = clap::value_parser!(u64).range(1..))]
     keep_segments: Option<u64>,
+    /// With --record s3://… or file:///…: the local directory the run records its
+    /// segments into before the shipper stores them [default: a directory named after
+    /// the URL under the system's temporary directory].
+    #[arg(long, value_name = "DIR", requires = "record")]
+    spool: Option<PathBuf>,
+    /// With a store URL: the most bytes of segments not yet stored the spool may hold;
+    /// beyond, new HTTP requests get 503 (recorded as refused, `backlog`) and file
+    /// inputs wait, until uploads catch up. Nothing recorded is ever dropped.
+    #[arg(long, value_name = "BYTES", default_value_t = theater_store::SPOOL_BYTES_DEFAULT)]
+    spool_bytes: u64,
     /// Sync the trace to disk at every flush and at the end, so that it survives a
     /// crash of the machine, not just of this process (costs recording throughput:
     /// see docs/benchmarks.md).
@@ -216,6 +227,7 @@ fn serve_http(
     config: &ingress::HttpConfig,
     (message_bytes, durable): (u64, bool),
     (budget, deadline, progress): (&mut u64, Option<std::time::Instant>, bool),
+    backlog: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
 ) -> Result<(&'static str, Exchange)> {
     use std::sync::mpsc::RecvTimeoutError;
     use std::time::{Duration, Instant};
@@ -240,7 +252,9 @@ fn serve_http(
         .sync_now(Duration::from_secs(10))
         .context("the recording fell behind before serving")?;
     eprintln!("{}", ingress::serving_line(server.addr));
-    let mut exchange = Exchange::new(config.limits, message_bytes).durable(durable);
+    let mut exchange = Exchange::new(config.limits, message_bytes)
+        .durable(durable)
+        .refuse_while(backlog);
     if durable {
         // The recorder thread wakes this loop when a sync completes: a held reply goes
         // out the moment its events are on disk.
@@ -315,6 +329,8 @@ fn run(args: RunArgs) -> Result<()> {
         segment_bytes,
         segment_ms,
         keep_segments,
+        spool,
+        spool_bytes,
         fsync,
         snapshot_every,
         snapshot_ms,
@@ -340,7 +356,29 @@ fn run(args: RunArgs) -> Result<()> {
         ms: segment_ms.unwrap_or(SegmentPolicy::MS_DEFAULT),
         keep: keep_segments,
     };
-    let segmented = segment_bytes.is_some() || segment_ms.is_some() || keep_segments.is_some();
+    let mut segmented = segment_bytes.is_some() || segment_ms.is_some() || keep_segments.is_some();
+    let target = match &record {
+        Some(r) => shipping::Target::parse(r, spool.as_deref(), resume, force)?,
+        None => None,
+    };
+    // A store URL: the run records into the spool, a directory of segments.
+    let record = match &target {
+        Some(t) => {
+            if keep_segments.is_some() {
+                bail!("--keep-segments applies to a local directory; a store keeps every segment");
+            }
+            if resume && !theater_runtime::resume::has_segments(&t.spool) {
+                bail!(
+                    "cannot resume {}: the spool {} holds none of its segments (resuming from the store alone, on another machine, is not supported yet; pass the spool the run used with --spool)",
+                    record.as_deref().map_or(String::new(), |p| p.display().to_string()),
+                    t.spool.display()
+                );
+            }
+            segmented = true;
+            Some(t.spool.clone())
+        }
+        None => record,
+    };
     let (mut system, recorded_inputs) = match &record {
         Some(path) if resume => {
             let r = recording::resume(path, fsync, segments, &spec)?;
@@ -352,6 +390,7 @@ fn run(args: RunArgs) -> Result<()> {
             (System::new(&spec, sink)?, Vec::new())
         }
     };
+    let shipping = target.map(|t| t.ship(spool_bytes)).transpose()?;
     system.record_snapshots(SnapshotPolicy {
         every_deliveries: snapshot_every,
         every_ms: snapshot_ms,
@@ -399,6 +438,9 @@ fn run(args: RunArgs) -> Result<()> {
                 }
                 continue;
             }
+            if let Some(s) = &shipping {
+                wait_for_spool(s);
+            }
             if !system.inject(to, payload)? {
                 refused += 1;
             }
@@ -418,6 +460,7 @@ fn run(args: RunArgs) -> Result<()> {
             &http_config,
             (spec.limits.message_bytes, fsync && record.is_some()),
             (&mut budget, deadline, progress),
+            shipping.as_ref().map(shipping::Shipping::full),
         )?;
         reason = why;
         served = Some(exchange);
@@ -468,5 +511,22 @@ fn run(args: RunArgs) -> Result<()> {
             t.head
         )?;
     }
+    if let Some(s) = shipping {
+        let url = s.url.clone();
+        let r = s.finish()?;
+        writeln!(
+            out,
+            "stored: {url} ({} segments, {} bytes; blobs: {} uploaded, {} already in the store)",
+            r.segments, r.segment_bytes, r.blobs_uploaded, r.blobs_present
+        )?;
+    }
     Ok(())
+}
+
+/// File inputs wait while the spool is over its bound (the shipper says why on standard
+/// error), so nothing is refused that a file could give again.
+fn wait_for_spool(shipping: &shipping::Shipping) {
+    while shipping.is_full() {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
 }

@@ -163,6 +163,7 @@ impl<'a> Dec<'a> {
                     0 => RefusalReason::NoSuchActor,
                     1 => RefusalReason::MailboxFull,
                     2 => RefusalReason::TooLarge,
+                    3 => RefusalReason::Backlog,
                     _ => return Err("unknown refusal reason tag"),
                 },
             },

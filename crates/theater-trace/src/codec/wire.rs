@@ -263,6 +263,7 @@ impl Enc<'_> {
                     RefusalReason::NoSuchActor => 0,
                     RefusalReason::MailboxFull => 1,
                     RefusalReason::TooLarge => 2,
+                    RefusalReason::Backlog => 3,
                 });
             }
             EventBody::HostCall {

@@ -8,6 +8,8 @@
 //! other requests meanwhile. So every reply a client received survives a crash.
 
 use std::collections::{BTreeMap, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use theater_runtime::{ExternalReply, RuntimeError, System};
@@ -52,6 +54,8 @@ pub struct Exchange {
     pub refused: u64,
     /// Events recorded for dropped traffic.
     pub dropped: u64,
+    /// Raised while the recording is behind: requests are refused.
+    backlog: Option<Arc<AtomicBool>>,
 }
 
 impl Exchange {
@@ -67,6 +71,7 @@ impl Exchange {
             requests: 0,
             refused: 0,
             dropped: 0,
+            backlog: None,
         }
     }
 
@@ -77,11 +82,24 @@ impl Exchange {
         self
     }
 
+    /// Refuses every request while `flag` is raised (a recording's spool over its
+    /// bound): 503, recorded as refused (`backlog`).
+    pub fn refuse_while(mut self, flag: Option<Arc<AtomicBool>>) -> Exchange {
+        self.backlog = flag;
+        self
+    }
+
     /// Offers a request to its actor (recorded as an input, or as refused).
     pub fn offer(&mut self, system: &mut System, req: Incoming) -> Result<(), RuntimeError> {
         self.requests += 1;
         let len = req.payload.len() as u64;
-        match system.inject_request(req.actor, req.payload)? {
+        let offered = if self.backlog.as_ref().is_some_and(|b| b.load(Ordering::SeqCst)) {
+            system.refuse(req.actor, &req.payload, RefusalReason::Backlog)?;
+            Err(RefusalReason::Backlog)
+        } else {
+            system.inject_request(req.actor, req.payload)?
+        };
+        match offered {
             Ok(correlation) => {
                 self.waiting.insert(
                     correlation,
@@ -104,6 +122,11 @@ impl Exchange {
                         ),
                     ),
                     RefusalReason::MailboxFull => (503, "the actor's mailbox is full".to_string()),
+                    RefusalReason::Backlog => (
+                        503,
+                        "the recording is behind (its uploads to the store); try again shortly"
+                            .to_string(),
+                    ),
                 };
                 let _ = req.answer.send(Answer::Refused { status, why });
             }
