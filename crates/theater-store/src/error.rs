@@ -75,7 +75,11 @@ fn describe(e: &object_store::Error) -> String {
         {
             "access denied: check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
         }
-        _ if lower.contains("connect") || lower.contains("dns") || lower.contains("timed out") => {
+        _ if lower.contains("connect")
+            || lower.contains("error sending request")
+            || lower.contains("dns")
+            || lower.contains("timed out") =>
+        {
             "the store is unreachable"
         }
         _ => "",

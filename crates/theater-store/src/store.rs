@@ -81,7 +81,11 @@ impl Store {
                     retry_timeout: Duration::from_secs(10),
                     ..RetryConfig::default()
                 };
+                // Replacing the client options drops what `from_env` put there, so the
+                // one client setting read from the environment is applied again.
+                let allow_http = std::env::var("AWS_ALLOW_HTTP").is_ok_and(|v| v == "true");
                 let client = ClientOptions::new()
+                    .with_allow_http(allow_http)
                     .with_connect_timeout(Duration::from_secs(3))
                     .with_timeout(Duration::from_secs(60));
                 let s3 = AmazonS3Builder::from_env()

@@ -6,6 +6,7 @@
 //! change on purpose (review the diff in `git diff`).
 
 pub mod http;
+pub mod s3;
 
 use std::path::{Path, PathBuf};
 

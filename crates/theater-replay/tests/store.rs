@@ -1,0 +1,234 @@
+//! Traces in object stores, as users run them: `theater run --record s3://…` against a
+//! real S3-compatible server on loopback (`s3s-fs`), and the same suite over `file://`
+//! with no server. A run recorded to a store reads, verifies and diffs like its local
+//! copy; a second run with the same components uploads no component again (counted
+//! from the store's own files); the store going away mid-run and coming back loses
+//! nothing; bad credentials, a missing bucket and an unreachable endpoint are one clear
+//! error naming the URL, never a secret, never a panic.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use theater_testkit::s3::{S3Server, SECRET_KEY};
+use theater_testkit::{fixture_manifest, repo, scratch};
+
+fn bin(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_theater-replay")).with_file_name(name)
+}
+
+fn run(name: &str, args: &[&str], env: &[(&'static str, String)]) -> Output {
+    Command::new(bin(name))
+        .current_dir(repo())
+        .args(args)
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .output()
+        .unwrap()
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn ok(o: &Output) -> String {
+    let out = text(&o.stdout);
+    assert_eq!(o.status.code(), Some(0), "{out}{}", text(&o.stderr));
+    out
+}
+
+/// Records the bank example into `url` (small segments, so there are several) and into
+/// a local file; returns `theater run`'s standard output.
+fn record_bank(url: &str, local: &Path, spool: &Path, env: &[(&'static str, String)]) -> String {
+    let manifest = fixture_manifest("bank.toml");
+    let inputs = fixture_manifest("bank-inputs.jsonl");
+    let common = [
+        "run",
+        manifest.to_str().unwrap(),
+        "--inputs",
+        inputs.to_str().unwrap(),
+        "--snapshot-every",
+        "4",
+    ];
+    let mut args = common.to_vec();
+    args.extend(["--record", url, "--spool", spool.to_str().unwrap()]);
+    args.extend(["--segment-bytes", "1"]);
+    let stored = ok(&run("theater", &args, env));
+    let mut args = common.to_vec();
+    args.extend(["--record", local.to_str().unwrap()]);
+    ok(&run("theater", &args, env));
+    stored
+}
+
+/// Files under `dir`, recursively.
+fn files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut dirs = vec![dir.to_path_buf()];
+    while let Some(d) = dirs.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            if e.path().is_dir() {
+                dirs.push(e.path());
+            } else {
+                out.push(e.path());
+            }
+        }
+    }
+    out
+}
+
+/// The whole suite over one store: `base` is the URL of a prefix in it, `objects` the
+/// directory its objects end up in on disk.
+fn round_trip(base: &str, objects: &Path, scratch_dir: &Path, env: &[(&'static str, String)]) {
+    let url1 = format!("{base}/fleet/bank-1");
+    let url2 = format!("{base}/fleet/bank-2");
+    let local = scratch_dir.join("bank-local.trace");
+    let stored = record_bank(&url1, &local, &scratch_dir.join("spool-1"), env);
+    assert!(stored.contains(&format!("stored: {url1} (")), "{stored}");
+    assert!(stored.contains("blobs: 1 uploaded, "), "{stored}");
+    let segments = files(&objects.join("fleet/bank-1")).len();
+    assert!(segments >= 1, "{segments}");
+
+    // Read, verified, diffed against the local copy, dumped at its last event.
+    let info = ok(&run("theater-replay", &["info", &url1], env));
+    assert!(info.contains(&format!("segments: {segments} ")), "{info}");
+    let verify = ok(&run("theater-replay", &["verify", &url1, "--jobs", "2"], env));
+    assert!(verify.contains("replay ok"), "{verify}");
+    ok(&run("theater-replay", &["diff", &url1, local.to_str().unwrap()], env));
+    let last = run("theater-replay", &["dump", &url1, "--from", "30", "--json"], env);
+    assert!(text(&last.stdout).contains("run-ended") || text(&last.stdout).contains("RunEnded"), "{}", text(&last.stdout));
+
+    // A second run with the same component: the component is not uploaded again.
+    let local2 = scratch_dir.join("bank-local-2.trace");
+    let stored = record_bank(&url2, &local2, &scratch_dir.join("spool-2"), env);
+    assert!(stored.contains("blobs: 0 uploaded, "), "{stored}");
+    let blobs = files(&objects.join("blobs"));
+    assert_eq!(blobs.len(), 1, "one component blob in the store: {blobs:?}");
+    let component = std::fs::read(repo().join("fixtures/components/bank.wasm")).unwrap();
+    let in_segments: u64 = files(&objects.join("fleet"))
+        .iter()
+        .map(|p| std::fs::metadata(p).unwrap().len())
+        .sum();
+    assert!(
+        in_segments < component.len() as u64,
+        "no segment holds the component's bytes ({in_segments} bytes in all segments)"
+    );
+
+    // Recording over an existing run is refused without --force.
+    let o = run(
+        "theater",
+        &["run", fixture_manifest("bank.toml").to_str().unwrap(), "--record", &url1],
+        env,
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o.stderr).contains("already holds a recording"), "{}", text(&o.stderr));
+
+    // The fleet, verified from the store.
+    let all = ok(&run("theater-replay", &["verify-all", &format!("{base}/fleet")], env));
+    assert!(all.contains("verified 2 traces: 2 ok"), "{all}");
+}
+
+#[test]
+fn a_run_recorded_to_a_file_store_reads_verifies_and_diffs_like_its_local_copy() {
+    let dir = scratch("store-file");
+    let root = dir.join("store");
+    std::fs::create_dir_all(root.join("blobs")).unwrap();
+    round_trip(&format!("file://{}", root.display()), &root, &dir, &[]);
+}
+
+#[test]
+fn a_run_recorded_to_s3_reads_verifies_and_diffs_like_its_local_copy() {
+    let dir = scratch("store-s3");
+    let server = S3Server::start(&dir.join("server"), &["traces"]);
+    round_trip("s3://traces", &dir.join("server/traces"), &dir, &server.env());
+}
+
+#[test]
+fn store_errors_name_the_url_and_never_a_secret() {
+    let dir = scratch("store-errors");
+    let server = S3Server::start(&dir.join("server"), &["traces"]);
+    let manifest = fixture_manifest("bank.toml");
+    let manifest = manifest.to_str().unwrap();
+    let check = |url: &str, env: Vec<(&'static str, String)>, says: &str| {
+        for (name, args) in [
+            ("theater", vec!["run", manifest, "--record", url]),
+            ("theater-replay", vec!["info", url]),
+        ] {
+            let o = run(name, &args, &env);
+            let err = text(&o.stderr);
+            assert_eq!(o.status.code(), Some(2), "{name} {url}: {err}");
+            assert!(err.contains(url.trim_end_matches('/')), "{name} names {url}: {err}");
+            assert!(err.contains(says), "{name} {url} says {says}: {err}");
+            assert!(!err.contains(SECRET_KEY) && !err.contains("wrong-secret"), "{err}");
+            assert!(!err.contains("panicked"), "{err}");
+        }
+    };
+    let mut bad_secret = server.env();
+    bad_secret[1].1 = "wrong-secret".into();
+    check("s3://traces/run-1", bad_secret, "access denied");
+    check("s3://no-such-bucket/run-1", server.env(), "bucket does not exist");
+    let mut unreachable = server.env();
+    unreachable[3].1 = "http://127.0.0.1:9".into();
+    check("s3://traces/run-1", unreachable, "unreachable");
+}
+
+#[test]
+fn the_store_going_away_mid_run_loses_nothing() {
+    let dir = scratch("store-outage");
+    let mut server = S3Server::start(&dir.join("server"), &["traces"]);
+    let env = server.env();
+    let url = "s3://traces/outage";
+    // Inputs on standard input, fed while the server is down and after it is back.
+    let mut child = Command::new(bin("theater"))
+        .current_dir(repo())
+        .args(["run", fixture_manifest("bank.toml").to_str().unwrap(), "--inputs", "-"])
+        .args(["--record", url, "--spool", dir.join("spool").to_str().unwrap()])
+        .args(["--segment-bytes", "1", "--snapshot-every", "2"])
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let inputs = std::fs::read_to_string(fixture_manifest("bank-inputs.jsonl")).unwrap();
+    let lines: Vec<&str> = inputs.lines().collect();
+    let mut stdin = child.stdin.take().unwrap();
+    let feed = |stdin: &mut std::process::ChildStdin, part: &[&str]| {
+        for l in part {
+            writeln!(stdin, "{l}").unwrap();
+        }
+        stdin.flush().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(700));
+    };
+    let third = lines.len() / 3;
+    feed(&mut stdin, &lines[..third]);
+    server.stop();
+    feed(&mut stdin, &lines[third..2 * third]);
+    server.resume();
+    feed(&mut stdin, &lines[2 * third..]);
+    drop(stdin);
+    let o = child.wait_with_output().unwrap();
+    let (out, err) = (text(&o.stdout), text(&o.stderr));
+    assert_eq!(o.status.code(), Some(0), "{out}{err}");
+    assert!(err.contains("retrying"), "the outage was noticed: {err}");
+    assert!(err.contains("resumed"), "and its end: {err}");
+    // Everything recorded is in the store, and it verifies.
+    let verify = ok(&run("theater-replay", &["verify", url], &env));
+    assert!(verify.contains("replay ok"), "{verify}");
+    let local = dir.join("local.trace");
+    let plain = ok(&run(
+        "theater",
+        &[
+            "run",
+            fixture_manifest("bank.toml").to_str().unwrap(),
+            "--inputs",
+            fixture_manifest("bank-inputs.jsonl").to_str().unwrap(),
+            "--record",
+            local.to_str().unwrap(),
+        ],
+        &env,
+    ));
+    assert!(plain.contains("deliveries:"), "{plain}");
+    let info = ok(&run("theater-replay", &["info", url], &env));
+    let local_info = ok(&run("theater-replay", &["info", local.to_str().unwrap()], &env));
+    let deliveries = |s: &str| s.lines().find(|l| l.starts_with("deliveries")).map(str::to_string);
+    assert_eq!(deliveries(&info), deliveries(&local_info), "{info}\n{local_info}");
+}
