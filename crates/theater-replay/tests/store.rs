@@ -232,3 +232,76 @@ fn the_store_going_away_mid_run_loses_nothing() {
     let deliveries = |s: &str| s.lines().find(|l| l.starts_with("deliveries")).map(str::to_string);
     assert_eq!(deliveries(&info), deliveries(&local_info), "{info}\n{local_info}");
 }
+
+fn served_address(line: &str) -> Option<std::net::SocketAddr> {
+    let rest = line.split("serving http://").nth(1)?;
+    rest.split_whitespace().next()?.parse().ok()
+}
+
+/// PUTs `key` until the status is `want` (or 20 s pass); returns how many tries it took.
+fn put_until(addr: std::net::SocketAddr, from: &mut u32, want: fn(u16) -> bool) -> u32 {
+    let give_up = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let mut tries = 0;
+    loop {
+        *from += 1;
+        tries += 1;
+        let mut c = theater_testkit::http::Client::connect(addr).unwrap();
+        let (status, body) = c
+            .call("PUT", &format!("/kv/key-{from}"), format!("value {from}").as_bytes())
+            .unwrap();
+        if want(status) {
+            return tries;
+        }
+        assert!(
+            std::time::Instant::now() < give_up,
+            "status {status} ({}) for 20 s",
+            text(&body)
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_full_spool_refuses_requests_with_503_until_uploads_catch_up() {
+    let dir = scratch("store-spool");
+    let mut server = S3Server::start(&dir.join("server"), &["traces"]);
+    let env = server.env();
+    let url = "s3://traces/spool";
+    // The bound: about one segment (each holds the component again, compressed), so a
+    // few segments waiting for a store that is down pass it.
+    let bound = std::fs::metadata(repo().join("fixtures/components/kv.wasm"))
+        .unwrap()
+        .len()
+        .to_string();
+    let mut cmd = Command::new(bin("theater"));
+    cmd.current_dir(repo())
+        .args(["run", "fixtures/manifests/kv.toml", "--http", "127.0.0.1:0"])
+        .args(["--record", url, "--spool", dir.join("spool").to_str().unwrap()])
+        .args(["--segment-ms", "100", "--spool-bytes", &bound])
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .stdout(Stdio::piped());
+    let served = theater_testkit::http::serve(&mut cmd, served_address);
+    let mut n = 0;
+    assert_eq!(put_until(served.addr, &mut n, |s| s < 300), 1, "served at once");
+    server.stop();
+    let refused_after = put_until(served.addr, &mut n, |s| s == 503);
+    server.resume();
+    let accepted_after = put_until(served.addr, &mut n, |s| s < 300);
+    let killed = Command::new("kill")
+        .args(["-TERM", &served.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let o = served.child.wait_with_output().unwrap();
+    let out = text(&o.stdout);
+    assert_eq!(o.status.code(), Some(0), "{out}");
+    assert!(out.contains(&format!("stored: {url} (")), "{out}");
+    assert!(refused_after >= 1 && accepted_after >= 1);
+    // Every request is in the store's trace: accepted ones as inputs, the refused ones
+    // as refused (backlog); and it verifies.
+    let verify = ok(&run("theater-replay", &["verify", url], &env));
+    assert!(verify.contains("replay ok"), "{verify}");
+    let dump = ok(&run("theater-replay", &["dump", url, "--json"], &env));
+    let backlog = dump.lines().filter(|l| l.contains("\"Backlog\"")).count();
+    assert!(backlog >= 1, "refusals recorded: {dump}");
+}

@@ -251,7 +251,12 @@ impl Worker {
     /// Ships what is ready; true when nothing is left but the segment being written.
     fn pass(&mut self, finishing: bool) -> Result<bool, StoreError> {
         let files = spooled(&self.spool)?;
-        let waiting: u64 = files.iter().map(|f| f.bytes).sum();
+        // What is not stored yet (the newest stored segment stays, and does not count).
+        let waiting: u64 = files
+            .iter()
+            .filter(|f| self.shipped.is_none_or(|n| f.number > n))
+            .map(|f| f.bytes)
+            .sum();
         let full = waiting > self.options.spool_bytes;
         if self.shared.spool_full.swap(full, Ordering::SeqCst) != full {
             (self.options.log)(&if full {
