@@ -305,3 +305,58 @@ fn a_full_spool_refuses_requests_with_503_until_uploads_catch_up() {
     let backlog = dump.lines().filter(|l| l.contains("\"Backlog\"")).count();
     assert!(backlog >= 1, "refusals recorded: {dump}");
 }
+
+/// The last state digest each actor's `Outputs` recorded, from `dump --json`.
+fn final_states(dump: &str) -> std::collections::BTreeMap<u64, String> {
+    let mut out = std::collections::BTreeMap::new();
+    for line in dump.lines().filter(|l| l.contains("\"kind\":\"outputs\"")) {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        let o = &v["body"]["Outputs"];
+        out.insert(o["actor"].as_u64().unwrap(), o["state"].as_str().unwrap().to_string());
+    }
+    out
+}
+
+#[test]
+fn a_run_resumes_from_the_store_alone() {
+    let dir = scratch("store-resume");
+    let server = S3Server::start(&dir.join("server"), &["traces"]);
+    let env = server.env();
+    let url = "s3://traces/resume";
+    let manifest = fixture_manifest("bank.toml");
+    let manifest = manifest.to_str().unwrap();
+    let all = fixture_manifest("bank-inputs.jsonl");
+    let lines = std::fs::read_to_string(&all).unwrap();
+    let half: Vec<&str> = lines.lines().take(lines.lines().count() / 2).collect();
+    let first = dir.join("first-half.jsonl");
+    std::fs::write(&first, half.join("\n") + "\n").unwrap();
+    let spool = |name: &str| dir.join(name).to_str().unwrap().to_string();
+    // The first process, on one machine (its spool).
+    ok(&run(
+        "theater",
+        &["run", manifest, "--inputs", first.to_str().unwrap(), "--record", url, "--spool", &spool("a")],
+        &env,
+    ));
+    // The second, elsewhere: an empty spool; the run comes back from the store.
+    let o = run(
+        "theater",
+        &["run", manifest, "--inputs", all.to_str().unwrap(), "--record", url, "--spool", &spool("b"), "--resume"],
+        &env,
+    );
+    let out = ok(&o);
+    assert!(text(&o.stderr).contains("fetched"), "{}", text(&o.stderr));
+    assert!(out.contains(&format!("stored: {url} (")), "{out}");
+    // The same end as a run that never stopped, and the store's trace verifies.
+    let local = dir.join("whole.trace");
+    ok(&run(
+        "theater",
+        &["run", manifest, "--inputs", all.to_str().unwrap(), "--record", local.to_str().unwrap()],
+        &env,
+    ));
+    let verify = ok(&run("theater-replay", &["verify", url, "--jobs", "2"], &env));
+    assert!(verify.contains("replay ok"), "{verify}");
+    let resumed = final_states(&ok(&run("theater-replay", &["dump", url, "--json"], &env)));
+    let whole = final_states(&ok(&run("theater-replay", &["dump", local.to_str().unwrap(), "--json"], &env)));
+    assert!(!whole.is_empty());
+    assert_eq!(resumed, whole);
+}

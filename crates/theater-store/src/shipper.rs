@@ -95,13 +95,43 @@ impl Shipper {
     /// Checks that the store answers at `at` (the bucket exists, the credentials work)
     /// and whether the run's prefix already holds segments.
     pub fn check(store: &Store, at: &StoreLocation) -> Result<bool, StoreError> {
-        let listed = store.list(at.key())?;
-        Ok(listed.iter().any(|(key, _)| {
-            key.strip_prefix(at.key())
-                .map(|k| k.trim_start_matches('/'))
-                .and_then(segment_number)
-                .is_some()
-        }))
+        Ok(!stored_segments(store, at)?.is_empty())
+    }
+
+    /// A run's segments fetched from the store into an empty spool directory as plain
+    /// segment files (their blobs put back, [`theater_trace::internalize`]), so the run
+    /// can be resumed on a machine that has only the store. Returns how many.
+    pub fn fetch_run(store: &Store, at: &StoreLocation, spool: &Path) -> Result<u64, StoreError> {
+        let numbers = stored_segments(store, at)?;
+        let blobs: theater_trace::SharedBlobSource = Arc::new(crate::remote::Blobs {
+            store: store.clone(),
+        });
+        for &n in &numbers {
+            let name = segment_file_name(n);
+            let key = at.child(&name);
+            let Some(bytes) = store.get(&key)? else {
+                return Err(StoreError::Store {
+                    location: store.url(&key),
+                    operation: "fetching".into(),
+                    why: "listed, then gone".into(),
+                });
+            };
+            let plain = match theater_trace::internalize(bytes.clone(), &blobs) {
+                Ok(plain) => plain,
+                // A segment cut by a crash was stored as it was: already plain.
+                Err(TraceError::Misuse(_)) => bytes,
+                Err(source) => {
+                    return Err(StoreError::Trace {
+                        location: store.url(&key),
+                        source,
+                    })
+                }
+            };
+            let partial = spool.join(format!("{name}.partial"));
+            std::fs::write(&partial, &plain).map_err(|e| io(&partial, "writing", e))?;
+            std::fs::rename(&partial, spool.join(&name)).map_err(|e| io(&partial, "renaming", e))?;
+        }
+        Ok(numbers.len() as u64)
     }
 
     /// Starts shipping the segments written into `spool` to the run's prefix `at`.
@@ -113,6 +143,8 @@ impl Shipper {
     ) -> Result<Shipper, StoreError> {
         let shared = Arc::new(Shared::default());
         let url = at.display();
+        // A resumed run: what the store holds already is not stored again.
+        let shipped = stored_segments(&store, &at)?.last().copied();
         let worker = Worker {
             store,
             at,
@@ -120,7 +152,7 @@ impl Shipper {
             options,
             shared: Arc::clone(&shared),
             report: ShipReport::default(),
-            shipped: None,
+            shipped,
         };
         let thread = std::thread::Builder::new()
             .name("theater-shipper".into())
@@ -321,6 +353,21 @@ impl Worker {
         self.report.segment_bytes += len;
         Ok(true)
     }
+}
+
+/// The numbers of the segments stored under a run's prefix, ascending.
+fn stored_segments(store: &Store, at: &StoreLocation) -> Result<Vec<u64>, StoreError> {
+    let mut numbers: Vec<u64> = store
+        .list(at.key())?
+        .iter()
+        .filter_map(|(key, _)| {
+            key.strip_prefix(at.key())
+                .map(|k| k.trim_start_matches('/'))
+                .and_then(segment_number)
+        })
+        .collect();
+    numbers.sort_unstable();
+    Ok(numbers)
 }
 
 fn spooled(dir: &Path) -> Result<Vec<Spooled>, StoreError> {

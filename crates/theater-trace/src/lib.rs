@@ -46,7 +46,7 @@ pub use reader::{
     segment_file_name, segment_number, EventPosition, Events, RawEvent, RawEvents, RecordedEvent,
     Recovery, RemotePart, SegmentInfo, Trace,
 };
-pub use thin::{externalize, BlobSource, ByteSource, Externalized, SharedBlobSource};
+pub use thin::{externalize, internalize, BlobSource, ByteSource, Externalized, SharedBlobSource};
 pub use verify::VerifyReport;
 pub use writer::{
     SegmentStart, TraceSink, TraceSummary, TraceWriter, WriterOptions, BLOCK_MAX_BYTES_DEFAULT,

@@ -150,37 +150,75 @@ pub(crate) fn fetch(source: Option<&SharedBlobSource>, digest: &Digest) -> Resul
 /// Takes the zblobs out of a sealed (finished) version 3 segment.
 pub fn externalize(bytes: Vec<u8>) -> Result<Externalized, TraceError> {
     let trace = Trace::from_bytes(bytes)?;
+    let mut blobs = Vec::new();
+    let thin = rewrite(&trace, &mut |frame, out| {
+        if frame.kind != FrameKind::ZBlob {
+            push_frame(out, frame.kind, &[&frame.payload]);
+            return Ok(());
+        }
+        let z = ZBlobHeader::parse(&frame.payload).map_err(|p| Corruption {
+            offset: frame.offset,
+            event: None,
+            problem: p,
+        })?;
+        push_frame(out, FrameKind::XBlob, &[&xblob_payload(&z.digest, z.raw_len)]);
+        let mut whole = Vec::with_capacity(frame.payload.len() + FRAME_HEADER_LEN as usize);
+        push_frame(&mut whole, FrameKind::ZBlob, &[&frame.payload]);
+        blobs.push((z.digest, whole));
+        Ok(())
+    })?;
+    Ok(Externalized { thin, blobs })
+}
+
+/// The inverse of [`externalize`]: a sealed thin segment with every xblob replaced by the
+/// zblob it names, fetched from `blobs` and checked, so the segment is a plain trace
+/// file again (a resume from a store rebuilds its spool so).
+pub fn internalize(bytes: Vec<u8>, blobs: &SharedBlobSource) -> Result<Vec<u8>, TraceError> {
+    let trace = Trace::from_bytes(bytes)?;
+    rewrite(&trace, &mut |frame, out| {
+        if frame.kind != FrameKind::XBlob {
+            push_frame(out, frame.kind, &[&frame.payload]);
+            return Ok(());
+        }
+        let corrupt = |problem| -> TraceError {
+            Corruption {
+                offset: frame.offset,
+                event: None,
+                problem,
+            }
+            .into()
+        };
+        let (digest, raw_len) = parse_xblob(&frame.payload).map_err(corrupt)?;
+        let object = fetch(Some(blobs), &digest)?;
+        let (z, payload) = check_fetched(&digest, raw_len, &object).map_err(corrupt)?;
+        z.content(&payload).map_err(corrupt)?;
+        push_frame(out, FrameKind::ZBlob, &[&payload]);
+        Ok(())
+    })
+}
+
+/// A sealed version 3 trace's frames rewritten one by one by `each` (which appends the
+/// frames that replace one), with the index's offsets moved to match and a new footer.
+fn rewrite(
+    trace: &Trace,
+    each: &mut dyn FnMut(&crate::reader::RawFrame, &mut Vec<u8>) -> Result<(), TraceError>,
+) -> Result<Vec<u8>, TraceError> {
     let index = match &trace.stored_index {
         Some(StoredIndex::Blocks(_, index)) if trace.recovery.is_none() => index,
         _ => {
             return Err(TraceError::Misuse(
-                "only a sealed version 3 segment (with its index and footer) can be externalized",
+                "only a sealed version 3 segment (with its index and footer) can be rewritten",
             ))
         }
     };
     let mut index: IndexV3 = index.clone();
-    let mut thin = crate::format::file_header().to_vec();
-    let mut blobs = Vec::new();
-    // Old frame offset → new, for every frame kept.
+    let mut out = crate::format::file_header().to_vec();
+    // Old frame offset → new, for every frame.
     let mut moved: Vec<(u64, u64)> = Vec::new();
     for frame in trace.frames() {
         let frame = frame?;
-        let at = thin.len() as u64;
-        moved.push((frame.offset, at));
-        match frame.kind {
-            FrameKind::ZBlob => {
-                let z = ZBlobHeader::parse(&frame.payload).map_err(|p| Corruption {
-                    offset: frame.offset,
-                    event: None,
-                    problem: p,
-                })?;
-                push_frame(&mut thin, FrameKind::XBlob, &[&xblob_payload(&z.digest, z.raw_len)]);
-                let mut whole = Vec::with_capacity(frame.payload.len() + FRAME_HEADER_LEN as usize);
-                push_frame(&mut whole, FrameKind::ZBlob, &[&frame.payload]);
-                blobs.push((z.digest, whole));
-            }
-            _ => push_frame(&mut thin, frame.kind, &[&frame.payload]),
-        }
+        moved.push((frame.offset, out.len() as u64));
+        each(&frame, &mut out)?;
     }
     let map = |old: u64| -> Result<u64, TraceError> {
         moved
@@ -210,12 +248,12 @@ pub fn externalize(bytes: Vec<u8>) -> Result<Externalized, TraceError> {
         });
     }
     let footer = Footer {
-        index_offset: thin.len() as u64,
+        index_offset: out.len() as u64,
         event_count: trace.event_count(),
         head: trace.head(),
     };
-    push_frame(&mut thin, FrameKind::Index, &[&encoded]);
-    push_frame(&mut thin, FrameKind::Footer, &[&footer.encode()]);
-    debug_assert!(thin.len() as u64 >= HEADER_LEN);
-    Ok(Externalized { thin, blobs })
+    push_frame(&mut out, FrameKind::Index, &[&encoded]);
+    push_frame(&mut out, FrameKind::Footer, &[&footer.encode()]);
+    debug_assert!(out.len() as u64 >= HEADER_LEN);
+    Ok(out)
 }

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use theater_trace::synth::{self, for_seeds, Rng};
 use theater_trace::{
-    externalize, segment_file_name, BlobSource, ByteSource, Digest, EventBody, RemotePart,
+    externalize, internalize, segment_file_name, BlobSource, ByteSource, Digest, EventBody, RemotePart,
     SegmentStart, Trace, TraceError, TraceWriter, WriterOptions,
 };
 
@@ -132,6 +132,12 @@ fn thin_segments_read_and_verify_as_the_files_they_came_from() {
         // A seek to the last event.
         let last = remote.event(remote.event_count() - 1).unwrap();
         assert_eq!(last.digest, head);
+        // Internalized again: the very bytes the writer wrote.
+        let source: theater_trace::SharedBlobSource = blobs.clone();
+        for (k, f) in files.iter().enumerate() {
+            let thin = externalize(f.clone()).unwrap().thin;
+            assert_eq!(&internalize(thin, &source).unwrap(), f, "segment {k}");
+        }
     });
 }
 

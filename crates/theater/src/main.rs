@@ -367,13 +367,6 @@ fn run(args: RunArgs) -> Result<()> {
             if keep_segments.is_some() {
                 bail!("--keep-segments applies to a local directory; a store keeps every segment");
             }
-            if resume && !theater_runtime::resume::has_segments(&t.spool) {
-                bail!(
-                    "cannot resume {}: the spool {} holds none of its segments (resuming from the store alone, on another machine, is not supported yet; pass the spool the run used with --spool)",
-                    record.as_deref().map_or(String::new(), |p| p.display().to_string()),
-                    t.spool.display()
-                );
-            }
             segmented = true;
             Some(t.spool.clone())
         }

@@ -54,6 +54,18 @@ impl Target {
         };
         std::fs::create_dir_all(&spool)
             .with_context(|| format!("cannot create the spool {}", spool.display()))?;
+        if resume && !theater_runtime::resume::has_segments(&spool) {
+            if !exists {
+                bail!("cannot resume {url}: it holds no recording");
+            }
+            // Another machine, or the spool is gone: the run comes back from the store.
+            let n = Shipper::fetch_run(&store, &at, &spool)
+                .with_context(|| format!("cannot resume {url}"))?;
+            eprintln!(
+                "theater: fetched {n} segments of {url} into the spool {}",
+                spool.display()
+            );
+        }
         Ok(Some(Target { store, at, spool }))
     }
 
