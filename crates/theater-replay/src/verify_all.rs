@@ -250,7 +250,11 @@ impl Root {
             Root::Dir(root) => Trace::open(&root.join(name)).map_err(|e| e.to_string()),
             // A directory: each run finds its own blobs/ (the nearest above it).
             Root::Store(_, at) if at.is_local() => {
-                let url = if name == "." { at.display() } else { format!("{}/{name}", at.display()) };
+                let url = if name == "." {
+                    at.display()
+                } else {
+                    format!("{}/{name}", at.display())
+                };
                 theater_store::open(&url).map_err(|e| e.to_string())
             }
             Root::Store(store, at) => {
@@ -280,7 +284,11 @@ fn list_store(store: &Store, at: &StoreLocation) -> anyhow::Result<Vec<String>> 
             continue;
         }
         if segment_number(file).is_some() {
-            out.insert(if dir.is_empty() { ".".to_string() } else { dir.to_string() });
+            out.insert(if dir.is_empty() {
+                ".".to_string()
+            } else {
+                dir.to_string()
+            });
         } else if file.ends_with(".trace") {
             out.insert(name.to_string());
         }

@@ -90,11 +90,27 @@ fn round_trip(base: &str, objects: &Path, scratch_dir: &Path, env: &[(&'static s
     // Read, verified, diffed against the local copy, dumped at its last event.
     let info = ok(&run("theater-replay", &["info", &url1], env));
     assert!(info.contains(&format!("segments: {segments} ")), "{info}");
-    let verify = ok(&run("theater-replay", &["verify", &url1, "--jobs", "2"], env));
+    let verify = ok(&run(
+        "theater-replay",
+        &["verify", &url1, "--jobs", "2"],
+        env,
+    ));
     assert!(verify.contains("replay ok"), "{verify}");
-    ok(&run("theater-replay", &["diff", &url1, local.to_str().unwrap()], env));
-    let last = run("theater-replay", &["dump", &url1, "--from", "30", "--json"], env);
-    assert!(text(&last.stdout).contains("run-ended") || text(&last.stdout).contains("RunEnded"), "{}", text(&last.stdout));
+    ok(&run(
+        "theater-replay",
+        &["diff", &url1, local.to_str().unwrap()],
+        env,
+    ));
+    let last = run(
+        "theater-replay",
+        &["dump", &url1, "--from", "30", "--json"],
+        env,
+    );
+    assert!(
+        text(&last.stdout).contains("run-ended") || text(&last.stdout).contains("RunEnded"),
+        "{}",
+        text(&last.stdout)
+    );
 
     // A second run with the same component: the component is not uploaded again.
     let local2 = scratch_dir.join("bank-local-2.trace");
@@ -115,14 +131,27 @@ fn round_trip(base: &str, objects: &Path, scratch_dir: &Path, env: &[(&'static s
     // Recording over an existing run is refused without --force.
     let o = run(
         "theater",
-        &["run", fixture_manifest("bank.toml").to_str().unwrap(), "--record", &url1],
+        &[
+            "run",
+            fixture_manifest("bank.toml").to_str().unwrap(),
+            "--record",
+            &url1,
+        ],
         env,
     );
     assert_eq!(o.status.code(), Some(2));
-    assert!(text(&o.stderr).contains("already holds a recording"), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("already holds a recording"),
+        "{}",
+        text(&o.stderr)
+    );
 
     // The fleet, verified from the store.
-    let all = ok(&run("theater-replay", &["verify-all", &format!("{base}/fleet")], env));
+    let all = ok(&run(
+        "theater-replay",
+        &["verify-all", &format!("{base}/fleet")],
+        env,
+    ));
     assert!(all.contains("verified 2 traces: 2 ok"), "{all}");
 }
 
@@ -138,7 +167,12 @@ fn a_run_recorded_to_a_file_store_reads_verifies_and_diffs_like_its_local_copy()
 fn a_run_recorded_to_s3_reads_verifies_and_diffs_like_its_local_copy() {
     let dir = scratch("store-s3");
     let server = S3Server::start(&dir.join("server"), &["traces"]);
-    round_trip("s3://traces", &dir.join("server/traces"), &dir, &server.env());
+    round_trip(
+        "s3://traces",
+        &dir.join("server/traces"),
+        &dir,
+        &server.env(),
+    );
 }
 
 #[test]
@@ -155,16 +189,26 @@ fn store_errors_name_the_url_and_never_a_secret() {
             let o = run(name, &args, &env);
             let err = text(&o.stderr);
             assert_eq!(o.status.code(), Some(2), "{name} {url}: {err}");
-            assert!(err.contains(url.trim_end_matches('/')), "{name} names {url}: {err}");
+            assert!(
+                err.contains(url.trim_end_matches('/')),
+                "{name} names {url}: {err}"
+            );
             assert!(err.contains(says), "{name} {url} says {says}: {err}");
-            assert!(!err.contains(SECRET_KEY) && !err.contains("wrong-secret"), "{err}");
+            assert!(
+                !err.contains(SECRET_KEY) && !err.contains("wrong-secret"),
+                "{err}"
+            );
             assert!(!err.contains("panicked"), "{err}");
         }
     };
     let mut bad_secret = server.env();
     bad_secret[1].1 = "wrong-secret".into();
     check("s3://traces/run-1", bad_secret, "access denied");
-    check("s3://no-such-bucket/run-1", server.env(), "bucket does not exist");
+    check(
+        "s3://no-such-bucket/run-1",
+        server.env(),
+        "bucket does not exist",
+    );
     let mut unreachable = server.env();
     unreachable[3].1 = "http://127.0.0.1:9".into();
     check("s3://traces/run-1", unreachable, "unreachable");
@@ -179,8 +223,18 @@ fn the_store_going_away_mid_run_loses_nothing() {
     // Inputs on standard input, fed while the server is down and after it is back.
     let mut child = Command::new(bin("theater"))
         .current_dir(repo())
-        .args(["run", fixture_manifest("bank.toml").to_str().unwrap(), "--inputs", "-"])
-        .args(["--record", url, "--spool", dir.join("spool").to_str().unwrap()])
+        .args([
+            "run",
+            fixture_manifest("bank.toml").to_str().unwrap(),
+            "--inputs",
+            "-",
+        ])
+        .args([
+            "--record",
+            url,
+            "--spool",
+            dir.join("spool").to_str().unwrap(),
+        ])
         .args(["--segment-bytes", "1", "--snapshot-every", "2"])
         .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
         .stdin(Stdio::piped())
@@ -228,9 +282,21 @@ fn the_store_going_away_mid_run_loses_nothing() {
     ));
     assert!(plain.contains("deliveries:"), "{plain}");
     let info = ok(&run("theater-replay", &["info", url], &env));
-    let local_info = ok(&run("theater-replay", &["info", local.to_str().unwrap()], &env));
-    let deliveries = |s: &str| s.lines().find(|l| l.starts_with("deliveries")).map(str::to_string);
-    assert_eq!(deliveries(&info), deliveries(&local_info), "{info}\n{local_info}");
+    let local_info = ok(&run(
+        "theater-replay",
+        &["info", local.to_str().unwrap()],
+        &env,
+    ));
+    let deliveries = |s: &str| {
+        s.lines()
+            .find(|l| l.starts_with("deliveries"))
+            .map(str::to_string)
+    };
+    assert_eq!(
+        deliveries(&info),
+        deliveries(&local_info),
+        "{info}\n{local_info}"
+    );
 }
 
 fn served_address(line: &str) -> Option<std::net::SocketAddr> {
@@ -247,7 +313,11 @@ fn put_until(addr: std::net::SocketAddr, from: &mut u32, want: fn(u16) -> bool) 
         tries += 1;
         let mut c = theater_testkit::http::Client::connect(addr).unwrap();
         let (status, body) = c
-            .call("PUT", &format!("/kv/key-{from}"), format!("value {from}").as_bytes())
+            .call(
+                "PUT",
+                &format!("/kv/key-{from}"),
+                format!("value {from}").as_bytes(),
+            )
             .unwrap();
         if want(status) {
             return tries;
@@ -276,13 +346,22 @@ fn a_full_spool_refuses_requests_with_503_until_uploads_catch_up() {
     let mut cmd = Command::new(bin("theater"));
     cmd.current_dir(repo())
         .args(["run", "fixtures/manifests/kv.toml", "--http", "127.0.0.1:0"])
-        .args(["--record", url, "--spool", dir.join("spool").to_str().unwrap()])
+        .args([
+            "--record",
+            url,
+            "--spool",
+            dir.join("spool").to_str().unwrap(),
+        ])
         .args(["--segment-ms", "100", "--spool-bytes", &bound])
         .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
         .stdout(Stdio::piped());
     let served = theater_testkit::http::serve(&mut cmd, served_address);
     let mut n = 0;
-    assert_eq!(put_until(served.addr, &mut n, |s| s < 300), 1, "served at once");
+    assert_eq!(
+        put_until(served.addr, &mut n, |s| s < 300),
+        1,
+        "served at once"
+    );
     server.stop();
     let refused_after = put_until(served.addr, &mut n, |s| s == 503);
     server.resume();
@@ -312,7 +391,10 @@ fn final_states(dump: &str) -> std::collections::BTreeMap<u64, String> {
     for line in dump.lines().filter(|l| l.contains("\"kind\":\"outputs\"")) {
         let v: serde_json::Value = serde_json::from_str(line).unwrap();
         let o = &v["body"]["Outputs"];
-        out.insert(o["actor"].as_u64().unwrap(), o["state"].as_str().unwrap().to_string());
+        out.insert(
+            o["actor"].as_u64().unwrap(),
+            o["state"].as_str().unwrap().to_string(),
+        );
     }
     out
 }
@@ -334,13 +416,32 @@ fn a_run_resumes_from_the_store_alone() {
     // The first process, on one machine (its spool).
     ok(&run(
         "theater",
-        &["run", manifest, "--inputs", first.to_str().unwrap(), "--record", url, "--spool", &spool("a")],
+        &[
+            "run",
+            manifest,
+            "--inputs",
+            first.to_str().unwrap(),
+            "--record",
+            url,
+            "--spool",
+            &spool("a"),
+        ],
         &env,
     ));
     // The second, elsewhere: an empty spool; the run comes back from the store.
     let o = run(
         "theater",
-        &["run", manifest, "--inputs", all.to_str().unwrap(), "--record", url, "--spool", &spool("b"), "--resume"],
+        &[
+            "run",
+            manifest,
+            "--inputs",
+            all.to_str().unwrap(),
+            "--record",
+            url,
+            "--spool",
+            &spool("b"),
+            "--resume",
+        ],
         &env,
     );
     let out = ok(&o);
@@ -350,13 +451,28 @@ fn a_run_resumes_from_the_store_alone() {
     let local = dir.join("whole.trace");
     ok(&run(
         "theater",
-        &["run", manifest, "--inputs", all.to_str().unwrap(), "--record", local.to_str().unwrap()],
+        &[
+            "run",
+            manifest,
+            "--inputs",
+            all.to_str().unwrap(),
+            "--record",
+            local.to_str().unwrap(),
+        ],
         &env,
     ));
-    let verify = ok(&run("theater-replay", &["verify", url, "--jobs", "2"], &env));
+    let verify = ok(&run(
+        "theater-replay",
+        &["verify", url, "--jobs", "2"],
+        &env,
+    ));
     assert!(verify.contains("replay ok"), "{verify}");
     let resumed = final_states(&ok(&run("theater-replay", &["dump", url, "--json"], &env)));
-    let whole = final_states(&ok(&run("theater-replay", &["dump", local.to_str().unwrap(), "--json"], &env)));
+    let whole = final_states(&ok(&run(
+        "theater-replay",
+        &["dump", local.to_str().unwrap(), "--json"],
+        &env,
+    )));
     assert!(!whole.is_empty());
     assert_eq!(resumed, whole);
 }

@@ -60,7 +60,12 @@ impl Cache {
         }
         e.bytes += len;
         while e.bytes > self.max_bytes {
-            let Some(oldest) = e.map.iter().min_by_key(|(_, v)| v.1).map(|(k, _)| k.clone()) else {
+            let Some(oldest) = e
+                .map
+                .iter()
+                .min_by_key(|(_, v)| v.1)
+                .map(|(k, _)| k.clone())
+            else {
                 break;
             };
             if let Some((old, _)) = e.map.remove(&oldest) {

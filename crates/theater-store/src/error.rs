@@ -28,7 +28,11 @@ pub enum StoreError {
 }
 
 impl StoreError {
-    pub(crate) fn store(location: &str, operation: impl Into<String>, e: &object_store::Error) -> StoreError {
+    pub(crate) fn store(
+        location: &str,
+        operation: impl Into<String>,
+        e: &object_store::Error,
+    ) -> StoreError {
         StoreError::Store {
             location: location.to_string(),
             operation: operation.into(),
@@ -64,7 +68,8 @@ fn describe(e: &object_store::Error) -> String {
             "the bucket does not exist"
         }
         object_store::Error::NotFound { .. } => "not found",
-        object_store::Error::PermissionDenied { .. } | object_store::Error::Unauthenticated { .. } => {
+        object_store::Error::PermissionDenied { .. }
+        | object_store::Error::Unauthenticated { .. } => {
             "access denied: check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
         }
         _ if lower.contains("nosuchbucket") => "the bucket does not exist",

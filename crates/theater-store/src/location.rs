@@ -180,11 +180,17 @@ mod tests {
     fn locations_parse() {
         check("run.trace", "local run.trace");
         check("/var/traces/run/", "local /var/traces/run/");
-        check("s3://bucket/a/b/run-1", "store s3://bucket/a/b/run-1 key \"a/b/run-1\"");
+        check(
+            "s3://bucket/a/b/run-1",
+            "store s3://bucket/a/b/run-1 key \"a/b/run-1\"",
+        );
         check("s3://bucket/a//b/", "store s3://bucket/a/b key \"a/b\"");
         check("s3://bucket", "store s3://bucket key \"\"");
         check("s3://AKIA:secret@bucket/x", "store s3://bucket/x key \"x\"");
-        check("s3:///x", "error s3:///x: an s3:// URL names a bucket: s3://BUCKET/PREFIX");
+        check(
+            "s3:///x",
+            "error s3:///x: an s3:// URL names a bucket: s3://BUCKET/PREFIX",
+        );
         check(
             "gs://b/x",
             "error gs://b/x: not a location this build knows: a path, file:///… or s3://BUCKET/PREFIX",
@@ -199,7 +205,9 @@ mod tests {
     fn no_credential_is_shown() {
         assert_eq!(redact("s3://KEY:SECRET@bucket/p"), "s3://bucket/p");
         assert_eq!(redact("s3://KEY:SECRET@bucket"), "s3://bucket");
-        let e = Location::parse("gs://KEY:SECRET@b/x").unwrap_err().to_string();
+        let e = Location::parse("gs://KEY:SECRET@b/x")
+            .unwrap_err()
+            .to_string();
         assert!(!e.contains("SECRET"), "{e}");
     }
 
@@ -213,13 +221,26 @@ mod tests {
             panic!("a store")
         };
         assert_eq!(s.key, "node-a/run-1");
-        assert_eq!(s.kind, StoreKind::File { root: base.join("fleet") });
+        assert_eq!(
+            s.kind,
+            StoreKind::File {
+                root: base.join("fleet")
+            }
+        );
         // The store's root itself.
         let url = format!("file://{}/fleet", base.display());
         let Location::Store(s) = Location::parse(&url).unwrap() else {
             panic!("a store")
         };
-        assert_eq!((s.key.as_str(), s.kind), ("", StoreKind::File { root: base.join("fleet") }));
+        assert_eq!(
+            (s.key.as_str(), s.kind),
+            (
+                "",
+                StoreKind::File {
+                    root: base.join("fleet")
+                }
+            )
+        );
         // No blobs/ above: the run's parent.
         let url = format!("file://{}/other/run-2", base.display());
         let Location::Store(s) = Location::parse(&url).unwrap() else {

@@ -64,7 +64,9 @@ impl ByteSource for Object {
                 let from = ((p - a) * STORE_PAGE_BYTES) as usize;
                 let to = (from + STORE_PAGE_BYTES as usize).min(bytes.len());
                 let page = Arc::new(bytes[from..to].to_vec());
-                self.store.cache().put((self.key.clone(), p), Arc::clone(&page));
+                self.store
+                    .cache()
+                    .put((self.key.clone(), p), Arc::clone(&page));
                 pages[(p - first) as usize] = Some(page);
             }
         }

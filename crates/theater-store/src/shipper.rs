@@ -129,7 +129,8 @@ impl Shipper {
             };
             let partial = spool.join(format!("{name}.partial"));
             std::fs::write(&partial, &plain).map_err(|e| io(&partial, "writing", e))?;
-            std::fs::rename(&partial, spool.join(&name)).map_err(|e| io(&partial, "renaming", e))?;
+            std::fs::rename(&partial, spool.join(&name))
+                .map_err(|e| io(&partial, "renaming", e))?;
         }
         Ok(numbers.len() as u64)
     }
@@ -378,7 +379,10 @@ fn spooled(dir: &Path) -> Result<Vec<Spooled>, StoreError> {
         let Some(number) = entry.file_name().to_str().and_then(segment_number) else {
             continue;
         };
-        let bytes = entry.metadata().map_err(|e| io(&entry.path(), "reading", e))?.len();
+        let bytes = entry
+            .metadata()
+            .map_err(|e| io(&entry.path(), "reading", e))?
+            .len();
         out.push(Spooled {
             number,
             path: entry.path(),

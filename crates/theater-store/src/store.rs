@@ -93,7 +93,12 @@ impl Store {
                     .with_retry(retry)
                     .with_client_options(client)
                     .build()
-                    .map_err(|e| bad(format!("cannot configure the S3 client: {}", first_line(&e))))?;
+                    .map_err(|e| {
+                        bad(format!(
+                            "cannot configure the S3 client: {}",
+                            first_line(&e)
+                        ))
+                    })?;
                 (Arc::new(s3), format!("s3://{bucket}"))
             }
             StoreKind::File { root } => {
@@ -101,8 +106,7 @@ impl Store {
                     context: format!("creating {}", root.display()),
                     source: e,
                 })?;
-                let fs = LocalFileSystem::new_with_prefix(root)
-                    .map_err(|e| bad(first_line(&e)))?;
+                let fs = LocalFileSystem::new_with_prefix(root).map_err(|e| bad(first_line(&e)))?;
                 (Arc::new(fs), format!("file://{}", root.display()))
             }
         };
@@ -196,7 +200,11 @@ impl Store {
             .runtime
             .block_on(async move { objects.get_range(&path, r).await })
             .map_err(|e| {
-                StoreError::store(&self.url(key), format!("reading bytes {}..{}", range.start, range.end), &e)
+                StoreError::store(
+                    &self.url(key),
+                    format!("reading bytes {}..{}", range.start, range.end),
+                    &e,
+                )
             })?;
         self.count(bytes.len() as u64);
         Ok(bytes.to_vec())

@@ -79,7 +79,11 @@ impl S3Server {
         self.child = Some(child);
         let give_up = Instant::now() + Duration::from_secs(20);
         while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(Instant::now() < give_up, "s3s-fs did not listen on {}", self.port);
+            assert!(
+                Instant::now() < give_up,
+                "s3s-fs did not listen on {}",
+                self.port
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -123,7 +127,10 @@ fn binary() -> PathBuf {
     if let Some(p) = built.as_ref() {
         return p.clone();
     }
-    eprintln!("building s3s-fs {S3S_FS_VERSION} into {} (once)", tools.display());
+    eprintln!(
+        "building s3s-fs {S3S_FS_VERSION} into {} (once)",
+        tools.display()
+    );
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let status = Command::new(cargo)
         .args(["install", "s3s-fs", "--version", S3S_FS_VERSION, "--locked"])
@@ -131,7 +138,10 @@ fn binary() -> PathBuf {
         .arg(&tools)
         .status()
         .expect("cargo install s3s-fs");
-    assert!(status.success(), "cargo install s3s-fs {S3S_FS_VERSION} failed");
+    assert!(
+        status.success(),
+        "cargo install s3s-fs {S3S_FS_VERSION} failed"
+    );
     let p = tools.join("bin/s3s-fs");
     *built = Some(p.clone());
     p

@@ -27,6 +27,7 @@ mod json;
 mod kinds;
 pub mod legacy;
 mod reader;
+mod source;
 pub mod synth;
 mod thin;
 mod verify;
@@ -46,7 +47,8 @@ pub use reader::{
     segment_file_name, segment_number, EventPosition, Events, RawEvent, RawEvents, RecordedEvent,
     Recovery, RemotePart, SegmentInfo, Trace,
 };
-pub use thin::{externalize, internalize, BlobSource, ByteSource, Externalized, SharedBlobSource};
+pub use source::{BlobSource, ByteSource, SharedBlobSource};
+pub use thin::{externalize, internalize, Externalized};
 pub use verify::VerifyReport;
 pub use writer::{
     SegmentStart, TraceSink, TraceSummary, TraceWriter, WriterOptions, BLOCK_MAX_BYTES_DEFAULT,

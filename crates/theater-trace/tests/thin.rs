@@ -8,8 +8,8 @@ use std::sync::{Arc, Mutex};
 
 use theater_trace::synth::{self, for_seeds, Rng};
 use theater_trace::{
-    externalize, internalize, segment_file_name, BlobSource, ByteSource, Digest, EventBody, RemotePart,
-    SegmentStart, Trace, TraceError, TraceWriter, WriterOptions,
+    externalize, internalize, segment_file_name, BlobSource, ByteSource, Digest, EventBody,
+    RemotePart, SegmentStart, Trace, TraceError, TraceWriter, WriterOptions,
 };
 
 #[derive(Debug)]
@@ -52,7 +52,12 @@ fn run(seed: u64, segments: u64) -> (Vec<Vec<u8>>, Digest) {
     let mut files = Vec::new();
     for k in 0..segments {
         let mut w = if k == 0 {
-            TraceWriter::new(Vec::new(), synth::header(seed), synth::MANIFEST, options.clone())
+            TraceWriter::new(
+                Vec::new(),
+                synth::header(seed),
+                synth::MANIFEST,
+                options.clone(),
+            )
         } else {
             let start = SegmentStart {
                 run: synth::header(seed),
@@ -108,7 +113,11 @@ fn thin_segments_read_and_verify_as_the_files_they_came_from() {
         let parts = thin(&files, &blobs);
         // The shared component is one object, whatever the number of segments.
         let stored = blobs.0.lock().unwrap().len();
-        assert_eq!(stored as u64, 1 + segments, "one component, one large payload each");
+        assert_eq!(
+            stored as u64,
+            1 + segments,
+            "one component, one large payload each"
+        );
         let remote = Trace::open_remote("mem://run", parts, blobs.clone()).unwrap();
         assert_eq!(remote.head(), head);
         let report = remote.verify().unwrap();
@@ -173,7 +182,8 @@ fn a_blob_missing_from_the_store_or_altered_there_is_named() {
     let err = remote.verify().unwrap_err();
     assert!(matches!(err, TraceError::Segments(_)), "{err}");
     assert!(
-        err.to_string().contains(&format!("blob {component} is missing")),
+        err.to_string()
+            .contains(&format!("blob {component} is missing")),
         "{err}"
     );
     // Events still read: no blob is needed to step.

@@ -27,7 +27,12 @@ pub(crate) struct Target {
 
 impl Target {
     /// `None` for a plain path.
-    pub(crate) fn parse(record: &Path, spool: Option<&Path>, resume: bool, force: bool) -> Result<Option<Target>> {
+    pub(crate) fn parse(
+        record: &Path,
+        spool: Option<&Path>,
+        resume: bool,
+        force: bool,
+    ) -> Result<Option<Target>> {
         let text = record.to_string_lossy();
         let Location::Store(at) = Location::parse(&text)? else {
             return Ok(None);
@@ -37,7 +42,8 @@ impl Target {
             bail!("--record {url}: name a run under the store's root (s3://BUCKET/PREFIX/RUN)");
         }
         let store = Store::connect(&at)?;
-        let exists = Shipper::check(&store, &at).with_context(|| format!("cannot record to {url}"))?;
+        let exists =
+            Shipper::check(&store, &at).with_context(|| format!("cannot record to {url}"))?;
         if exists && !resume {
             if !force {
                 bail!("cannot record to {url}: it already holds a recording (use --force to replace it, or --resume to continue it)");

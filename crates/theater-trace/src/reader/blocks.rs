@@ -203,7 +203,7 @@ pub(super) fn scan(source: &Source, file_len: u64) -> Result<Opened, TraceError>
                 });
             }
             FrameKind::XBlob => {
-                let (digest, len) = match crate::thin::parse_xblob(&frame.payload) {
+                let (digest, len) = match crate::source::parse_xblob(&frame.payload) {
                     Ok(x) => x,
                     Err(p) => break p.to_string(),
                 };

@@ -20,7 +20,7 @@ pub(super) enum Source {
     Memory(Vec<u8>),
     Parts(Vec<Part>),
     /// An object held elsewhere (a store), read by range.
-    Remote(std::sync::Arc<dyn crate::thin::ByteSource>),
+    Remote(std::sync::Arc<dyn crate::source::ByteSource>),
 }
 
 /// One file of a [`Source::Parts`]: its bytes are offsets `base..base + len`.
@@ -80,9 +80,9 @@ impl Source {
                     )),
                 }
             }
-            Source::Remote(remote) => remote.read_at(offset, buf).map_err(|e| {
-                TraceError::io(format!("reading {} bytes at {offset}", buf.len()), e)
-            }),
+            Source::Remote(remote) => remote
+                .read_at(offset, buf)
+                .map_err(|e| TraceError::io(format!("reading {} bytes at {offset}", buf.len()), e)),
             Source::File(file) => {
                 // A poisoned lock only means another reader panicked mid-read; the file
                 // handle itself is still usable because every read seeks first.

@@ -136,9 +136,9 @@ pub struct Trace {
     /// The snapshot events' numbers, once known (see [`Trace::snapshots`]).
     snapshots: std::sync::OnceLock<Vec<u64>>,
     /// Where the blobs of xblob frames are fetched (a trace opened from a store).
-    pub(crate) external: Option<crate::thin::SharedBlobSource>,
+    pub(crate) external: Option<crate::source::SharedBlobSource>,
     /// A trace opened from a store: each segment's bytes, in the order of `segments`.
-    pub(crate) remote_parts: Vec<std::sync::Arc<dyn crate::thin::ByteSource>>,
+    pub(crate) remote_parts: Vec<std::sync::Arc<dyn crate::source::ByteSource>>,
 }
 
 /// What opening found, before the run header is read.
@@ -430,7 +430,7 @@ impl Trace {
                 header.content(&frame.payload).map_err(corrupt)?
             }
             FrameKind::XBlob => {
-                crate::thin::resolve(self.external.as_ref(), loc.offset, &frame.payload)?
+                crate::source::resolve(self.external.as_ref(), loc.offset, &frame.payload)?
             }
             FrameKind::Blob => {
                 let mut payload = frame.payload;

@@ -18,7 +18,7 @@ use crate::digest::Digest;
 use crate::error::TraceError;
 use crate::event::EventBody;
 use crate::format::HEADER_LEN;
-use crate::thin::{ByteSource, SharedBlobSource};
+use crate::source::{ByteSource, SharedBlobSource};
 
 use super::frames::{Part, Source};
 use super::{BlobLocation, BlockEntry, Layout, Recovery, Trace};
@@ -95,9 +95,11 @@ impl Trace {
         parts: Vec<RemotePart>,
         blobs: SharedBlobSource,
     ) -> Result<Trace, TraceError> {
-        let named = |name: &str| PathBuf::from(format!("{}/{name}", location.trim_end_matches('/')));
+        let named =
+            |name: &str| PathBuf::from(format!("{}/{name}", location.trim_end_matches('/')));
         let open_part = |part: &RemotePart| -> Result<Trace, TraceError> {
-            let mut t = Trace::from_source(Source::Remote(Arc::clone(&part.source)), part.source.len())?;
+            let mut t =
+                Trace::from_source(Source::Remote(Arc::clone(&part.source)), part.source.len())?;
             t.external = Some(Arc::clone(&blobs));
             Ok(t)
         };

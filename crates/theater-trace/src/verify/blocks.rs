@@ -89,8 +89,8 @@ impl Trace {
                 FrameKind::ZBlob => check.blob(&frame).map_err(|p| corrupt(None, p))?,
                 FrameKind::XBlob => {
                     let (digest, raw_len) =
-                        crate::thin::parse_xblob(&frame.payload).map_err(|p| corrupt(None, p))?;
-                    let object = crate::thin::fetch(self.external.as_ref(), &digest)?;
+                        crate::source::parse_xblob(&frame.payload).map_err(|p| corrupt(None, p))?;
+                    let object = crate::source::fetch(self.external.as_ref(), &digest)?;
                     check
                         .external_blob(&frame, &digest, raw_len, &object)
                         .map_err(|p| corrupt(None, p))?
@@ -156,7 +156,7 @@ impl Checker {
         raw_len: u64,
         object: &[u8],
     ) -> Result<(), Problem> {
-        let (header, payload) = crate::thin::check_fetched(digest, raw_len, object)?;
+        let (header, payload) = crate::source::check_fetched(digest, raw_len, object)?;
         header.content(&payload)?;
         if self
             .blobs

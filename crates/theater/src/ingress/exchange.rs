@@ -93,7 +93,11 @@ impl Exchange {
     pub fn offer(&mut self, system: &mut System, req: Incoming) -> Result<(), RuntimeError> {
         self.requests += 1;
         let len = req.payload.len() as u64;
-        let offered = if self.backlog.as_ref().is_some_and(|b| b.load(Ordering::SeqCst)) {
+        let offered = if self
+            .backlog
+            .as_ref()
+            .is_some_and(|b| b.load(Ordering::SeqCst))
+        {
             system.refuse(req.actor, &req.payload, RefusalReason::Backlog)?;
             Err(RefusalReason::Backlog)
         } else {
