@@ -148,7 +148,7 @@ fn replay_in_parallel(
     let done = std::sync::atomic::AtomicU64::new(0);
     let open = || {
         crate::open_trace(path).map_err(|e| match e {
-            theater_store::StoreError::Trace { source, .. } => RuntimeError::from(source),
+            theater_store::StoreError::Trace { source, .. } => RuntimeError::from(*source),
             other => RuntimeError::from(TraceError::Segments(other.to_string())),
         })
     };

@@ -242,7 +242,7 @@ pub(crate) fn execute(s: &mut Session, command: Command) -> Result<String, Debug
         Command::Verify => verify_rest(s)?,
         Command::Diff(other) => {
             let b = crate::open_trace(&other).map_err(|e| match e {
-                theater_store::StoreError::Trace { source, .. } => DebugError::from(source),
+                theater_store::StoreError::Trace { source, .. } => DebugError::from(*source),
                 other => DebugError::from(theater_trace::TraceError::Segments(other.to_string())),
             })?;
             let d = diff(s.trace(), &b)?;

@@ -18,7 +18,7 @@ pub enum StoreError {
     /// The trace read from the store is damaged, or is no trace.
     Trace {
         location: String,
-        source: theater_trace::TraceError,
+        source: Box<theater_trace::TraceError>,
     },
     /// A local file (the spool) could not be read or written.
     Io {
@@ -114,7 +114,7 @@ impl fmt::Display for StoreError {
 impl std::error::Error for StoreError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            StoreError::Trace { source, .. } => Some(source),
+            StoreError::Trace { source, .. } => Some(source.as_ref()),
             StoreError::Io { source, .. } => Some(source),
             _ => None,
         }

@@ -113,7 +113,7 @@ pub fn open(location: &str) -> Result<Trace, StoreError> {
     match Location::parse(location)? {
         Location::Local(path) => Trace::open(&path).map_err(|source| StoreError::Trace {
             location: path.display().to_string(),
-            source,
+            source: Box::new(source),
         }),
         Location::Store(at) => open_in(&Store::connect(&at)?, &at),
     }
@@ -159,7 +159,7 @@ pub fn open_in(store: &Store, at: &StoreLocation) -> Result<Trace, StoreError> {
     });
     Trace::open_remote(&url, parts, blobs).map_err(|source| StoreError::Trace {
         location: url,
-        source,
+        source: Box::new(source),
     })
 }
 

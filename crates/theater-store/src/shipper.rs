@@ -123,7 +123,7 @@ impl Shipper {
                 Err(source) => {
                     return Err(StoreError::Trace {
                         location: store.url(&key),
-                        source,
+                        source: Box::new(source),
                     })
                 }
             };
@@ -343,7 +343,7 @@ impl Worker {
             Err(e) => {
                 return Err(StoreError::Trace {
                     location: f.path.display().to_string(),
-                    source: e,
+                    source: Box::new(e),
                 })
             }
         };

@@ -87,12 +87,12 @@ pub fn internalize(bytes: Vec<u8>, blobs: &SharedBlobSource) -> Result<Vec<u8>, 
     })
 }
 
+/// What [`rewrite`] does with one frame: append what replaces it.
+type EachFrame<'a> = dyn FnMut(&crate::reader::RawFrame, &mut Vec<u8>) -> Result<(), TraceError> + 'a;
+
 /// A sealed version 3 trace's frames rewritten one by one by `each` (which appends the
 /// frames that replace one), with the index's offsets moved to match and a new footer.
-fn rewrite(
-    trace: &Trace,
-    each: &mut dyn FnMut(&crate::reader::RawFrame, &mut Vec<u8>) -> Result<(), TraceError>,
-) -> Result<Vec<u8>, TraceError> {
+fn rewrite(trace: &Trace, each: &mut EachFrame<'_>) -> Result<Vec<u8>, TraceError> {
     let index = match &trace.stored_index {
         Some(StoredIndex::Blocks(_, index)) if trace.recovery.is_none() => index,
         _ => {
