@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 
 /// Bytes read from a segment object at a time: reads are rounded out to whole pages, so
 /// reading a frame header and then the frame is one request.
-pub const STORE_PAGE_BYTES: u64 = 256 << 10;
+pub const STORE_PAGE_BYTES: u64 = 64 << 10;
 
 /// The most downloaded bytes one process keeps (256 MiB).
 pub const STORE_CACHE_BYTES_DEFAULT: u64 = 256 << 20;

@@ -88,7 +88,8 @@ pub fn internalize(bytes: Vec<u8>, blobs: &SharedBlobSource) -> Result<Vec<u8>, 
 }
 
 /// What [`rewrite`] does with one frame: append what replaces it.
-type EachFrame<'a> = dyn FnMut(&crate::reader::RawFrame, &mut Vec<u8>) -> Result<(), TraceError> + 'a;
+type EachFrame<'a> =
+    dyn FnMut(&crate::reader::RawFrame, &mut Vec<u8>) -> Result<(), TraceError> + 'a;
 
 /// A sealed version 3 trace's frames rewritten one by one by `each` (which appends the
 /// frames that replace one), with the index's offsets moved to match and a new footer.
