@@ -476,3 +476,78 @@ fn a_run_resumes_from_the_store_alone() {
     assert!(!whole.is_empty());
     assert_eq!(resumed, whole);
 }
+
+#[test]
+fn a_fleet_in_s3_verifies_shard_by_shard_and_an_old_build_diverges() {
+    let dir = scratch("store-fleet");
+    let server = S3Server::start(&dir.join("server"), &["traces"]);
+    let env = server.env();
+    let bank = fixture_manifest("bank.toml");
+    let inputs = fixture_manifest("bank-inputs.jsonl");
+    let traces = 21;
+    for k in 0..traces - 1 {
+        let url = format!("s3://traces/fleet/node-{}/bank-{k}", k % 4);
+        let seed = k.to_string();
+        let spool = dir.join(format!("spool-{k}"));
+        ok(&run(
+            "theater",
+            &[
+                "run",
+                bank.to_str().unwrap(),
+                "--inputs",
+                inputs.to_str().unwrap(),
+                "--seed",
+                &seed,
+                "--record",
+                &url,
+                "--spool",
+                spool.to_str().unwrap(),
+            ],
+            &env,
+        ));
+    }
+    // The docs run, recorded with its buggy renderer.
+    ok(&run(
+        "theater",
+        &[
+            "run",
+            fixture_manifest("docs.toml").to_str().unwrap(),
+            "--inputs",
+            fixture_manifest("docs-inputs.jsonl").to_str().unwrap(),
+            "--record",
+            "s3://traces/fleet/node-3/docs",
+            "--spool",
+            dir.join("spool-docs").to_str().unwrap(),
+        ],
+        &env,
+    ));
+    // Every bank run stored the same component once.
+    let blobs = files(&dir.join("server/traces/blobs"));
+    assert_eq!(blobs.len(), 2, "the bank and docs components: {blobs:?}");
+
+    let swap = format!(
+        "renderer={}",
+        repo().join("fixtures/components/docs-fixed.wasm").display()
+    );
+    let mut seen = std::collections::BTreeMap::new();
+    let mut codes = Vec::new();
+    for shard in ["1/2", "2/2"] {
+        let o = run(
+            "theater-replay",
+            &["verify-all", "s3://traces/fleet", "--shard", shard, "--json", "--swap", &swap, "--jobs", "2"],
+            &env,
+        );
+        codes.push(o.status.code());
+        for line in text(&o.stdout).lines() {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            let name = v["trace"].as_str().unwrap().to_string();
+            let status = v["status"].as_str().unwrap().to_string();
+            assert!(seen.insert(name.clone(), status).is_none(), "{name} in both shards");
+        }
+    }
+    assert_eq!(seen.len(), traces, "{seen:?}");
+    assert_eq!(seen["node-3/docs"], "divergence");
+    assert_eq!(seen.values().filter(|s| *s == "ok").count(), traces - 1);
+    codes.sort();
+    assert_eq!(codes, [Some(0), Some(1)], "one shard holds the divergence");
+}
