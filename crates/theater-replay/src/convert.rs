@@ -25,7 +25,7 @@ pub(crate) struct ConvertArgs {
 }
 
 pub(crate) fn run(args: &ConvertArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
-    let old = Trace::open(&args.trace)
+    let old = crate::open_trace(&args.trace)
         .with_context(|| format!("cannot open {}", args.trace.display()))?;
     if args.output.exists() && !args.force {
         bail!(

@@ -265,6 +265,14 @@ fn open_trace(path: &Path) -> Result<Trace, theater_store::StoreError> {
     theater_store::open(&path.to_string_lossy())
 }
 
+/// A store error as the debugger's (a trace's own error stays one).
+fn store_to_debug(e: theater_store::StoreError) -> theater_debugger::DebugError {
+    match e {
+        theater_store::StoreError::Trace { source, .. } => (*source).into(),
+        other => theater_trace::TraceError::Segments(other.to_string()).into(),
+    }
+}
+
 fn open(path: &Path) -> anyhow::Result<Trace> {
     let trace = open_trace(path).with_context(|| format!("cannot open {}", path.display()))?;
     if let Some(r) = trace.recovery() {

@@ -241,10 +241,7 @@ pub(crate) fn execute(s: &mut Session, command: Command) -> Result<String, Debug
         Command::Log(n) => log_lines(s, n)?,
         Command::Verify => verify_rest(s)?,
         Command::Diff(other) => {
-            let b = crate::open_trace(&other).map_err(|e| match e {
-                theater_store::StoreError::Trace { source, .. } => DebugError::from(*source),
-                other => DebugError::from(theater_trace::TraceError::Segments(other.to_string())),
-            })?;
+            let b = crate::open_trace(&other).map_err(crate::store_to_debug)?;
             let d = diff(s.trace(), &b)?;
             render::diff(&d, "this trace", &other.display().to_string())
         }

@@ -83,7 +83,7 @@ impl OpenBranch {
             self.opened
         ));
         let _ = std::fs::remove_file(&scratch);
-        let parent = theater_trace::Trace::open(trace)?;
+        let parent = crate::open_trace(trace).map_err(crate::store_to_debug)?;
         let b = Branch::start(parent, at, &scratch)?;
         let host_calls = if b.live {
             "recorded clock, randomness and HTTP results were served up to here; from now on they are fresh"

@@ -534,7 +534,17 @@ fn a_fleet_in_s3_verifies_shard_by_shard_and_an_old_build_diverges() {
     for shard in ["1/2", "2/2"] {
         let o = run(
             "theater-replay",
-            &["verify-all", "s3://traces/fleet", "--shard", shard, "--json", "--swap", &swap, "--jobs", "2"],
+            &[
+                "verify-all",
+                "s3://traces/fleet",
+                "--shard",
+                shard,
+                "--json",
+                "--swap",
+                &swap,
+                "--jobs",
+                "2",
+            ],
             &env,
         );
         codes.push(o.status.code());
@@ -542,7 +552,10 @@ fn a_fleet_in_s3_verifies_shard_by_shard_and_an_old_build_diverges() {
             let v: serde_json::Value = serde_json::from_str(line).unwrap();
             let name = v["trace"].as_str().unwrap().to_string();
             let status = v["status"].as_str().unwrap().to_string();
-            assert!(seen.insert(name.clone(), status).is_none(), "{name} in both shards");
+            assert!(
+                seen.insert(name.clone(), status).is_none(),
+                "{name} in both shards"
+            );
         }
     }
     assert_eq!(seen.len(), traces, "{seen:?}");
