@@ -399,12 +399,10 @@ fn final_states(dump: &str) -> std::collections::BTreeMap<u64, String> {
     out
 }
 
-#[test]
-fn a_run_resumes_from_the_store_alone() {
-    let dir = scratch("store-resume");
-    let server = S3Server::start(&dir.join("server"), &["traces"]);
-    let env = server.env();
-    let url = "s3://traces/resume";
+/// A run stopped on one machine (its spool) and resumed on another (an empty spool)
+/// ends with the uninterrupted run's states, and the stored trace verifies.
+fn resume_from_the_store_alone(base: &str, dir: &Path, env: &[(&'static str, String)]) {
+    let url = &format!("{base}/resume");
     let manifest = fixture_manifest("bank.toml");
     let manifest = manifest.to_str().unwrap();
     let all = fixture_manifest("bank-inputs.jsonl");
@@ -426,7 +424,7 @@ fn a_run_resumes_from_the_store_alone() {
             "--spool",
             &spool("a"),
         ],
-        &env,
+        env,
     ));
     // The second, elsewhere: an empty spool; the run comes back from the store.
     let o = run(
@@ -442,7 +440,7 @@ fn a_run_resumes_from_the_store_alone() {
             &spool("b"),
             "--resume",
         ],
-        &env,
+        env,
     );
     let out = ok(&o);
     assert!(text(&o.stderr).contains("fetched"), "{}", text(&o.stderr));
@@ -459,22 +457,33 @@ fn a_run_resumes_from_the_store_alone() {
             "--record",
             local.to_str().unwrap(),
         ],
-        &env,
+        env,
     ));
-    let verify = ok(&run(
-        "theater-replay",
-        &["verify", url, "--jobs", "2"],
-        &env,
-    ));
+    let verify = ok(&run("theater-replay", &["verify", url, "--jobs", "2"], env));
     assert!(verify.contains("replay ok"), "{verify}");
-    let resumed = final_states(&ok(&run("theater-replay", &["dump", url, "--json"], &env)));
+    let resumed = final_states(&ok(&run("theater-replay", &["dump", url, "--json"], env)));
     let whole = final_states(&ok(&run(
         "theater-replay",
         &["dump", local.to_str().unwrap(), "--json"],
-        &env,
+        env,
     )));
     assert!(!whole.is_empty());
     assert_eq!(resumed, whole);
+}
+
+#[test]
+fn a_run_resumes_from_an_s3_store_alone() {
+    let dir = scratch("store-resume-s3");
+    let server = S3Server::start(&dir.join("server"), &["traces"]);
+    resume_from_the_store_alone("s3://traces", &dir, &server.env());
+}
+
+#[test]
+fn a_run_resumes_from_a_file_store_alone() {
+    let dir = scratch("store-resume-file");
+    let root = dir.join("store");
+    std::fs::create_dir_all(root.join("blobs")).unwrap();
+    resume_from_the_store_alone(&format!("file://{}", root.display()), &dir, &[]);
 }
 
 #[test]
