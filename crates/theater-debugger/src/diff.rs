@@ -86,12 +86,29 @@ struct Streams {
 fn streams(trace: &Trace, from: u64) -> Result<Streams, DebugError> {
     let mut by_actor: BTreeMap<Option<ActorId>, Vec<RecordedEvent>> = BTreeMap::new();
     let mut names = BTreeMap::new();
+    // Inside a segment's setup (its start, the components registered again).
+    let mut setup = false;
     for e in trace.events() {
         let e = e?;
         if let EventBody::ActorSpawned { actor, name, .. } = &e.event.body {
             names.insert(*actor, name.clone());
         }
-        if e.number >= from {
+        // Where a recording put snapshots and segment boundaries depends on the wall
+        // clock and the sizes, not on what the run did: two recordings of one run differ
+        // there, and a diff does not show it.
+        let bookkeeping = match &e.event.body {
+            EventBody::SegmentStarted { .. } => {
+                setup = true;
+                true
+            }
+            EventBody::ComponentRegistered { .. } => setup,
+            EventBody::Snapshot { .. } => true,
+            _ => {
+                setup = false;
+                false
+            }
+        };
+        if e.number >= from && !bookkeeping {
             by_actor.entry(e.event.body.actor()).or_default().push(e);
         }
     }
