@@ -136,10 +136,16 @@ impl Trace {
 impl Checker {
     fn blob(&mut self, frame: &RawFrame) -> Result<(), Problem> {
         let header = ZBlobHeader::parse(&frame.payload)?;
-        header.content(&frame.payload)?;
+        self.zblob(frame.offset, header, &frame.payload)
+    }
+
+    /// A zblob's bytes checked against its digest, and the blob counted at `offset`
+    /// (once: a blob stored twice is damage).
+    fn zblob(&mut self, offset: u64, header: ZBlobHeader, payload: &[u8]) -> Result<(), Problem> {
+        header.content(payload)?;
         if self
             .blobs
-            .insert(header.digest, (frame.offset, header.raw_len, None))
+            .insert(header.digest, (offset, header.raw_len, None))
             .is_some()
         {
             return Err(Problem::DuplicateBlob(header.digest));
@@ -157,15 +163,7 @@ impl Checker {
         object: &[u8],
     ) -> Result<(), Problem> {
         let (header, payload) = crate::source::check_fetched(digest, raw_len, object)?;
-        header.content(&payload)?;
-        if self
-            .blobs
-            .insert(header.digest, (frame.offset, header.raw_len, None))
-            .is_some()
-        {
-            return Err(Problem::DuplicateBlob(header.digest));
-        }
-        Ok(())
+        self.zblob(frame.offset, header, &payload)
     }
 
     fn block(&mut self, frame: &RawFrame) -> Result<(), TraceError> {
