@@ -174,11 +174,6 @@ impl Shipper {
         Arc::clone(&self.shared.spool_full)
     }
 
-    /// Asks the shipper to look at the spool now (a segment was sealed).
-    pub fn wake(&self) {
-        self.shared.wake();
-    }
-
     /// Ships every segment left (the recorder has sealed the last one), then ends.
     pub fn finish(mut self) -> Result<ShipReport, StoreError> {
         self.shared.finishing.store(true, Ordering::SeqCst);
@@ -323,9 +318,19 @@ impl Worker {
         if self.shipped.is_some_and(|n| f.number <= n) {
             return Ok(true);
         }
+        // The segment being written has no footer yet: looked at by its last bytes only,
+        // not read whole at every poll.
+        let sealed = has_footer(&f.path).map_err(|e| io(&f.path, "reading", e))?;
+        if !sealed && !final_ {
+            return Ok(false);
+        }
         let key = self.at.child(&segment_file_name(f.number));
         let bytes = std::fs::read(&f.path).map_err(|e| io(&f.path, "reading", e))?;
-        let thin = match externalize(bytes.clone()) {
+        let thin = match if sealed {
+            externalize(bytes.clone())
+        } else {
+            Err(TraceError::Misuse("not sealed"))
+        } {
             Ok(e) => {
                 for (digest, frame) in e.blobs {
                     if self.store.put_blob(&digest, frame)? {
@@ -369,6 +374,22 @@ fn stored_segments(store: &Store, at: &StoreLocation) -> Result<Vec<u64>, StoreE
         .collect();
     numbers.sort_unstable();
     Ok(numbers)
+}
+
+/// Whether the file ends with a footer frame (a sealed segment; [`externalize`] checks
+/// the rest).
+fn has_footer(path: &Path) -> std::io::Result<bool> {
+    use std::io::{Read, Seek, SeekFrom};
+    use theater_trace::format::{FrameKind, FOOTER_FRAME_LEN, FOOTER_MAGIC};
+    let mut file = std::fs::File::open(path)?;
+    let len = file.metadata()?.len();
+    if len < FOOTER_FRAME_LEN {
+        return Ok(false);
+    }
+    file.seek(SeekFrom::Start(len - FOOTER_FRAME_LEN))?;
+    let mut tail = [0u8; FOOTER_FRAME_LEN as usize];
+    file.read_exact(&mut tail)?;
+    Ok(tail[0] == FrameKind::Footer as u8 && tail.ends_with(&FOOTER_MAGIC))
 }
 
 fn spooled(dir: &Path) -> Result<Vec<Spooled>, StoreError> {

@@ -15,7 +15,6 @@ use theater_store::{Location, ShipReport, Shipper, ShipperOptions, Store, StoreL
 pub(crate) struct Shipping {
     shipper: Shipper,
     pub(crate) url: String,
-    full: Arc<AtomicBool>,
 }
 
 /// What `--record` names, when it is a store URL: the store and run, checked.
@@ -84,22 +83,18 @@ impl Target {
             ..ShipperOptions::default()
         };
         let shipper = Shipper::spawn(self.store, self.at, self.spool.clone(), options)?;
-        Ok(Shipping {
-            full: shipper.spool_full(),
-            shipper,
-            url,
-        })
+        Ok(Shipping { shipper, url })
     }
 }
 
 impl Shipping {
     /// Raised while the spool is over its bound: new external inputs are refused.
     pub(crate) fn full(&self) -> Arc<AtomicBool> {
-        Arc::clone(&self.full)
+        self.shipper.spool_full()
     }
 
     pub(crate) fn is_full(&self) -> bool {
-        self.full.load(Ordering::SeqCst)
+        self.shipper.spool_full().load(Ordering::SeqCst)
     }
 
     /// Stores what is left (the recorder has sealed the last segment) and says so.
