@@ -146,12 +146,7 @@ fn replay_in_parallel(
     bar: &indicatif::ProgressBar,
 ) -> Result<theater_runtime::replay::ReplayReport, RuntimeError> {
     let done = std::sync::atomic::AtomicU64::new(0);
-    let open = || {
-        crate::open_trace(path).map_err(|e| match e {
-            theater_store::StoreError::Trace { source, .. } => RuntimeError::from(*source),
-            other => RuntimeError::from(TraceError::Segments(other.to_string())),
-        })
-    };
+    let open = || crate::open_trace(path).map_err(|e| RuntimeError::from(e.into_trace_error()));
     std::thread::scope(|s| {
         let replay = s.spawn(|| {
             let mut cache = theater_runtime::ComponentCache::new(&Default::default())?;

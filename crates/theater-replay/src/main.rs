@@ -265,12 +265,9 @@ fn open_trace(path: &Path) -> Result<Trace, theater_store::StoreError> {
     theater_store::open(&path.to_string_lossy())
 }
 
-/// A store error as the debugger's (a trace's own error stays one).
+/// A store error as the debugger's.
 fn store_to_debug(e: theater_store::StoreError) -> theater_debugger::DebugError {
-    match e {
-        theater_store::StoreError::Trace { source, .. } => (*source).into(),
-        other => theater_trace::TraceError::Segments(other.to_string()).into(),
-    }
+    e.into_trace_error().into()
 }
 
 fn open(path: &Path) -> anyhow::Result<Trace> {

@@ -363,9 +363,10 @@ fn a_full_spool_refuses_requests_with_503_until_uploads_catch_up() {
         "served at once"
     );
     server.stop();
-    let refused_after = put_until(served.addr, &mut n, |s| s == 503);
+    // Each fails the test after 20 s without the status it waits for.
+    put_until(served.addr, &mut n, |s| s == 503);
     server.resume();
-    let accepted_after = put_until(served.addr, &mut n, |s| s < 300);
+    put_until(served.addr, &mut n, |s| s < 300);
     let killed = Command::new("kill")
         .args(["-TERM", &served.child.id().to_string()])
         .status()
@@ -375,7 +376,6 @@ fn a_full_spool_refuses_requests_with_503_until_uploads_catch_up() {
     let out = text(&o.stdout);
     assert_eq!(o.status.code(), Some(0), "{out}");
     assert!(out.contains(&format!("stored: {url} (")), "{out}");
-    assert!(refused_after >= 1 && accepted_after >= 1);
     // Every request is in the store's trace: accepted ones as inputs, the refused ones
     // as refused (backlog); and it verifies.
     let verify = ok(&run("theater-replay", &["verify", url], &env));

@@ -40,16 +40,24 @@ impl StoreError {
         }
     }
 
-    /// True when the store could not be reached or failed for a while (worth retrying);
-    /// false for answers that will not change (missing bucket, bad credentials).
-    pub fn is_transient(&self) -> bool {
+    /// As a trace error, for callers that speak only those: a trace's own error stays
+    /// itself, any other becomes `TraceError::Segments` with this message.
+    pub fn into_trace_error(self) -> theater_trace::TraceError {
         match self {
-            StoreError::Store { why, .. } => {
-                !(why.contains("bucket does not exist") || why.contains("access denied"))
-            }
-            StoreError::Io { .. } => true,
-            _ => false,
+            StoreError::Trace { source, .. } => *source,
+            other => theater_trace::TraceError::Segments(other.to_string()),
         }
+    }
+}
+
+/// The most characters of a store's own message that an error quotes.
+const STORE_MESSAGE_MAX_CHARS: usize = 300;
+
+/// `line` cut to [`STORE_MESSAGE_MAX_CHARS`] characters (never inside one).
+fn shorten(line: &str) -> String {
+    match line.char_indices().nth(STORE_MESSAGE_MAX_CHARS) {
+        Some((at, _)) => format!("{}…", &line[..at]),
+        None => line.to_string(),
     }
 }
 
@@ -57,11 +65,7 @@ impl StoreError {
 /// after (its first line only: no request dumps).
 fn describe(e: &object_store::Error) -> String {
     let full = e.to_string();
-    let mut first = full.lines().next().unwrap_or_default().to_string();
-    if first.len() > 300 {
-        first.truncate(300);
-        first.push('…');
-    }
+    let first = shorten(full.lines().next().unwrap_or_default());
     let lower = full.to_ascii_lowercase();
     let meaning = match e {
         object_store::Error::NotFound { .. } if lower.contains("nosuchbucket") => {
@@ -118,5 +122,20 @@ impl std::error::Error for StoreError {
             StoreError::Io { source, .. } => Some(source),
             _ => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_long_store_message_is_cut_at_the_limit_and_never_inside_a_character() {
+        // Three-byte characters after one ASCII byte: a cut by bytes at the limit would
+        // fall inside one.
+        let at_limit = format!("a{}", "€".repeat(STORE_MESSAGE_MAX_CHARS - 1));
+        assert_eq!(shorten(&at_limit), at_limit);
+        let over = format!("{at_limit}€€");
+        assert_eq!(shorten(&over), format!("{at_limit}…"));
     }
 }
