@@ -61,7 +61,7 @@ fn main() {
         ShipperOptions::default(),
     )
     .unwrap();
-    let report = shipper.finish().unwrap();
+    let report = shipper.finish(u64::MAX).unwrap();
     let ship = t.elapsed();
     let stored: u64 = store.list("").unwrap().iter().map(|(_, n)| n).sum();
     println!("rally: {deliveries} deliveries, {} segments, {spool_bytes} bytes in the spool, {stored} bytes in the store ({} blobs uploaded, {} already there)",

@@ -573,3 +573,86 @@ fn a_fleet_in_s3_verifies_shard_by_shard_and_an_old_build_diverges() {
     codes.sort();
     assert_eq!(codes, [Some(0), Some(1)], "one shard holds the divergence");
 }
+
+#[test]
+fn a_store_still_down_at_the_end_leaves_the_rest_in_the_spool_for_a_resume() {
+    let dir = scratch("store-down-at-end");
+    let mut server = S3Server::start(&dir.join("server"), &["traces"]);
+    let env = server.env();
+    let url = "s3://traces/down-at-end";
+    let spool = dir.join("spool");
+    let spool = spool.to_str().unwrap();
+    let manifest = fixture_manifest("bank.toml");
+    let inputs = fixture_manifest("bank-inputs.jsonl");
+    let mut child = Command::new(bin("theater"))
+        .current_dir(repo())
+        .args(["run", manifest.to_str().unwrap(), "--inputs", "-"])
+        .args(["--record", url, "--spool", spool, "--ship-wait-ms", "300"])
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin
+        .write_all(std::fs::read_to_string(&inputs).unwrap().as_bytes())
+        .unwrap();
+    // Recording (the store answered), and the inputs taken.
+    let first = dir.join("spool").join("segment-00000000.trace");
+    let give_up = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !first.exists() {
+        assert!(
+            std::time::Instant::now() < give_up,
+            "the run never started recording"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    // The store goes away before the run ends: the last segment cannot be stored.
+    server.stop();
+    drop(stdin);
+    let o = child.wait_with_output().unwrap();
+    let err = text(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("--ship-wait-ms 300"), "{err}");
+    assert!(err.contains(spool) && err.contains("--resume"), "{err}");
+    // Back again: a resume from the same spool stores what was left.
+    server.resume();
+    ok(&run(
+        "theater",
+        &[
+            "run",
+            manifest.to_str().unwrap(),
+            "--record",
+            url,
+            "--spool",
+            spool,
+            "--resume",
+        ],
+        &env,
+    ));
+    let verify = ok(&run("theater-replay", &["verify", url], &env));
+    assert!(verify.contains("replay ok"), "{verify}");
+    let local = dir.join("whole.trace");
+    ok(&run(
+        "theater",
+        &[
+            "run",
+            manifest.to_str().unwrap(),
+            "--inputs",
+            inputs.to_str().unwrap(),
+            "--record",
+            local.to_str().unwrap(),
+        ],
+        &env,
+    ));
+    let stored = final_states(&ok(&run("theater-replay", &["dump", url, "--json"], &env)));
+    let whole = final_states(&ok(&run(
+        "theater-replay",
+        &["dump", local.to_str().unwrap(), "--json"],
+        &env,
+    )));
+    assert!(!whole.is_empty());
+    assert_eq!(stored, whole);
+}

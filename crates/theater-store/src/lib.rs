@@ -27,5 +27,7 @@ pub use cache::{STORE_CACHE_BYTES_DEFAULT, STORE_PAGE_BYTES};
 pub use error::StoreError;
 pub use location::{Location, StoreLocation};
 pub use remote::{open, open_in};
-pub use shipper::{ShipReport, Shipper, ShipperOptions, SPOOL_BYTES_DEFAULT};
+pub use shipper::{
+    ShipReport, Shipper, ShipperOptions, FINISH_WAIT_MS_DEFAULT, SPOOL_BYTES_DEFAULT,
+};
 pub use store::{Store, StoreStats, BLOBS_PREFIX};

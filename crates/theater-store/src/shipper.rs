@@ -27,6 +27,11 @@ use crate::store::Store;
 /// are refused (1 GiB).
 pub const SPOOL_BYTES_DEFAULT: u64 = 1 << 30;
 
+/// How long a run's end waits for the segments left to be stored (one minute;
+/// [`Shipper::finish`]'s default); past it they stay in the spool, and a `--resume` stores
+/// them.
+pub const FINISH_WAIT_MS_DEFAULT: u64 = 60_000;
+
 /// How the shipper behaves.
 pub struct ShipperOptions {
     /// See [`SPOOL_BYTES_DEFAULT`].
@@ -71,6 +76,9 @@ pub struct ShipReport {
     pub blobs_present: u64,
     /// Failed attempts that were retried.
     pub retries: u64,
+    /// Segments the run's end could not store within `finish_wait_ms`: they stay in the
+    /// spool.
+    pub left_in_spool: u64,
 }
 
 /// The shipper thread's handle.
@@ -83,8 +91,9 @@ pub struct Shipper {
 
 #[derive(Debug, Default)]
 struct Shared {
-    /// Ship everything sealed, then end.
+    /// Ship everything sealed, then end (by this time at the latest).
     finishing: AtomicBool,
+    finish_by: Mutex<Option<std::time::Instant>>,
     /// Give up on what is not stored yet (the process is going away).
     abandon: AtomicBool,
     spool_full: Arc<AtomicBool>,
@@ -174,8 +183,16 @@ impl Shipper {
         Arc::clone(&self.shared.spool_full)
     }
 
-    /// Ships every segment left (the recorder has sealed the last one), then ends.
-    pub fn finish(mut self) -> Result<ShipReport, StoreError> {
+    /// Ships every segment left (the recorder has sealed the last one), then ends; gives
+    /// up after `wait_ms` of failing uploads (what is left stays in the spool,
+    /// [`ShipReport::left_in_spool`]).
+    pub fn finish(mut self, wait_ms: u64) -> Result<ShipReport, StoreError> {
+        *self
+            .shared
+            .finish_by
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) =
+            std::time::Instant::now().checked_add(Duration::from_millis(wait_ms));
         self.shared.finishing.store(true, Ordering::SeqCst);
         self.shared.wake();
         let thread = self.thread.take().expect("finished once");
@@ -260,6 +277,17 @@ impl Worker {
                     }
                     self.shared.sleep(self.options.poll_ms);
                 }
+                Err(_) if self.out_of_time() => {
+                    self.report.left_in_spool = spooled(&self.spool)
+                        .map(|files| {
+                            files
+                                .iter()
+                                .filter(|f| self.shipped.is_none_or(|n| f.number > n))
+                                .count() as u64
+                        })
+                        .unwrap_or(0);
+                    return self.report;
+                }
                 Err(e) => {
                     self.report.retries += 1;
                     backoff_ms = (backoff_ms * 2).clamp(100, self.options.backoff_max_ms.max(100));
@@ -274,6 +302,15 @@ impl Worker {
                 }
             }
         }
+    }
+
+    /// The run has ended and its wait for the store is over.
+    fn out_of_time(&self) -> bool {
+        self.shared
+            .finish_by
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_some_and(|by| std::time::Instant::now() >= by)
     }
 
     /// Ships what is ready; true when nothing is left but the segment being written.

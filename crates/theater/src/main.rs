@@ -118,6 +118,10 @@ struct RunArgs {
     /// inputs wait, until uploads catch up. Nothing recorded is ever dropped.
     #[arg(long, value_name = "BYTES", default_value_t = theater_store::SPOOL_BYTES_DEFAULT)]
     spool_bytes: u64,
+    /// With a store URL: how long the run's end waits for a failing store to take the
+    /// segments left; past it they stay in the spool (exit 2), and a --resume stores them.
+    #[arg(long, value_name = "MS", default_value_t = theater_store::FINISH_WAIT_MS_DEFAULT)]
+    ship_wait_ms: u64,
     /// Sync the trace to disk at every flush and at the end, so that it survives a
     /// crash of the machine, not just of this process (costs recording throughput:
     /// see docs/benchmarks.md).
@@ -331,6 +335,7 @@ fn run(args: RunArgs) -> Result<()> {
         keep_segments,
         spool,
         spool_bytes,
+        ship_wait_ms,
         fsync,
         snapshot_every,
         snapshot_ms,
@@ -506,7 +511,7 @@ fn run(args: RunArgs) -> Result<()> {
     }
     if let Some(s) = shipping {
         let url = s.url.clone();
-        let r = s.finish()?;
+        let r = s.finish(ship_wait_ms)?;
         writeln!(
             out,
             "stored: {url} ({} segments, {} bytes; blobs: {} uploaded, {} already in the store)",

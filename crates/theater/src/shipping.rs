@@ -15,6 +15,7 @@ use theater_store::{Location, ShipReport, Shipper, ShipperOptions, Store, StoreL
 pub(crate) struct Shipping {
     shipper: Shipper,
     pub(crate) url: String,
+    spool: PathBuf,
 }
 
 /// What `--record` names, when it is a store URL: the store and run, checked.
@@ -83,7 +84,11 @@ impl Target {
             ..ShipperOptions::default()
         };
         let shipper = Shipper::spawn(self.store, self.at, self.spool.clone(), options)?;
-        Ok(Shipping { shipper, url })
+        Ok(Shipping {
+            shipper,
+            url,
+            spool: self.spool,
+        })
     }
 }
 
@@ -97,13 +102,22 @@ impl Shipping {
         self.shipper.spool_full().load(Ordering::SeqCst)
     }
 
-    /// Stores what is left (the recorder has sealed the last segment) and says so.
-    pub(crate) fn finish(self) -> Result<ShipReport> {
+    /// Stores what is left (the recorder has sealed the last segment), waiting at most
+    /// `wait_ms` for a store that fails; an error names what stayed in the spool.
+    pub(crate) fn finish(self, wait_ms: u64) -> Result<ShipReport> {
         let url = self.url.clone();
         let report = self
             .shipper
-            .finish()
+            .finish(wait_ms)
             .with_context(|| format!("cannot store the recording in {url}"))?;
+        if report.left_in_spool > 0 {
+            bail!(
+                "{url}: the store did not take the last {} segment(s) within --ship-wait-ms {wait_ms}; they are kept in the spool {}: run again with --record {url} --spool {} --resume to store them",
+                report.left_in_spool,
+                self.spool.display(),
+                self.spool.display()
+            );
+        }
         Ok(report)
     }
 }
