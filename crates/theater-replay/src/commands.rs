@@ -13,17 +13,12 @@ use theater_debugger::inspect::{describe, text_preview};
 use theater_debugger::{
     bisect, bisect_inputs, diff, minimize, DebugError, Predicate, Session, SessionOptions,
 };
-use theater_runtime::replay::ReplayOptions;
-use theater_runtime::RuntimeError;
-use theater_trace::{event_to_json, Problem, TraceError};
+use theater_trace::event_to_json;
 
-use crate::{
-    open, progress, render, replay_with_progress, session_progress, swaps, EXIT_DIFFERENCE,
-    EXIT_UNUSABLE, MERMAID_BEFORE_EVENTS,
-};
+use crate::{open, progress, render, session_progress, EXIT_DIFFERENCE, MERMAID_BEFORE_EVENTS};
 
 /// "N events", and which, when the trace does not start at event 0.
-fn event_range(trace: &theater_trace::Trace) -> String {
+pub(crate) fn event_range(trace: &theater_trace::Trace) -> String {
     let (first, end) = (trace.first_event(), trace.event_count());
     if first == 0 {
         format!("{end} events")
@@ -136,170 +131,6 @@ pub(crate) fn info(path: &Path, out: &mut dyn Write) -> anyhow::Result<ExitCode>
     )?;
 
     Ok(ExitCode::SUCCESS)
-}
-
-/// [`theater_runtime::replay_parallel`] of the trace at `path`, the bar following it.
-fn replay_in_parallel(
-    path: &Path,
-    options: &ReplayOptions,
-    jobs: usize,
-    bar: &indicatif::ProgressBar,
-) -> Result<theater_runtime::replay::ReplayReport, RuntimeError> {
-    let done = std::sync::atomic::AtomicU64::new(0);
-    let open = || crate::open_trace(path).map_err(|e| RuntimeError::from(e.into_trace_error()));
-    std::thread::scope(|s| {
-        let replay = s.spawn(|| {
-            let mut cache = theater_runtime::ComponentCache::new(&Default::default())?;
-            theater_runtime::replay_parallel(&open, options, jobs, &mut cache, &done)
-        });
-        while !replay.is_finished() {
-            bar.set_position(done.load(std::sync::atomic::Ordering::Relaxed));
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
-        replay
-            .join()
-            .unwrap_or_else(|p| std::panic::resume_unwind(p))
-    })
-}
-
-/// What `verify` checks.
-pub(crate) struct VerifyOptions {
-    pub(crate) integrity_only: bool,
-    pub(crate) require_complete: bool,
-    pub(crate) swaps: Vec<String>,
-    pub(crate) checkpoint_every: Option<u64>,
-    pub(crate) compare_fuel: bool,
-    /// Threads to replay on (see `theater_runtime::replay_parallel`).
-    pub(crate) jobs: usize,
-}
-
-/// `verify`: integrity, then (unless `--integrity-only`) re-execution, each on up to
-/// `--jobs` threads. A trace cut by a crash is the normal state after one: its intact
-/// prefix is checked and replayed, the lost tail reported, and it passes unless
-/// `--require-complete`.
-pub(crate) fn verify(
-    path: &Path,
-    options: &VerifyOptions,
-    out: &mut dyn Write,
-) -> anyhow::Result<ExitCode> {
-    let trace = open(path)?;
-    let mut cut = false;
-    match trace.verify_jobs(options.jobs) {
-        Ok(r) => writeln!(
-            out,
-            "integrity ok: {}, {} blobs ({} bytes), chain head {}",
-            event_range(&trace),
-            r.blobs,
-            r.blob_bytes,
-            r.head
-        )?,
-        // A trace cut by a crash: its intact prefix checked out.
-        Err(TraceError::Corrupt(c)) if matches!(c.problem, Problem::Incomplete { .. }) => {
-            let r = trace
-                .recovery()
-                .expect("only a recovered trace is incomplete");
-            writeln!(
-                out,
-                "integrity ok up to the cut: {}, chain head {}",
-                event_range(&trace),
-                trace.head()
-            )?;
-            writeln!(
-                out,
-                "cut: the run did not finish its trace; lost {} bytes ({} event(s)) after byte {}: {}",
-                r.dropped_bytes, r.dropped_events, r.valid_bytes, r.reason
-            )?;
-            if options.require_complete {
-                out.flush()?;
-                eprintln!(
-                    "verify failed: {}: {c} (--require-complete)",
-                    path.display()
-                );
-                return Ok(ExitCode::from(EXIT_UNUSABLE));
-            }
-            cut = true;
-        }
-        Err(e @ (TraceError::Corrupt(_) | TraceError::Segments(_))) => {
-            out.flush()?;
-            eprintln!("verify failed: {}: {e}", path.display());
-            return Ok(ExitCode::from(EXIT_UNUSABLE));
-        }
-        Err(e) => return Err(e.into()),
-    }
-    if !options.integrity_only {
-        let replay_options = ReplayOptions {
-            checkpoint_every: options.checkpoint_every,
-            swaps: swaps(&options.swaps)?,
-            compare_fuel: options.compare_fuel,
-        };
-        let (head, first) = (trace.head(), trace.first_event());
-        out.flush()?;
-        let bar = progress(trace.event_count(), "verify");
-        let result = if options.jobs > 1 {
-            drop(trace);
-            replay_in_parallel(path, &replay_options, options.jobs, &bar)
-        } else {
-            replay_with_progress(trace, &replay_options, &bar)
-        };
-        bar.finish_and_clear();
-        match result {
-            Ok(report) if report.head == head => {
-                writeln!(
-                    out,
-                    "replay ok: {} events re-executed, same chain head{}",
-                    report.events - first,
-                    if cut { " (up to the cut)" } else { "" }
-                )?;
-                if report.fuel_differs > 0 {
-                    writeln!(
-                        out,
-                        "behaviour identical (fuel differs in {} deliveries)",
-                        report.fuel_differs
-                    )?;
-                }
-            }
-            Ok(report) => {
-                writeln!(
-                    out,
-                    "replay stopped after {} events (chain head {})",
-                    report.events, report.head
-                )?;
-                return Ok(ExitCode::from(EXIT_DIFFERENCE));
-            }
-            Err(RuntimeError::Divergence(d)) => {
-                out.flush()?;
-                eprintln!("{}: {d}", path.display());
-                if !replay_options.swaps.is_empty() {
-                    explain_swap_divergence(path, &replay_options)?;
-                }
-                return Ok(ExitCode::from(EXIT_DIFFERENCE));
-            }
-            Err(e) => bail!("cannot replay {}: {e}", path.display()),
-        }
-    }
-
-    Ok(ExitCode::SUCCESS)
-}
-
-/// After a divergence with swapped components: the first delivery that behaves
-/// differently, in full (the input, what was recorded, what the new build did, and a
-/// diff of the actor's state), from a regression run of the same inputs.
-fn explain_swap_divergence(path: &Path, replay: &ReplayOptions) -> anyhow::Result<()> {
-    let options = theater_debugger::RegressOptions {
-        swaps: replay.swaps.clone(),
-        compare_fuel: replay.compare_fuel,
-        details: 0,
-        max_deliveries: None,
-        output: None,
-    };
-    let report = theater_debugger::regress(open(path)?, &options)?;
-    if let Some(first) = &report.first {
-        eprint!(
-            "first delivery that behaves differently: {}",
-            report.render_change(first)
-        );
-    }
-    Ok(())
 }
 
 /// `dump`: every event from `from`, as text or JSON lines.

@@ -21,6 +21,7 @@ mod regress;
 mod render;
 mod repl;
 mod repl_branch;
+mod verify;
 mod verify_all;
 
 use std::io::{self, Write};
@@ -349,7 +350,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             compare_fuel,
             jobs,
         } => {
-            let options = commands::VerifyOptions {
+            let options = verify::VerifyOptions {
                 integrity_only,
                 require_complete,
                 swaps,
@@ -358,7 +359,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                 jobs: jobs
                     .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
             };
-            commands::verify(&trace, &options, &mut out)?
+            verify::verify(&trace, &options, &mut out)?
         }
         Command::Dump {
             trace,

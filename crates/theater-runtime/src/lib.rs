@@ -50,7 +50,7 @@ pub use engine::{engine_settings, Engine};
 pub use error::{Divergence, RuntimeError};
 pub use limits::Limits;
 pub use oracle::{HostCallOracle, UnmatchedCall};
-pub use parallel::replay_parallel;
+pub use parallel::{replay_parallel, replay_verifying};
 pub use recorder::{Recorder, RECORDER_BATCH_EVENTS, RECORDER_CHANNEL_BATCHES};
 pub use request::{ExternalReply, RequestFailure};
 pub use rotation::{SegmentPlan, SegmentPolicy, Segmenter};

@@ -13,7 +13,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use theater_trace::Trace;
+use theater_trace::{InlineChecked, Trace, VerifyReport};
 
 use crate::components::ComponentCache;
 use crate::error::RuntimeError;
@@ -42,17 +42,23 @@ struct RangeEnd {
     head: theater_trace::Digest,
     finished: bool,
     fuel_differs: u64,
+    /// Its part of the integrity check, when made inline.
+    checked: Option<InlineChecked>,
 }
 
 /// Replays `[start, stop]`: from the snapshot `start` (or the beginning) until event
-/// `stop` (a snapshot) has been matched, or to the end.
+/// `stop` (a snapshot) has been matched, or to the end; with `inline`, checking the
+/// integrity of the range's blocks as they are read (see [`Trace::check_inline`]).
 fn replay_range(
     trace: Trace,
     options: &ReplayOptions,
     (start, stop): (Option<u64>, Option<u64>),
-    mut cache: ComponentCache,
+    (mut cache, inline): (ComponentCache, bool),
     done: &AtomicU64,
 ) -> Result<RangeEnd, RuntimeError> {
+    if inline {
+        trace.check_inline(start, stop);
+    }
     let mut driver = ReplayDriver::new(trace, options, &mut cache)?;
     if let Some(s) = start {
         driver.restore_snapshot(s)?;
@@ -68,6 +74,7 @@ fn replay_range(
                 head: driver.head(),
                 finished: driver.finished(),
                 fuel_differs: driver.fuel_differs(),
+                checked: inline.then(|| driver.trace().finish_inline()),
             });
         }
     }
@@ -84,18 +91,47 @@ pub fn replay_parallel(
     cache: &mut ComponentCache,
     done: &AtomicU64,
 ) -> Result<ReplayReport, RuntimeError> {
+    replay_ranges(open, options, jobs, cache, done, false).map(|(report, _)| report)
+}
+
+/// [`replay_parallel`] checking the trace's integrity as it goes: each range's blocks
+/// are checked as its replay reads them, so each block is decompressed and hashed once
+/// for both (see [`Trace::check_inline`]). Returns the replay's report and, when every
+/// range checked out and they join up, what [`Trace::verify`] would have reported;
+/// `None` when the trace cannot be checked so (see [`Trace::can_check_inline`]) or
+/// something did not check out: run [`Trace::verify`] then, which names the first
+/// problem in trace order.
+pub fn replay_verifying(
+    open: &(dyn Fn() -> Result<Trace, RuntimeError> + Sync),
+    options: &ReplayOptions,
+    jobs: usize,
+    cache: &mut ComponentCache,
+    done: &AtomicU64,
+) -> Result<(ReplayReport, Option<VerifyReport>), RuntimeError> {
+    replay_ranges(open, options, jobs, cache, done, true)
+}
+
+fn replay_ranges(
+    open: &(dyn Fn() -> Result<Trace, RuntimeError> + Sync),
+    options: &ReplayOptions,
+    jobs: usize,
+    cache: &mut ComponentCache,
+    done: &AtomicU64,
+    inline: bool,
+) -> Result<(ReplayReport, Option<VerifyReport>), RuntimeError> {
     let trace = open()?;
+    let inline = inline && trace.can_check_inline();
     let starts = if options.swaps.is_empty() {
         let events = (trace.first_event(), trace.event_count());
         range_starts(trace.snapshots()?, events, jobs.max(1))
     } else {
         vec![None]
     };
-    if starts.len() == 1 {
+    if starts.len() == 1 && !inline {
         // The sequential replay, with its handling of a trace cut during setup.
         let report = crate::replay::replay_cached(trace, options, cache)?;
         done.store(report.events, Ordering::Relaxed);
-        return Ok(report);
+        return Ok((report, None));
     }
     // The components compiled once, on this thread; every range's driver shares them.
     drop(ReplayDriver::new(trace, options, cache)?);
@@ -109,7 +145,7 @@ pub fn replay_parallel(
             .map(|(i, trace)| {
                 let range = (starts[i], starts.get(i + 1).copied().flatten());
                 let cache = cache.clone();
-                s.spawn(move || replay_range(trace, options, range, cache, done))
+                s.spawn(move || replay_range(trace, options, range, (cache, inline), done))
             })
             .collect();
         handles
@@ -119,18 +155,26 @@ pub fn replay_parallel(
     });
     let mut fuel_differs = 0;
     let mut last = None;
+    let mut parts = Vec::new();
     for r in results {
-        let end = r?;
+        let mut end = r?;
         fuel_differs += end.fuel_differs;
+        parts.extend(end.checked.take());
         last = Some(end);
     }
     let last = last.expect("at least one range");
-    Ok(ReplayReport {
+    let integrity = if inline {
+        open()?.inline_report(parts)
+    } else {
+        None
+    };
+    let report = ReplayReport {
         events: last.events,
         head: last.head,
         finished: last.finished,
         fuel_differs,
-    })
+    };
+    Ok((report, integrity))
 }
 
 #[cfg(test)]

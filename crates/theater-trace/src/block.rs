@@ -110,7 +110,7 @@ pub(crate) fn decompress(method: u8, data: &[u8], raw_len: u64) -> Result<Vec<u8
     }
     let raw = match method {
         METHOD_STORED => data.to_vec(),
-        METHOD_ZSTD => zstd::bulk::decompress(data, raw_len as usize)
+        METHOD_ZSTD => unzstd(data, raw_len as usize)
             .map_err(|e| Problem::Block(format!("zstd data does not decompress: {e}")))?,
         m => return Err(Problem::Block(format!("unknown compression method {m}"))),
     };
@@ -121,6 +121,25 @@ pub(crate) fn decompress(method: u8, data: &[u8], raw_len: u64) -> Result<Vec<u8
         )));
     }
     Ok(raw)
+}
+
+thread_local! {
+    /// Each thread's zstd decompression context, made once: a context costs more to
+    /// make (and free) than a small block costs to decompress.
+    static UNZSTD: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// zstd `data` decompressed into at most `capacity` bytes, with this thread's context.
+fn unzstd(data: &[u8], capacity: usize) -> std::io::Result<Vec<u8>> {
+    UNZSTD.with(|cell| {
+        let mut cell = cell.borrow_mut();
+        let dctx = match cell.as_mut() {
+            Some(d) => d,
+            None => cell.insert(zstd::bulk::Decompressor::new()?),
+        };
+        dctx.decompress(data, capacity)
+    })
 }
 
 /// A block frame's payload, decompressed.

@@ -49,7 +49,7 @@ pub use reader::{
 };
 pub use source::{BlobSource, ByteSource, SharedBlobSource};
 pub use thin::{externalize, internalize, Externalized};
-pub use verify::VerifyReport;
+pub use verify::{vouchable, InlineChecked, VerifyReport};
 pub use writer::{
     SegmentStart, TraceSink, TraceSummary, TraceWriter, WriterOptions, BLOCK_MAX_BYTES_DEFAULT,
     FLUSH_EVERY_EVENTS_DEFAULT, TRACE_MAX_BYTES_DEFAULT, WRITE_BUFFER_MAX_BYTES,

@@ -8,9 +8,10 @@
 
 use std::collections::BTreeMap;
 use std::ops::Range;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 
-use crate::block::{Block, BlockHeader, ZBlobHeader};
+use crate::block::{Block, BlockHeader, Record, ZBlobHeader};
 use crate::codec::chain_link;
 use crate::digest::Digest;
 use crate::error::{Corruption, Problem, TraceError};
@@ -27,10 +28,55 @@ use super::{BlobLocation, BlockEntry, Events, Layout, Opened, Recovery, StoredIn
 /// seek) do not read and decompress it again.
 #[derive(Debug)]
 pub(crate) struct Decoded {
-    frame_len: u64,
-    header: BlockHeader,
-    pub(super) raw: Vec<u8>,
+    pub(crate) frame_len: u64,
+    pub(crate) header: BlockHeader,
+    pub(crate) raw: Vec<u8>,
+    /// Every record (events and blobs), in order.
+    pub(crate) records: Vec<Record>,
+    /// The events' records.
     ranges: Vec<Range<usize>>,
+    /// The chain value after each event, from the header's chain value before the
+    /// block; computed once, by the first reader that needs it.
+    digests: OnceLock<Vec<Digest>>,
+    /// One bit per event: a replay produced exactly its bytes from an event that needs
+    /// no further check (see [`crate::vouchable`]), so an inline integrity check need
+    /// not decode it.
+    vouched: Box<[AtomicU64]>,
+}
+
+impl Decoded {
+    /// Marks event `i` of the block vouched for (see `vouched`).
+    pub(crate) fn vouch(&self, i: usize) {
+        if let Some(word) = self.vouched.get(i / 64) {
+            word.fetch_or(1 << (i % 64), Ordering::Relaxed);
+        }
+    }
+
+    /// Whether event `i` of the block was vouched for.
+    pub(crate) fn is_vouched(&self, i: usize) -> bool {
+        self.vouched
+            .get(i / 64)
+            .is_some_and(|w| w.load(Ordering::Relaxed) & (1 << (i % 64)) != 0)
+    }
+
+    /// The number of events in the block.
+    pub(crate) fn events(&self) -> usize {
+        self.ranges.len()
+    }
+
+    /// The chain value after each event (see `digests`).
+    pub(crate) fn digests(&self) -> &[Digest] {
+        self.digests.get_or_init(|| {
+            let mut chain = self.header.chain_before;
+            self.ranges
+                .iter()
+                .map(|r| {
+                    chain = chain_link(&chain, &self.raw[r.clone()]);
+                    chain
+                })
+                .collect()
+        })
+    }
 }
 
 /// The last block a trace decoded, by frame offset.
@@ -60,8 +106,6 @@ pub(crate) struct OpenBlock {
     block: Arc<Decoded>,
     /// Index of the next event in `ranges`.
     pub(super) next: usize,
-    /// The chain value before event `next`.
-    chain: Digest,
 }
 
 /// Takes a finished trace's footer and index payload; `None` if they are inconsistent.
@@ -294,11 +338,18 @@ impl Events<'_> {
             self.open_block()?;
             return Ok(None);
         };
+        // Events before `skip_to` (a seek into the block) are passed over at once: their
+        // chain values are known. The last is still stepped through, to close the block.
+        let skip = usize::try_from(self.skip_to.saturating_sub(block.first)).unwrap_or(usize::MAX);
+        block.next = block.next.max(skip.min(block.block.ranges.len() - 1));
         let range = block.block.ranges[block.next].clone();
         let number = block.first + block.next as u64;
-        let parent = block.chain;
-        let digest = chain_link(&parent, &block.block.raw[range.clone()]);
-        block.chain = digest;
+        let digests = block.block.digests();
+        let parent = match block.next.checked_sub(1) {
+            Some(i) => digests[i],
+            None => block.chain_before,
+        };
+        let digest = digests[block.next];
         block.next += 1;
         let event = (number >= self.skip_to).then(|| {
             RawEvent::in_block(
@@ -378,7 +429,12 @@ impl Events<'_> {
                     }
                 }
                 let block = Block::decode(payload).map_err(|p| corrupt(self.number, p))?;
-                let ranges = block.events().map_err(|p| corrupt(self.number, p))?;
+                let records = block.records().map_err(|p| corrupt(self.number, p))?;
+                let ranges: Vec<_> = records
+                    .iter()
+                    .filter(|r| !r.blob)
+                    .map(|r| r.range.clone())
+                    .collect();
                 if let Some(listed) = self.trace.listed_kinds(offset) {
                     let mut found = KindCounts::default();
                     for r in &ranges {
@@ -398,7 +454,12 @@ impl Events<'_> {
                     frame_len: header.frame_len(),
                     header: block.header,
                     raw: block.raw,
+                    records,
+                    vouched: (0..ranges.len().div_ceil(64))
+                        .map(|_| AtomicU64::new(0))
+                        .collect(),
                     ranges,
+                    digests: OnceLock::new(),
                 });
                 self.trace.block_cache.put(offset, Arc::clone(&decoded));
                 decoded
@@ -429,13 +490,16 @@ impl Events<'_> {
             .into());
         }
         self.number = h.first_event + u64::from(h.count);
+        if block.ranges.is_empty() {
+            // A block of blobs only: nothing to step through.
+            return Ok(());
+        }
         self.block = Some(OpenBlock {
             offset,
             first: h.first_event,
             chain_before: h.chain_before,
             block,
             next: 0,
-            chain: h.chain_before,
         });
         Ok(())
     }

@@ -37,6 +37,7 @@ pub use events::{EventPosition, Events};
 pub use raw::{RawEvent, RawEvents};
 pub use segments::{segment_file_name, segment_number, RemotePart, SegmentInfo};
 
+pub(crate) use blocks::Decoded;
 pub(crate) use frames::RawFrame;
 use frames::{FrameReader, Source};
 
@@ -133,6 +134,8 @@ pub struct Trace {
     pub(crate) segments: Vec<SegmentInfo>,
     /// Version 3: the last block decoded.
     block_cache: blocks::BlockCache,
+    /// An integrity check made as readers decode blocks (see `Trace::check_inline`).
+    pub(crate) inline: crate::verify::InlineSlot,
     /// The snapshot events' numbers, once known (see [`Trace::snapshots`]).
     snapshots: std::sync::OnceLock<Vec<u64>>,
     /// Where the blobs of xblob frames are fetched (a trace opened from a store).
@@ -220,6 +223,7 @@ impl Trace {
             seams: Vec::new(),
             segments: Vec::new(),
             block_cache: blocks::BlockCache::default(),
+            inline: Default::default(),
             snapshots: std::sync::OnceLock::new(),
             external: None,
             remote_parts: Vec::new(),
@@ -272,6 +276,7 @@ impl Trace {
             seams: Vec::new(),
             segments: Vec::new(),
             block_cache: blocks::BlockCache::default(),
+            inline: Default::default(),
             snapshots: std::sync::OnceLock::new(),
             external: None,
             remote_parts: Vec::new(),

@@ -83,6 +83,25 @@ impl RawEvent {
         }
     }
 
+    /// Vouches for the event: a replay produced exactly its bytes from a body that
+    /// [`crate::vouchable`] accepts, so an inline integrity check need not decode it
+    /// (see [`Trace::check_inline`]). Nothing for a version 1/2 event.
+    pub fn vouch(&self) {
+        if let Stored::Block(block, _) = &self.stored {
+            block.vouch((self.number - block.header.first_event) as usize);
+        }
+    }
+
+    /// Whether this is the last event of its block (version 3).
+    pub fn ends_block(&self) -> bool {
+        match &self.stored {
+            Stored::Block(block, _) => {
+                self.number + 1 == block.header.first_event + block.events() as u64
+            }
+            Stored::Decoded(_) => false,
+        }
+    }
+
     /// The event's version 3 encoding, as stored (`None` in versions 1 and 2).
     pub fn bytes(&self) -> Option<&[u8]> {
         match &self.stored {
@@ -137,6 +156,15 @@ impl Iterator for RawEvents<'_> {
 }
 
 impl Trace {
+    /// A replay has compared the events of `last`'s block up to `last`, its last: the
+    /// block is offered to the inline check attached to this trace, if any (see
+    /// [`Trace::check_inline`]).
+    pub fn block_compared(&self, last: &RawEvent) {
+        if let Stored::Block(block, _) = &last.stored {
+            self.offer_inline(last.offset, block);
+        }
+    }
+
     /// [`Trace::events_from`], each event not decoded until asked ([`RawEvent`]).
     pub fn raw_events_from(&self, n: u64) -> RawEvents<'_> {
         RawEvents(self.events_from(n))

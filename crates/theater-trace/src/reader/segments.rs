@@ -326,6 +326,7 @@ fn join(parts: Vec<(Trace, PathBuf)>) -> Trace {
         seams,
         segments,
         block_cache: Default::default(),
+        inline: Default::default(),
         snapshots: all_snapshots,
         external: None,
         remote_parts: Vec::new(),

@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::block::{Block, ZBlobHeader};
+use crate::block::{Block, BlockHeader, Record, ZBlobHeader};
 use crate::codec::chain_link;
 use crate::codec::wire::{body_bytes, decode_body};
 use crate::digest::Digest;
@@ -15,13 +15,13 @@ use crate::error::{Corruption, Problem, TraceError};
 use crate::event::{EventBody, INLINE_PAYLOAD_MAX_BYTES};
 use crate::format::{FrameKind, IndexV3};
 use crate::kinds::KindCounts;
-use crate::reader::{RawFrame, StoredIndex, Trace};
+use crate::reader::{BlockEntry, Decoded, RawFrame, StoredIndex, Trace};
 
 use super::{check_payloads, incomplete, same_length, VerifyReport};
 
 /// State of a verification pass (of the whole trace, or of one range of its blocks:
 /// see `super::parallel`).
-#[derive(Default)]
+#[derive(Debug, Default)]
 pub(super) struct Checker {
     pub(super) events: u64,
     pub(super) chain: Digest,
@@ -112,7 +112,11 @@ impl Trace {
     }
 
     /// What the whole pass found, once every frame checked: the ends and the index.
-    fn blocks_report(&self, check: Checker, threads: usize) -> Result<VerifyReport, TraceError> {
+    pub(super) fn blocks_report(
+        &self,
+        check: Checker,
+        threads: usize,
+    ) -> Result<VerifyReport, TraceError> {
         if let Some(r) = &self.recovery {
             return Err(incomplete(r, check.events));
         }
@@ -129,11 +133,25 @@ impl Trace {
             file_bytes: self.file_len,
             head: check.chain,
             threads,
+            inline_blocks: 0,
         })
     }
 }
 
 impl Checker {
+    /// A checker for a range that starts at block `b` of a trace whose first block
+    /// starts at event `first`: blobs stored before the range are checked when the
+    /// ranges are joined (`super::parallel::join`).
+    pub(super) fn at_block(b: &BlockEntry, first: u64) -> Checker {
+        Checker {
+            events: b.first,
+            chain: b.chain_before,
+            start: Some(first),
+            deferred: Some(Vec::new()),
+            ..Checker::default()
+        }
+    }
+
     fn blob(&mut self, frame: &RawFrame) -> Result<(), Problem> {
         let header = ZBlobHeader::parse(&frame.payload)?;
         self.zblob(frame.offset, header, &frame.payload)
@@ -167,16 +185,39 @@ impl Checker {
     }
 
     fn block(&mut self, frame: &RawFrame) -> Result<(), TraceError> {
-        let corrupt = |event, problem| -> TraceError {
-            Corruption {
-                offset: frame.offset,
-                event,
-                problem,
-            }
-            .into()
-        };
-        let block = Block::decode(&frame.payload).map_err(|p| corrupt(Some(self.events), p))?;
-        let h = block.header;
+        let block = Block::decode(&frame.payload)
+            .map_err(|p| corrupt_at(frame.offset, Some(self.events), p))?;
+        let records = block
+            .records()
+            .map_err(|p| corrupt_at(frame.offset, Some(self.events), p))?;
+        self.records(frame.offset, &block.header, &block.raw, &records, None)
+    }
+
+    /// A block a reader decoded (its frame checksum checked on the way): checked as
+    /// [`Checker::block`] checks one, with the chain values the reader computed.
+    pub(super) fn decoded_block(&mut self, offset: u64, block: &Decoded) -> Result<(), TraceError> {
+        self.records(
+            offset,
+            &block.header,
+            &block.raw,
+            &block.records,
+            Some(block),
+        )
+    }
+
+    /// The records of the block at `offset`, in order: its blobs counted, its events
+    /// checked and chained (`decoded`: the block as a reader decoded it, with its chain
+    /// values and the events a replay vouched for).
+    fn records(
+        &mut self,
+        offset: u64,
+        h: &BlockHeader,
+        raw: &[u8],
+        records: &[Record],
+        decoded: Option<&Decoded>,
+    ) -> Result<(), TraceError> {
+        let digests = decoded.map(Decoded::digests);
+        let corrupt = |event, problem| corrupt_at(offset, event, problem);
         if self.start.is_none() {
             self.start = Some(h.first_event);
             self.events = h.first_event;
@@ -194,36 +235,54 @@ impl Checker {
         if h.chain_before != self.chain {
             return Err(self.altered_last(h.chain_before));
         }
-        self.blocks
-            .push((h.first_event, frame.offset, h.chain_before));
+        self.blocks.push((h.first_event, offset, h.chain_before));
         let mut kinds = KindCounts::default();
-        let records = block.records().map_err(|p| corrupt(Some(self.events), p))?;
+        let mut n = 0;
         for record in records {
-            let bytes = &block.raw[record.range.clone()];
+            let bytes = &raw[record.range.clone()];
             if record.blob {
                 let digest = Digest::of(bytes);
                 let at = Some(record.range.start as u32);
                 if self
                     .blobs
-                    .insert(digest, (frame.offset, bytes.len() as u64, at))
+                    .insert(digest, (offset, bytes.len() as u64, at))
                     .is_some()
                 {
                     return Err(corrupt(None, Problem::DuplicateBlob(digest)));
                 }
                 continue;
             }
-            let snapshot = self
-                .event(bytes)
-                .map_err(|p| corrupt(Some(self.events), p))?;
+            let snapshot = if decoded.is_some_and(|d| d.is_vouched(n)) {
+                self.vouched_event()
+            } else {
+                self.event(bytes)
+            }
+            .map_err(|p| corrupt(Some(self.events), p))?;
             kinds.add(bytes.first().copied().unwrap_or(u8::MAX));
             if snapshot {
                 self.snapshots.push(self.events);
             }
-            self.chain = chain_link(&self.chain, bytes);
+            self.chain = match digests.and_then(|d| d.get(n)) {
+                Some(d) => *d,
+                None => chain_link(&self.chain, bytes),
+            };
+            n += 1;
             self.events += 1;
         }
         self.kinds.push(kinds.to_wire());
         Ok(())
+    }
+
+    /// Checks an event a replay vouched for: it is canonical (the replay encoded it to
+    /// these bytes) and [`vouchable`](super::vouchable) (neither a header nor a snapshot, no blob
+    /// referenced, every payload as the format wants it), so what is left of
+    /// [`Checker::event`] is where it stands. Never a snapshot.
+    fn vouched_event(&self) -> Result<bool, Problem> {
+        let at_start = self.start == Some(self.events);
+        if self.events == 0 || (at_start && self.events > 0) {
+            return Err(Problem::MisplacedHeader);
+        }
+        Ok(false)
     }
 
     /// Checks one event; whether it is a snapshot.
@@ -337,4 +396,14 @@ pub(super) fn check_index(
         ));
     }
     Ok(())
+}
+
+/// A problem at the frame at `offset`.
+fn corrupt_at(offset: u64, event: Option<u64>, problem: Problem) -> TraceError {
+    Corruption {
+        offset,
+        event,
+        problem,
+    }
+    .into()
 }

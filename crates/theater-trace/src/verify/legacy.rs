@@ -82,6 +82,7 @@ impl Trace {
             file_bytes: self.file_len,
             head: check.head,
             threads: 1,
+            inline_blocks: 0,
         })
     }
 

@@ -2,12 +2,16 @@
 
 use crate::digest::Digest;
 use crate::error::{Corruption, Problem, TraceError};
-use crate::event::{EventBody, Payload};
+use crate::event::{EventBody, Payload, INLINE_PAYLOAD_MAX_BYTES};
 use crate::reader::{Layout, Recovery, Trace};
 
 mod blocks;
+mod inline;
 mod legacy;
 mod parallel;
+
+pub use inline::InlineChecked;
+pub(crate) use inline::InlineSlot;
 
 /// What a successful [`Trace::verify`] checked.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -23,6 +27,9 @@ pub struct VerifyReport {
     /// Threads the blocks were checked on (1: the one-thread pass; see
     /// [`Trace::verify_jobs`]).
     pub threads: usize,
+    /// Blocks checked as a replay's reader decoded them, without decompressing or
+    /// hashing them again (see [`Trace::check_inline`]); 0 for a pass of its own.
+    pub inline_blocks: u64,
 }
 
 impl Trace {
@@ -85,6 +92,7 @@ impl Trace {
             file_bytes: 0,
             head: Digest::ZERO,
             threads: 1,
+            inline_blocks: 0,
         };
         let mut base = 0;
         for (i, s) in self.segments.iter().enumerate() {
@@ -104,6 +112,7 @@ impl Trace {
                         file_bytes: s.bytes,
                         head: s.head,
                         threads: 1,
+                        inline_blocks: 0,
                     }
                 }
                 // The last segment cut: reported as a cut trace file's would be.
@@ -155,35 +164,47 @@ fn check_payloads(
     inline_max: usize,
     mut blob: impl FnMut(&Digest, u64) -> Result<(), Problem>,
 ) -> Result<(), Problem> {
-    let mut payloads: Vec<&Payload> = Vec::new();
+    let mut check = |p: &Payload| match p {
+        Payload::Inline(b) if b.0.len() > inline_max => Err(Problem::NonCanonicalEvent(
+            "inline payload longer than the format's inline limit",
+        )),
+        Payload::Blob { digest, len } => {
+            blob(digest, *len)?;
+            if *len <= inline_max as u64 {
+                return Err(Problem::NonCanonicalEvent(
+                    "blob payload short enough to be inline",
+                ));
+            }
+            Ok(())
+        }
+        Payload::Inline(_) => Ok(()),
+    };
     match body {
-        EventBody::Input(d) | EventBody::Delivered(d) => payloads.push(&d.payload),
-        EventBody::Refused { payload, .. } => payloads.push(payload),
+        EventBody::Input(d) | EventBody::Delivered(d) => check(&d.payload),
+        EventBody::Refused { payload, .. } => check(payload),
         EventBody::HostCall {
             request, response, ..
-        } => payloads.extend([request, response]),
-        EventBody::Outputs(o) => payloads.extend(o.sent.iter().map(|m| &m.payload)),
-        _ => {}
+        } => check(request).and_then(|()| check(response)),
+        EventBody::Outputs(o) => o.sent.iter().try_for_each(|m| check(&m.payload)),
+        _ => Ok(()),
     }
-    for p in payloads {
-        match p {
-            Payload::Inline(b) if b.0.len() > inline_max => {
-                return Err(Problem::NonCanonicalEvent(
-                    "inline payload longer than the format's inline limit",
-                ))
-            }
-            Payload::Blob { digest, len } => {
-                blob(digest, *len)?;
-                if *len <= inline_max as u64 {
-                    return Err(Problem::NonCanonicalEvent(
-                        "blob payload short enough to be inline",
-                    ));
-                }
-            }
-            Payload::Inline(_) => {}
-        }
+}
+
+/// Whether an event a replay produced, and found recorded as exactly its bytes, needs no
+/// decoding by an integrity check made inline (see [`Trace::check_inline`]): it is
+/// neither a header, a segment start nor a snapshot, references no blob, and its
+/// payloads are as the format wants them. Such an event's bytes are canonical (they are
+/// its encoding) and what is left to check is where it stands, which needs no decoding.
+pub fn vouchable(body: &EventBody) -> bool {
+    if matches!(
+        body,
+        EventBody::RunStarted(_) | EventBody::SegmentStarted { .. } | EventBody::Snapshot { .. }
+    ) {
+        return false;
     }
-    Ok(())
+    let mut blobs = false;
+    body.for_each_blob_ref(|_| blobs = true);
+    !blobs && check_payloads(body, INLINE_PAYLOAD_MAX_BYTES, |_, _| Ok(())).is_ok()
 }
 
 /// A blob payload of `referenced` bytes against the stored blob's length (`None`: not

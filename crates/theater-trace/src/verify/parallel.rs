@@ -104,13 +104,7 @@ impl Trace {
             ranges.push(Range {
                 start: b.offset,
                 end: self.frames_end,
-                check: Checker {
-                    events: b.first,
-                    chain: b.chain_before,
-                    start: Some(first.first),
-                    deferred: Some(Vec::new()),
-                    ..Checker::default()
-                },
+                check: Checker::at_block(b, first.first),
             });
         }
         Some(ranges)
@@ -119,7 +113,7 @@ impl Trace {
 
 /// Appends the range `next` checked to `joined`, the ranges before it; `None` if they
 /// do not join.
-fn join(joined: &mut Checker, next: Checker) -> Option<()> {
+pub(super) fn join(joined: &mut Checker, next: Checker) -> Option<()> {
     let &(first, _, chain_before) = next.blocks.first()?;
     let joins = first == joined.events
         && chain_before == joined.chain

@@ -1,0 +1,226 @@
+//! Verifying a trace while a replay reads it.
+//!
+//! `verify` checks a trace's integrity and then replays it. Both read every block: the
+//! integrity pass decompresses it, hashes the chain through it and checks each event,
+//! and the replay decompresses it and hashes the chain again. Done inline, the check
+//! runs on the blocks as the replay's reader decodes them, with the chain values that
+//! reader computed: each block is decompressed and chain-hashed once.
+//!
+//! A check is attached to an open trace for a range of its frames
+//! ([`Trace::check_inline`]). Every block a reader of that trace opens is offered to it
+//! (`Trace::offer_inline`); the check takes the block that comes next in file order
+//! (first checking any blob frames before it itself) and lets any other pass, so
+//! whatever order a reader goes in, the check advances through the frames in order and
+//! never skips one. When the replay is done, [`Trace::finish_inline`] checks what no
+//! reader opened (normally nothing, or blob frames after the last block), and
+//! [`Trace::inline_report`] joins the ranges in order as the parallel pass joins its
+//! own (see `super::parallel`).
+//!
+//! Anything that does not check out makes the report `None`: the caller then runs the
+//! ordinary pass, which reports the first problem in trace order. So the result and the
+//! error are always the ordinary pass's, and the inline check only saves work on an
+//! intact trace.
+
+use std::sync::Mutex;
+
+use crate::format::HEADER_LEN;
+use crate::reader::{Decoded, Layout, Trace};
+
+use super::blocks::Checker;
+use super::VerifyReport;
+
+/// The check attached to a trace, if any.
+#[derive(Debug, Default)]
+pub(crate) struct InlineSlot(Mutex<Option<InlineCheck>>);
+
+/// A check in progress over the frames `next..end`.
+#[derive(Debug)]
+pub(crate) struct InlineCheck {
+    check: Checker,
+    /// The next frame to check.
+    next: u64,
+    /// Frames from here on belong to the next range.
+    end: u64,
+    /// Blocks checked as a reader decoded them.
+    offered: u64,
+    /// A problem was found: the range is left to the ordinary pass.
+    failed: bool,
+}
+
+/// One range's part of an inline check, once its replay is done.
+#[derive(Debug)]
+pub struct InlineChecked(Part);
+
+#[derive(Debug)]
+enum Part {
+    /// Nothing was attached: the range holds no block of its own.
+    Empty,
+    /// Something did not check out.
+    Failed,
+    Done {
+        check: Checker,
+        offered: u64,
+    },
+}
+
+impl Trace {
+    /// Whether an inline check can be made on this trace: one version 3 file, finished
+    /// (a trace cut by a crash, a directory of segments and older versions are checked
+    /// by the ordinary pass).
+    pub fn can_check_inline(&self) -> bool {
+        matches!(self.layout, Layout::Blocks(_))
+            && self.segments.is_empty()
+            && self.recovery.is_none()
+            && self.external.is_none()
+    }
+
+    /// The frame offset where the range that starts at event `from` starts its check:
+    /// the block holding `from` (the first frame for `None`).
+    fn inline_start(&self, from: Option<u64>) -> Option<u64> {
+        let Layout::Blocks(blocks) = &self.layout else {
+            return None;
+        };
+        Some(match from {
+            None => HEADER_LEN,
+            Some(n) => {
+                let i = blocks.partition_point(|b| b.first <= n).checked_sub(1)?;
+                blocks[i].offset
+            }
+        })
+    }
+
+    /// Attaches a check of the frames from the block holding event `from` (`None`: the
+    /// first frame) up to the block holding event `to` (`None`: the last frame), made
+    /// as readers of this trace decode its blocks. Ranges made from consecutive events
+    /// of one trace cover every frame once. Returns whether a check was attached: a
+    /// range whose blocks all belong to its neighbours has nothing of its own.
+    pub fn check_inline(&self, from: Option<u64>, to: Option<u64>) -> bool {
+        if !self.can_check_inline() {
+            return false;
+        }
+        let Layout::Blocks(blocks) = &self.layout else {
+            return false;
+        };
+        let (Some(start), Some(end)) = (
+            self.inline_start(from),
+            to.map_or(Some(self.frames_end), |t| self.inline_start(Some(t))),
+        ) else {
+            return false;
+        };
+        if start >= end {
+            return false;
+        }
+        let check = match from {
+            None => Checker::default(),
+            Some(_) => {
+                let i = blocks.partition_point(|b| b.offset < start);
+                let (Some(b), Some(first)) = (blocks.get(i), blocks.first()) else {
+                    return false;
+                };
+                Checker::at_block(b, first.first)
+            }
+        };
+        *self.inline.lock() = Some(InlineCheck {
+            check,
+            next: start,
+            end,
+            offered: 0,
+            failed: false,
+        });
+        true
+    }
+
+    /// A reader opened the block at `offset`: the attached check takes it if it comes
+    /// next (after blob frames only, which the check reads itself).
+    pub(crate) fn offer_inline(&self, offset: u64, block: &Decoded) {
+        let mut slot = self.inline.lock();
+        let Some(c) = slot.as_mut() else {
+            return;
+        };
+        if c.failed || offset < c.next || offset >= c.end {
+            return;
+        }
+        if offset > c.next {
+            // Frames before it that no replay offered (blobs; a block whose events the
+            // replay did not all compare, such as the one holding only the run header)
+            // are read and checked here.
+            let frames = self.frames_between(c.next, offset);
+            match self.check_blocks(std::mem::take(&mut c.check), frames, &mut |_, _| {}) {
+                Ok(check) => c.check = check,
+                Err(_) => {
+                    c.failed = true;
+                    return;
+                }
+            }
+        }
+        match c.check.decoded_block(offset, block) {
+            Ok(()) => {
+                c.next = offset + block.frame_len;
+                c.offered += 1;
+            }
+            Err(_) => c.failed = true,
+        }
+    }
+
+    /// Detaches the check and finishes it: the frames of its range no reader opened are
+    /// checked here.
+    pub fn finish_inline(&self) -> InlineChecked {
+        let Some(c) = self.inline.lock().take() else {
+            return InlineChecked(Part::Empty);
+        };
+        if c.failed {
+            return InlineChecked(Part::Failed);
+        }
+        let frames = self.frames_between(c.next, c.end);
+        InlineChecked(match self.check_blocks(c.check, frames, &mut |_, _| {}) {
+            Ok(check) => Part::Done {
+                check,
+                offered: c.offered,
+            },
+            Err(_) => Part::Failed,
+        })
+    }
+
+    /// The whole check, from every range's part in trace order: what [`Trace::verify`]
+    /// would report, or `None` when anything did not check out (run that pass then: it
+    /// reports the first problem in trace order).
+    pub fn inline_report(&self, parts: Vec<InlineChecked>) -> Option<VerifyReport> {
+        let mut joined: Option<Checker> = None;
+        let (mut offered, mut ranges) = (0, 0);
+        for part in parts {
+            match part.0 {
+                Part::Empty => {}
+                Part::Failed => return None,
+                Part::Done { check, offered: o } => {
+                    offered += o;
+                    ranges += 1;
+                    match joined.as_mut() {
+                        None => joined = Some(check),
+                        Some(j) => super::parallel::join(j, check)?,
+                    }
+                }
+            }
+        }
+        let joined = joined?;
+        // The first range must start at the first frame.
+        if joined.blocks.first().map(|b| b.1) != self.first_block_offset() {
+            return None;
+        }
+        let mut report = self.blocks_report(joined, ranges).ok()?;
+        report.inline_blocks = offered;
+        Some(report)
+    }
+
+    fn first_block_offset(&self) -> Option<u64> {
+        match &self.layout {
+            Layout::Blocks(b) => b.first().map(|b| b.offset),
+            Layout::Frames { .. } => None,
+        }
+    }
+}
+
+impl InlineSlot {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<InlineCheck>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
