@@ -94,6 +94,51 @@ fn verify_flipped_byte_exits_2_naming_offset_and_event() {
 }
 
 #[test]
+fn verify_reports_an_altered_event_as_damage_not_as_a_divergence() {
+    // One event per block: blocks that small are stored, not compressed, so an event's
+    // bytes can be altered in place and the frame's checksum made right, as a tamperer
+    // would. The replay meets the altered event before the chain does (at the next
+    // block): `verify` still says damage, exit 2, not divergence, exit 1.
+    let options = WriterOptions {
+        flush_every_events: 1,
+        ..WriterOptions::default()
+    };
+    let path = record_bank_in_blocks("altered", &[OPEN_ALICE, OPEN_BOB, OPEN_ALICE], options);
+    let arg = path.to_str().unwrap();
+    assert_eq!(bin(&["verify", arg]).status.code(), Some(0));
+    damage(&path, |bytes| {
+        let mut at = 16;
+        while at + 9 <= bytes.len() {
+            let len = u32::from_le_bytes(bytes[at + 1..at + 5].try_into().unwrap()) as usize;
+            let payload = at + 9..at + 9 + len;
+            let found = bytes[payload.clone()]
+                .windows(5)
+                .position(|w| w == b"alice");
+            if let (5, Some(i)) = (bytes[at], found) {
+                bytes[payload.start + i] = b'b';
+                let mut crc = crc32fast::Hasher::new();
+                crc.update(&bytes[at..at + 5]);
+                crc.update(&bytes[payload]);
+                bytes[at + 5..at + 9].copy_from_slice(&crc.finalize().to_le_bytes());
+                return;
+            }
+            at = payload.end;
+        }
+        panic!("no stored block holds \"alice\"");
+    });
+    for jobs in ["1", "2"] {
+        let out = bin(&["verify", arg, "--jobs", jobs]);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "--jobs {jobs}: {stderr}");
+        assert!(stderr.contains("verify failed"), "{stderr}");
+        assert!(
+            stderr.contains("one of these events was altered"),
+            "{stderr}"
+        );
+    }
+}
+
+#[test]
 fn a_cut_trace_verifies_up_to_the_cut_and_fails_only_when_completeness_is_required() {
     // Blocks of 4 events; the cut goes into the last one, as a crash mid-write leaves it.
     let options = WriterOptions {

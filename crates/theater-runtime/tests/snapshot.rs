@@ -11,7 +11,9 @@ use serde_json::json;
 use theater_runtime::replay::{ReplayDriver, Step};
 use theater_runtime::{Checkpoint, RuntimeError, SnapshotPolicy};
 use theater_trace::synth::{for_seeds, Rng};
-use theater_trace::{Digest, EventBody, RestartPolicy, Trace, TraceWriter, WriterOptions};
+use theater_trace::{
+    Digest, EventBody, RestartPolicy, Trace, TraceWriter, VerifyReport, WriterOptions,
+};
 
 /// `n` permanent chaos actors, `a0`…
 fn chaos_actors(n: u64) -> Vec<theater_runtime::ActorSpec> {
@@ -295,6 +297,18 @@ fn parallel(
     Ok(report)
 }
 
+/// [`theater_runtime::replay_verifying`] of `bytes` on `jobs` threads.
+fn verifying(
+    bytes: &[u8],
+    jobs: usize,
+) -> Result<(theater_runtime::replay::ReplayReport, Option<VerifyReport>), RuntimeError> {
+    let open = || Trace::from_bytes(bytes.to_vec()).map_err(RuntimeError::from);
+    let done = std::sync::atomic::AtomicU64::new(0);
+    with_cache(&spec_stub(), |c| {
+        theater_runtime::replay_verifying(&open, &Default::default(), jobs, c, &done)
+    })
+}
+
 #[test]
 fn a_replay_split_at_snapshots_across_threads_matches_a_sequential_one() {
     for_seeds(30, |seed| {
@@ -314,6 +328,24 @@ fn a_replay_split_at_snapshots_across_threads_matches_a_sequential_one() {
                 (r.events, r.head, r.finished),
                 (sequential.events, sequential.head, true)
             );
+        }
+        // verify's one pass: the same replay, and the integrity pass's report.
+        let plain = |r: VerifyReport| VerifyReport {
+            threads: 0,
+            inline_blocks: 0,
+            ..r
+        };
+        let whole = plain(Trace::from_bytes(bytes.clone()).unwrap().verify().unwrap());
+        for jobs in [1, 2, 3] {
+            let (r, checked) = verifying(&bytes, jobs).unwrap();
+            assert_eq!(
+                (r.events, r.head, r.finished),
+                (sequential.events, sequential.head, true),
+                "seed {seed}, {jobs} jobs"
+            );
+            let checked = checked.unwrap_or_else(|| panic!("seed {seed}: not checked inline"));
+            assert_eq!(plain(checked), whole, "seed {seed}, {jobs} jobs");
+            assert!(checked.inline_blocks > 0, "seed {seed}, {jobs} jobs");
         }
         // Cut by a crash: the same prefix as a sequential replay of it.
         let cut = bytes.len() * 2 / 3;
