@@ -8,8 +8,8 @@
 //! - `bisect` on a condition that stays true: probes and events re-executed;
 //! - on a long run recorded with snapshots (1,000,000 deliveries; set
 //!   `THEATER_BENCH_DELIVERIES`), a fresh session: opening it, reaching its last step,
-//!   and random seeks, against the same run recorded without snapshots; and `verify`
-//!   (integrity, then replay) on 1 and 2 threads against recording it.
+//!   and random seeks, against the same run recorded without snapshots. (`verify`
+//!   against recording it: `cargo bench -p theater-runtime --bench verify`.)
 //!
 //! Figures go to docs/benchmarks.md.
 
@@ -222,9 +222,7 @@ fn long_run() {
         every_ms: 0,
         ..SnapshotPolicy::default()
     };
-    let t = Instant::now();
     let with = record_rally(deliveries, policy);
-    let recording = t.elapsed();
     let without = record_rally(deliveries, SnapshotPolicy::OFF);
     let snapshots = Trace::from_bytes(with.clone())
         .unwrap()
@@ -238,42 +236,6 @@ fn long_run() {
         without.len()
     );
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
-    // verify --jobs as the CLI runs it: the integrity pass, then the replay split at
-    // snapshots; against recording the same run.
-    let mut integrity = Vec::new();
-    let mut verify = Vec::new();
-    for jobs in [1, 2] {
-        let trace = Trace::from_bytes(with.clone()).unwrap();
-        let t = Instant::now();
-        trace.verify_jobs(jobs).unwrap();
-        integrity.push(t.elapsed());
-        drop(trace);
-        let open = || Trace::from_bytes(with.clone()).map_err(theater_runtime::RuntimeError::from);
-        let mut cache = theater_runtime::ComponentCache::new(&Limits::default()).unwrap();
-        let done = std::sync::atomic::AtomicU64::new(0);
-        let t = Instant::now();
-        let options = theater_runtime::replay::ReplayOptions::default();
-        let r = theater_runtime::replay_parallel(&open, &options, jobs, &mut cache, &done).unwrap();
-        assert!(r.finished);
-        verify.push(t.elapsed());
-    }
-    let total = |j: usize| integrity[j] + verify[j];
-    println!(
-        "  recording it: {:.0} ms; verify on 1 thread: {:.0} ms (integrity {:.0} + replay {:.0}); with --jobs 2: {:.0} ms (integrity {:.0} + replay {:.0})",
-        ms(recording),
-        ms(total(0)),
-        ms(integrity[0]),
-        ms(verify[0]),
-        ms(total(1)),
-        ms(integrity[1]),
-        ms(verify[1]),
-    );
-    println!(
-        "  verify --jobs 2 throughput / recording throughput: {:.2} (1 thread: {:.2}; the replay alone, --jobs 2: {:.2})",
-        recording.as_secs_f64() / total(1).as_secs_f64(),
-        recording.as_secs_f64() / total(0).as_secs_f64(),
-        recording.as_secs_f64() / verify[1].as_secs_f64()
-    );
     // bisect on a fresh session: a condition that starts holding in the middle.
     let hits: Predicate = format!("ping:/hits >= {}", deliveries / 4).parse().unwrap();
     let options = SessionOptions::default();

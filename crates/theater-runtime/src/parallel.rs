@@ -53,13 +53,13 @@ fn replay_range(
     trace: Trace,
     options: &ReplayOptions,
     (start, stop): (Option<u64>, Option<u64>),
-    (mut cache, inline): (ComponentCache, bool),
+    (cache, inline): (&mut ComponentCache, bool),
     done: &AtomicU64,
 ) -> Result<RangeEnd, RuntimeError> {
     if inline {
         trace.check_inline(start, stop);
     }
-    let mut driver = ReplayDriver::new(trace, options, &mut cache)?;
+    let mut driver = ReplayDriver::new(trace, options, cache)?;
     if let Some(s) = start {
         driver.restore_snapshot(s)?;
     }
@@ -127,32 +127,42 @@ fn replay_ranges(
     } else {
         vec![None]
     };
-    if starts.len() == 1 && !inline {
-        // The sequential replay, with its handling of a trace cut during setup.
-        let report = crate::replay::replay_cached(trace, options, cache)?;
-        done.store(report.events, Ordering::Relaxed);
-        return Ok((report, None));
-    }
-    // The components compiled once, on this thread; every range's driver shares them.
-    drop(ReplayDriver::new(trace, options, cache)?);
-    let traces = (0..starts.len())
-        .map(|_| open())
-        .collect::<Result<Vec<_>, _>>()?;
-    let results: Vec<Result<RangeEnd, RuntimeError>> = std::thread::scope(|s| {
-        let handles: Vec<_> = traces
-            .into_iter()
-            .enumerate()
-            .map(|(i, trace)| {
-                let range = (starts[i], starts.get(i + 1).copied().flatten());
-                let cache = cache.clone();
-                s.spawn(move || replay_range(trace, options, range, (cache, inline), done))
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-            .collect()
-    });
+    let results: Vec<Result<RangeEnd, RuntimeError>> = if starts.len() == 1 {
+        if !inline {
+            // The sequential replay, with its handling of a trace cut during setup.
+            let report = crate::replay::replay_cached(trace, options, cache)?;
+            done.store(report.events, Ordering::Relaxed);
+            return Ok((report, None));
+        }
+        vec![replay_range(
+            trace,
+            options,
+            (None, None),
+            (cache, true),
+            done,
+        )]
+    } else {
+        // The components compiled once, on this thread; every range's driver shares them.
+        drop(ReplayDriver::new(trace, options, cache)?);
+        let traces = (0..starts.len())
+            .map(|_| open())
+            .collect::<Result<Vec<_>, _>>()?;
+        std::thread::scope(|s| {
+            let handles: Vec<_> = traces
+                .into_iter()
+                .enumerate()
+                .map(|(i, trace)| {
+                    let range = (starts[i], starts.get(i + 1).copied().flatten());
+                    let mut cache = cache.clone();
+                    s.spawn(move || replay_range(trace, options, range, (&mut cache, inline), done))
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                .collect()
+        })
+    };
     let mut fuel_differs = 0;
     let mut last = None;
     let mut parts = Vec::new();

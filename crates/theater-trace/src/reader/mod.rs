@@ -105,6 +105,17 @@ pub(crate) enum StoredIndex {
     Blocks(u64, IndexV3),
 }
 
+/// State another part of the crate keeps with an open trace, behind a lock (what it is,
+/// only that part knows).
+#[derive(Default)]
+pub(crate) struct Attached(pub(crate) Mutex<Option<Box<dyn std::any::Any + Send>>>);
+
+impl std::fmt::Debug for Attached {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Attached")
+    }
+}
+
 /// An open trace.
 #[derive(Debug)]
 pub struct Trace {
@@ -134,8 +145,9 @@ pub struct Trace {
     pub(crate) segments: Vec<SegmentInfo>,
     /// Version 3: the last block decoded.
     block_cache: blocks::BlockCache,
-    /// An integrity check made as readers decode blocks (see `Trace::check_inline`).
-    pub(crate) inline: crate::verify::InlineSlot,
+    /// What an integrity check made as a replay reads keeps with the trace (see
+    /// `Trace::check_inline`); the reader only holds it.
+    pub(crate) inline: Attached,
     /// The snapshot events' numbers, once known (see [`Trace::snapshots`]).
     snapshots: std::sync::OnceLock<Vec<u64>>,
     /// Where the blobs of xblob frames are fetched (a trace opened from a store).

@@ -92,6 +92,14 @@ impl RawEvent {
         }
     }
 
+    /// The decoded block holding the event (version 3).
+    pub(crate) fn block(&self) -> Option<&Arc<Decoded>> {
+        match &self.stored {
+            Stored::Block(block, _) => Some(block),
+            Stored::Decoded(_) => None,
+        }
+    }
+
     /// Whether this is the last event of its block (version 3).
     pub fn ends_block(&self) -> bool {
         match &self.stored {
@@ -156,15 +164,6 @@ impl Iterator for RawEvents<'_> {
 }
 
 impl Trace {
-    /// A replay has compared the events of `last`'s block up to `last`, its last: the
-    /// block is offered to the inline check attached to this trace, if any (see
-    /// [`Trace::check_inline`]).
-    pub fn block_compared(&self, last: &RawEvent) {
-        if let Stored::Block(block, _) = &last.stored {
-            self.offer_inline(last.offset, block);
-        }
-    }
-
     /// [`Trace::events_from`], each event not decoded until asked ([`RawEvent`]).
     pub fn raw_events_from(&self, n: u64) -> RawEvents<'_> {
         RawEvents(self.events_from(n))

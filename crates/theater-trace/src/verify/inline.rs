@@ -1,41 +1,42 @@
 //! Verifying a trace while a replay reads it.
 //!
-//! `verify` checks a trace's integrity and then replays it. Both read every block: the
-//! integrity pass decompresses it, hashes the chain through it and checks each event,
-//! and the replay decompresses it and hashes the chain again. Done inline, the check
-//! runs on the blocks as the replay's reader decodes them, with the chain values that
-//! reader computed: each block is decompressed and chain-hashed once.
+//! `verify` checks a trace's integrity and replays it. Made one after the other, both
+//! read every block: the integrity pass decompresses it, hashes the chain through it and
+//! decodes and re-encodes every event; the replay decompresses it and hashes the chain
+//! again. Made inline, the check takes the blocks the replay has read, with the chain
+//! values its reader computed, so each block is decompressed and hashed once; and it
+//! decodes no event the replay vouched for ([`RawEvent::vouch`]): one the replay
+//! produced to the byte (so its bytes are canonical) that [`crate::vouchable`] accepts
+//! (no header, snapshot or blob reference, payloads as the format wants them), where
+//! what is left to check is where it stands.
 //!
 //! A check is attached to an open trace for a range of its frames
-//! ([`Trace::check_inline`]). Every block a reader of that trace opens is offered to it
-//! (`Trace::offer_inline`); the check takes the block that comes next in file order
-//! (first checking any blob frames before it itself) and lets any other pass, so
-//! whatever order a reader goes in, the check advances through the frames in order and
-//! never skips one. When the replay is done, [`Trace::finish_inline`] checks what no
-//! reader opened (normally nothing, or blob frames after the last block), and
-//! [`Trace::inline_report`] joins the ranges in order as the parallel pass joins its
-//! own (see `super::parallel`).
+//! ([`Trace::check_inline`]). When the replay has compared the last event of a block, it
+//! offers the block ([`Trace::block_compared`]); the check takes it unless it has passed
+//! it, first reading and checking itself any frames before it that were not offered
+//! (blobs; a block whose events the replay did not all compare). So whatever the replay
+//! does, the check advances through the frames in order and never skips one. When the
+//! replay is done, [`Trace::finish_inline`] checks the rest of the range, and
+//! [`Trace::inline_report`] joins the ranges in order as the parallel pass joins its own
+//! (see `super::parallel`).
 //!
 //! Anything that does not check out makes the report `None`: the caller then runs the
 //! ordinary pass, which reports the first problem in trace order. So the result and the
 //! error are always the ordinary pass's, and the inline check only saves work on an
 //! intact trace.
 
-use std::sync::Mutex;
+use std::any::Any;
 
 use crate::format::HEADER_LEN;
-use crate::reader::{Decoded, Layout, Trace};
+use crate::reader::{Decoded, Layout, RawEvent, Trace};
 
 use super::blocks::Checker;
 use super::VerifyReport;
 
-/// The check attached to a trace, if any.
-#[derive(Debug, Default)]
-pub(crate) struct InlineSlot(Mutex<Option<InlineCheck>>);
-
-/// A check in progress over the frames `next..end`.
+/// A check in progress over the frames `next..end`, kept with the trace
+/// (`Trace::inline`).
 #[derive(Debug)]
-pub(crate) struct InlineCheck {
+struct InlineCheck {
     check: Checker,
     /// The next frame to check.
     next: u64,
@@ -120,21 +121,29 @@ impl Trace {
                 Checker::at_block(b, first.first)
             }
         };
-        *self.inline.lock() = Some(InlineCheck {
+        *slot(self) = Some(Box::new(InlineCheck {
             check,
             next: start,
             end,
             offered: 0,
             failed: false,
-        });
+        }));
         true
     }
 
-    /// A reader opened the block at `offset`: the attached check takes it if it comes
-    /// next (after blob frames only, which the check reads itself).
-    pub(crate) fn offer_inline(&self, offset: u64, block: &Decoded) {
-        let mut slot = self.inline.lock();
-        let Some(c) = slot.as_mut() else {
+    /// A replay has compared the events of `last`'s block up to `last`, its last: the
+    /// block is offered to the check attached to this trace, if any.
+    pub fn block_compared(&self, last: &RawEvent) {
+        if let Some(block) = last.block() {
+            self.offer_inline(last.offset, block);
+        }
+    }
+
+    /// The block at `offset`, its events compared: the attached check takes it unless
+    /// it has passed it (checking itself any frames before it that were not offered).
+    fn offer_inline(&self, offset: u64, block: &Decoded) {
+        let mut slot = slot(self);
+        let Some(c) = slot.as_mut().and_then(|c| c.downcast_mut::<InlineCheck>()) else {
             return;
         };
         if c.failed || offset < c.next || offset >= c.end {
@@ -165,7 +174,10 @@ impl Trace {
     /// Detaches the check and finishes it: the frames of its range no reader opened are
     /// checked here.
     pub fn finish_inline(&self) -> InlineChecked {
-        let Some(c) = self.inline.lock().take() else {
+        let Some(c) = slot(self)
+            .take()
+            .and_then(|c| c.downcast::<InlineCheck>().ok())
+        else {
             return InlineChecked(Part::Empty);
         };
         if c.failed {
@@ -219,8 +231,7 @@ impl Trace {
     }
 }
 
-impl InlineSlot {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Option<InlineCheck>> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner())
-    }
+/// The check attached to `trace`, if any, locked.
+fn slot(trace: &Trace) -> std::sync::MutexGuard<'_, Option<Box<dyn Any + Send>>> {
+    trace.inline.0.lock().unwrap_or_else(|p| p.into_inner())
 }

@@ -11,7 +11,6 @@ mod legacy;
 mod parallel;
 
 pub use inline::InlineChecked;
-pub(crate) use inline::InlineSlot;
 
 /// What a successful [`Trace::verify`] checked.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
