@@ -36,6 +36,9 @@ fn range_starts(snapshots: &[u64], (first, end): (u64, u64), jobs: usize) -> Vec
     starts
 }
 
+/// Events a range replays between two updates of the shared progress count.
+const PROGRESS_EVERY_EVENTS: u64 = 4096;
+
 /// What one range's replay ended with.
 struct RangeEnd {
     events: u64,
@@ -64,11 +67,18 @@ fn replay_range(
         driver.restore_snapshot(s)?;
     }
     let mut last = driver.events();
+    let mut counted = last;
     loop {
         let step = driver.step()?;
-        done.fetch_add(driver.events() - last, Ordering::Relaxed);
         last = driver.events();
-        if matches!(step, Step::Ended | Step::Cut) || stop.is_some_and(|s| last > s) {
+        let end = matches!(step, Step::Ended | Step::Cut) || stop.is_some_and(|s| last > s);
+        // Counted in bunches: one counter written by every thread at every step costs
+        // each of them a cache miss per step.
+        if end || last - counted >= PROGRESS_EVERY_EVENTS {
+            done.fetch_add(last - counted, Ordering::Relaxed);
+            counted = last;
+        }
+        if end {
             return Ok(RangeEnd {
                 events: last,
                 head: driver.head(),
