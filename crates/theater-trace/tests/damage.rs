@@ -194,3 +194,37 @@ fn random_multi_byte_damage_never_panics_and_never_verifies() {
         }
     });
 }
+
+#[test]
+fn a_block_without_events_is_damage() {
+    // The writer never seals a block without events, and readers rely on every block
+    // holding one. A crafted one, put before the last block with the numbering and chain
+    // of the block after it, ends the intact prefix.
+    let s = sample(
+        0xe4,
+        60,
+        WriterOptions {
+            flush_every_events: 4,
+            ..WriterOptions::default()
+        },
+    );
+    let blocks = common::blocks(&s.bytes);
+    let (last, _, _) = *blocks.last().unwrap();
+    let mut header = s.bytes[last + 9..last + 9 + 49].to_vec();
+    header[8..16].fill(0); // no events, no raw bytes
+    header[48] = 0; // stored
+    let mut bytes = s.bytes[..last].to_vec();
+    bytes.push(5);
+    bytes.extend_from_slice(&(header.len() as u32).to_le_bytes());
+    bytes.extend_from_slice(&[0; 4]);
+    bytes.extend_from_slice(&header);
+    common::fix_crc(&mut bytes, last);
+    bytes.extend_from_slice(&s.bytes[last..]);
+    let trace = Trace::from_bytes(bytes).unwrap();
+    let r = trace.recovery().expect("opened by scanning");
+    assert_eq!(r.valid_bytes, last as u64);
+    assert!(r.reason.contains("declares 0 events"), "{}", r.reason);
+    assert_eq!(trace.block_count(), Some(blocks.len() as u64 - 1));
+    let read = trace.events().collect::<Result<Vec<_>, _>>().unwrap();
+    assert_eq!(read.len() as u64, trace.event_count());
+}

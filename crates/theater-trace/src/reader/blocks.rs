@@ -340,8 +340,11 @@ impl Events<'_> {
         };
         // Events before `skip_to` (a seek into the block) are passed over at once: their
         // chain values are known. The last is still stepped through, to close the block.
+        // (A block holds at least one event: its header is refused otherwise.)
         let skip = usize::try_from(self.skip_to.saturating_sub(block.first)).unwrap_or(usize::MAX);
-        block.next = block.next.max(skip.min(block.block.ranges.len() - 1));
+        block.next = block
+            .next
+            .max(skip.min(block.block.ranges.len().saturating_sub(1)));
         let range = block.block.ranges[block.next].clone();
         let number = block.first + block.next as u64;
         let digests = block.block.digests();
@@ -490,10 +493,6 @@ impl Events<'_> {
             .into());
         }
         self.number = h.first_event + u64::from(h.count);
-        if block.ranges.is_empty() {
-            // A block of blobs only: nothing to step through.
-            return Ok(());
-        }
         self.block = Some(OpenBlock {
             offset,
             first: h.first_event,
