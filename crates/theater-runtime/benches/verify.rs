@@ -101,6 +101,12 @@ fn verify(path: &Path, jobs: usize, inline: bool) -> Duration {
             "most blocks are checked as the replay reads them: {} of {blocks}",
             integrity.inline_blocks
         );
+        assert!(
+            integrity.vouched_events * 10 >= integrity.events * 9,
+            "most events are vouched for: {} of {}",
+            integrity.vouched_events,
+            integrity.events
+        );
     }
     elapsed
 }

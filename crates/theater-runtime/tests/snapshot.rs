@@ -333,6 +333,7 @@ fn a_replay_split_at_snapshots_across_threads_matches_a_sequential_one() {
         let plain = |r: VerifyReport| VerifyReport {
             threads: 0,
             inline_blocks: 0,
+            vouched_events: 0,
             ..r
         };
         let whole = plain(Trace::from_bytes(bytes.clone()).unwrap().verify().unwrap());
@@ -346,6 +347,7 @@ fn a_replay_split_at_snapshots_across_threads_matches_a_sequential_one() {
             let checked = checked.unwrap_or_else(|| panic!("seed {seed}: not checked inline"));
             assert_eq!(plain(checked), whole, "seed {seed}, {jobs} jobs");
             assert!(checked.inline_blocks > 0, "seed {seed}, {jobs} jobs");
+            assert!(checked.vouched_events > 0, "seed {seed}, {jobs} jobs");
         }
         // Cut by a crash: the same prefix as a sequential replay of it.
         let cut = bytes.len() * 2 / 3;

@@ -77,6 +77,7 @@ fn plain(r: VerifyReport) -> VerifyReport {
     VerifyReport {
         threads: 0,
         inline_blocks: 0,
+        vouched_events: 0,
         ..r
     }
 }
@@ -104,6 +105,12 @@ fn an_intact_trace_checks_inline_as_the_ordinary_pass_in_any_ranges() {
             "seed {seed}: only {} of {blocks} blocks were checked as they were read",
             r.inline_blocks
         );
+        assert!(
+            r.vouched_events * 2 >= r.events,
+            "seed {seed}: only {} of {} events were taken as vouched for",
+            r.vouched_events,
+            r.events
+        );
     });
 }
 
@@ -113,7 +120,7 @@ fn nothing_offered_is_still_a_whole_check() {
     let trace = Trace::from_bytes(s.bytes.clone()).unwrap();
     assert!(trace.check_inline(None, None));
     let r = trace.inline_report(vec![trace.finish_inline()]).unwrap();
-    assert_eq!(r.inline_blocks, 0);
+    assert_eq!((r.inline_blocks, r.vouched_events), (0, 0));
     assert_eq!(plain(r), plain(trace.verify().unwrap()));
 }
 

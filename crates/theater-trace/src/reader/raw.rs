@@ -87,7 +87,7 @@ impl RawEvent {
     /// [`crate::vouchable`] accepts, so an inline integrity check need not decode it
     /// (see [`Trace::check_inline`]). Nothing for a version 1/2 event.
     pub fn vouch(&self) {
-        if let Stored::Block(block, _) = &self.stored {
+        if let Some(block) = self.block() {
             block.vouch((self.number - block.header.first_event) as usize);
         }
     }
@@ -102,12 +102,8 @@ impl RawEvent {
 
     /// Whether this is the last event of its block (version 3).
     pub fn ends_block(&self) -> bool {
-        match &self.stored {
-            Stored::Block(block, _) => {
-                self.number + 1 == block.header.first_event + block.events() as u64
-            }
-            Stored::Decoded(_) => false,
-        }
+        self.block()
+            .is_some_and(|b| self.number + 1 == b.header.first_event + b.events() as u64)
     }
 
     /// The event's version 3 encoding, as stored (`None` in versions 1 and 2).

@@ -33,6 +33,8 @@ pub(super) struct Checker {
     pub(super) snapshots: Vec<u64>,
     /// The kinds of every block's events, as the index lists them.
     pub(super) kinds: Vec<Vec<(u8, u32)>>,
+    /// Events a replay vouched for, checked without decoding (see `super::inline`).
+    pub(super) vouched: u64,
     /// The first event's number, once the first block is read: 0, or where a segment
     /// starts (its first block's header says; its first event must agree).
     pub(super) start: Option<u64>,
@@ -134,6 +136,7 @@ impl Trace {
             head: check.chain,
             threads,
             inline_blocks: 0,
+            vouched_events: 0,
         })
     }
 }
@@ -253,6 +256,7 @@ impl Checker {
                 continue;
             }
             let snapshot = if decoded.is_some_and(|d| d.is_vouched(n)) {
+                self.vouched += 1;
                 self.vouched_event()
             } else {
                 self.event(bytes)

@@ -75,26 +75,12 @@ impl Trace {
             && self.external.is_none()
     }
 
-    /// The frame offset where the range that starts at event `from` starts its check:
-    /// the block holding `from` (the first frame for `None`).
-    fn inline_start(&self, from: Option<u64>) -> Option<u64> {
-        let Layout::Blocks(blocks) = &self.layout else {
-            return None;
-        };
-        Some(match from {
-            None => HEADER_LEN,
-            Some(n) => {
-                let i = blocks.partition_point(|b| b.first <= n).checked_sub(1)?;
-                blocks[i].offset
-            }
-        })
-    }
-
     /// Attaches a check of the frames from the block holding event `from` (`None`: the
     /// first frame) up to the block holding event `to` (`None`: the last frame), made
-    /// as readers of this trace decode its blocks. Ranges made from consecutive events
-    /// of one trace cover every frame once. Returns whether a check was attached: a
-    /// range whose blocks all belong to its neighbours has nothing of its own.
+    /// as a replay of this trace compares the events of its blocks. Ranges made from
+    /// consecutive events of one trace cover every frame once. Returns whether a check
+    /// was attached: a range whose blocks all belong to its neighbours has nothing of
+    /// its own. Attach it before the replay starts.
     pub fn check_inline(&self, from: Option<u64>, to: Option<u64>) -> bool {
         if !self.can_check_inline() {
             return false;
@@ -102,25 +88,23 @@ impl Trace {
         let Layout::Blocks(blocks) = &self.layout else {
             return false;
         };
-        let (Some(start), Some(end)) = (
-            self.inline_start(from),
-            to.map_or(Some(self.frames_end), |t| self.inline_start(Some(t))),
-        ) else {
-            return false;
+        let holding = |n: u64| blocks.partition_point(|b| b.first <= n).checked_sub(1);
+        let (start, check) = match from.map(holding) {
+            None => (HEADER_LEN, Checker::default()),
+            Some(Some(i)) => (
+                blocks[i].offset,
+                Checker::at_block(&blocks[i], blocks[0].first),
+            ),
+            Some(None) => return false,
+        };
+        let end = match to.map(holding) {
+            None => self.frames_end,
+            Some(Some(i)) => blocks[i].offset,
+            Some(None) => return false,
         };
         if start >= end {
             return false;
         }
-        let check = match from {
-            None => Checker::default(),
-            Some(_) => {
-                let i = blocks.partition_point(|b| b.offset < start);
-                let (Some(b), Some(first)) = (blocks.get(i), blocks.first()) else {
-                    return false;
-                };
-                Checker::at_block(b, first.first)
-            }
-        };
         *slot(self) = Some(Box::new(InlineCheck {
             check,
             next: start,
@@ -129,6 +113,12 @@ impl Trace {
             failed: false,
         }));
         true
+    }
+
+    /// Whether a check is attached (see [`Trace::check_inline`]): a replay vouches for
+    /// events only then.
+    pub fn checking_inline(&self) -> bool {
+        slot(self).is_some()
     }
 
     /// A replay has compared the events of `last`'s block up to `last`, its last: the
@@ -214,20 +204,16 @@ impl Trace {
             }
         }
         let joined = joined?;
-        // The first range must start at the first frame.
-        if joined.blocks.first().map(|b| b.1) != self.first_block_offset() {
+        // The first part must be the one from the first frame: only it resolves every
+        // blob reference itself.
+        if joined.deferred.is_some() {
             return None;
         }
+        let vouched = joined.vouched;
         let mut report = self.blocks_report(joined, ranges).ok()?;
         report.inline_blocks = offered;
+        report.vouched_events = vouched;
         Some(report)
-    }
-
-    fn first_block_offset(&self) -> Option<u64> {
-        match &self.layout {
-            Layout::Blocks(b) => b.first().map(|b| b.offset),
-            Layout::Frames { .. } => None,
-        }
     }
 }
 

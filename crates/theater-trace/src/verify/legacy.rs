@@ -83,6 +83,7 @@ impl Trace {
             head: check.head,
             threads: 1,
             inline_blocks: 0,
+            vouched_events: 0,
         })
     }
 

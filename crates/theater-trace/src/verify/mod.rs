@@ -29,6 +29,9 @@ pub struct VerifyReport {
     /// Blocks checked as a replay's reader decoded them, without decompressing or
     /// hashing them again (see [`Trace::check_inline`]); 0 for a pass of its own.
     pub inline_blocks: u64,
+    /// Of their events, those checked without being decoded: the replay produced them
+    /// to the byte (see [`crate::vouchable`]).
+    pub vouched_events: u64,
 }
 
 impl Trace {
@@ -92,6 +95,7 @@ impl Trace {
             head: Digest::ZERO,
             threads: 1,
             inline_blocks: 0,
+            vouched_events: 0,
         };
         let mut base = 0;
         for (i, s) in self.segments.iter().enumerate() {
@@ -112,6 +116,7 @@ impl Trace {
                         head: s.head,
                         threads: 1,
                         inline_blocks: 0,
+                        vouched_events: 0,
                     }
                 }
                 // The last segment cut: reported as a cut trace file's would be.

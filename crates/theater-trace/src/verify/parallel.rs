@@ -138,6 +138,7 @@ pub(super) fn join(joined: &mut Checker, next: Checker) -> Option<()> {
     joined.kinds.extend(next.kinds);
     joined.events = next.events;
     joined.chain = next.chain;
+    joined.vouched += next.vouched;
     Some(())
 }
 
