@@ -56,31 +56,21 @@ pub(crate) fn verify(
     };
     if trace.can_check_inline() {
         let bar = progress(trace.event_count(), "verify");
-        let result = threaded(path, &replay_options, options.jobs, &bar, true);
+        let (result, checked) = match threaded(path, &replay_options, options.jobs, &bar, true) {
+            Ok((report, checked)) => (Ok(report), checked),
+            Err(e) => (Err(e), None),
+        };
         bar.finish_and_clear();
-        if let Ok((report, Some(checked))) = &result {
-            writeln!(out, "{}", integrity_ok(&trace, checked))?;
-            return replayed(
-                path,
-                &trace,
-                Ok(report.clone()),
-                &replay_options,
-                false,
-                out,
-            );
+        match checked {
+            Some(checked) => writeln!(out, "{}", integrity_ok(&trace, &checked))?,
+            // Something did not check out: the ordinary pass tells damage from divergence.
+            None => {
+                if let Integrity::Exit(code) = integrity(&trace, path, options, out)? {
+                    return Ok(code);
+                }
+            }
         }
-        // Something did not check out: the ordinary pass tells damage from divergence.
-        if let Integrity::Exit(code) = integrity(&trace, path, options, out)? {
-            return Ok(code);
-        }
-        return replayed(
-            path,
-            &trace,
-            result.map(|r| r.0),
-            &replay_options,
-            false,
-            out,
-        );
+        return replayed(path, &trace, result, &replay_options, false, out);
     }
     let cut = match integrity(&trace, path, options, out)? {
         Integrity::Exit(code) => return Ok(code),
