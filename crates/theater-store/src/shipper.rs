@@ -363,11 +363,33 @@ impl Worker {
         }
         let key = self.at.child(&segment_file_name(f.number));
         let bytes = std::fs::read(&f.path).map_err(|e| io(&f.path, "reading", e))?;
-        let thin = match if sealed {
-            externalize(bytes.clone())
+        let thin = if sealed {
+            self.thin(f, bytes, final_)?
         } else {
-            Err(TraceError::Misuse("not sealed"))
-        } {
+            // Final here: a cut segment that a later one continues, or the last of a
+            // run that ended, stored as it is.
+            Some(bytes)
+        };
+        let Some(thin) = thin else {
+            return Ok(false);
+        };
+        let len = thin.len() as u64;
+        self.store.put(&key, thin)?;
+        self.shipped = Some(f.number);
+        self.report.segments += 1;
+        self.report.segment_bytes += len;
+        Ok(true)
+    }
+
+    /// A sealed segment's bytes in the store's form, its blobs uploaded first; `None`
+    /// when it turns out not to be sealed and is not final yet (written still).
+    fn thin(
+        &mut self,
+        f: &Spooled,
+        bytes: Vec<u8>,
+        final_: bool,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        match externalize(bytes.clone()) {
             Ok(e) => {
                 for (digest, frame) in e.blobs {
                     if self.store.put_blob(&digest, frame)? {
@@ -376,25 +398,14 @@ impl Worker {
                         self.report.blobs_present += 1;
                     }
                 }
-                e.thin
+                Ok(Some(e.thin))
             }
-            // Not sealed: still being written, unless it is final (a cut segment that
-            // a later one continues, or the last of a run that ended): stored as it is.
-            Err(TraceError::Misuse(_)) if final_ => bytes,
-            Err(TraceError::Misuse(_)) => return Ok(false),
-            Err(e) => {
-                return Err(StoreError::Trace {
-                    location: f.path.display().to_string(),
-                    source: Box::new(e),
-                })
-            }
-        };
-        let len = thin.len() as u64;
-        self.store.put(&key, thin)?;
-        self.shipped = Some(f.number);
-        self.report.segments += 1;
-        self.report.segment_bytes += len;
-        Ok(true)
+            Err(TraceError::Misuse(_)) => Ok(final_.then_some(bytes)),
+            Err(e) => Err(StoreError::Trace {
+                location: f.path.display().to_string(),
+                source: Box::new(e),
+            }),
+        }
     }
 }
 
