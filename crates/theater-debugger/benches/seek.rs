@@ -17,11 +17,8 @@ use std::time::{Duration, Instant};
 
 use theater_debugger::rerun::{Input, Rerun};
 use theater_debugger::{bisect, Predicate, Session, SessionOptions};
-use theater_runtime::{
-    run_header, ActorSpec, ComponentSpec, Limits, Recorder, Sink, SnapshotPolicy, System,
-    SystemSpec,
-};
-use theater_trace::{Bytes, RestartPolicy, RunMode, Trace, TraceWriter, WriterOptions};
+use theater_runtime::{run_header, Recorder, Sink, SnapshotPolicy, System};
+use theater_trace::{Trace, TraceWriter, WriterOptions};
 
 const VOLLEYS: u64 = 20_000;
 const SEEKS: usize = 200;
@@ -121,25 +118,8 @@ fn main() {
 /// A ping-pong rally of `deliveries`, recorded with `policy` as `theater run --record`
 /// does (to a file, on the recorder thread); the trace's bytes.
 fn record_rally(deliveries: u64, policy: SnapshotPolicy) -> Vec<u8> {
-    let actor = |name: &str, peer: u64| ActorSpec {
-        name: name.into(),
-        component: "ping-pong".into(),
-        init_args: Bytes(format!(r#"{{"peer":{peer}}}"#).into_bytes()),
-        restart: RestartPolicy::Permanent,
-        fuel_per_delivery: None,
-        grants: None,
-    };
-    let spec = SystemSpec {
-        mode: RunMode::Simulated,
-        seed: 3,
-        schedule: Default::default(),
-        limits: Limits::default(),
-        components: vec![ComponentSpec {
-            name: "ping-pong".into(),
-            bytes: theater_testkit::fixture_component("ping-pong"),
-        }],
-        actors: vec![actor("ping", 1), actor("pong", 0)],
-    };
+    let component = theater_testkit::fixture_component("ping-pong");
+    let spec = theater_runtime::bench_support::ping_pong_spec(&component, 3);
     let path = std::env::temp_dir().join(format!("theater-seek-{}.trace", std::process::id()));
     let _ = std::fs::remove_file(&path);
     let writer = TraceWriter::create(

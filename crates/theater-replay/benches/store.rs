@@ -20,13 +20,10 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use theater_debugger::{Session, SessionOptions};
-use theater_runtime::{
-    ActorSpec, ComponentSpec, Limits, Recorder, SegmentPlan, SegmentPolicy, Sink, SnapshotPolicy,
-    System, SystemSpec,
-};
+use theater_runtime::{Recorder, SegmentPlan, SegmentPolicy, Sink, SnapshotPolicy, System};
 use theater_store::{Location, Shipper, ShipperOptions, Store};
 use theater_testkit::s3::S3Server;
-use theater_trace::{Bytes, RestartPolicy, RunMode, WriterOptions};
+use theater_trace::WriterOptions;
 
 fn main() {
     let deliveries: u64 = std::env::var("THEATER_BENCH_DELIVERIES")
@@ -162,25 +159,8 @@ fn mb_per_s(bytes: u64, d: Duration) -> f64 {
 /// A ping-pong rally recorded into `spool` as `theater run --record DIR/ --segment-bytes
 /// 4 MiB` records it.
 fn record_rally(spool: &Path, deliveries: u64) {
-    let actor = |name: &str, peer: u64| ActorSpec {
-        name: name.into(),
-        component: "ping-pong".into(),
-        init_args: Bytes(format!(r#"{{"peer":{peer}}}"#).into_bytes()),
-        restart: RestartPolicy::Permanent,
-        fuel_per_delivery: None,
-        grants: None,
-    };
-    let spec = SystemSpec {
-        mode: RunMode::Simulated,
-        seed: 3,
-        schedule: Default::default(),
-        limits: Limits::default(),
-        components: vec![ComponentSpec {
-            name: "ping-pong".into(),
-            bytes: theater_testkit::fixture_component("ping-pong"),
-        }],
-        actors: vec![actor("ping", 1), actor("pong", 0)],
-    };
+    let component = theater_testkit::fixture_component("ping-pong");
+    let spec = theater_runtime::bench_support::ping_pong_spec(&component, 3);
     std::fs::create_dir_all(spool).unwrap();
     let policy = SegmentPolicy {
         bytes: 4 << 20,

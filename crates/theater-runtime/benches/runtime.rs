@@ -27,25 +27,7 @@ const BALLS: u64 = 20_000;
 use theater_testkit::fixture_component as component;
 
 fn ping_pong_spec() -> SystemSpec {
-    let actor = |name: &str, peer: u64| ActorSpec {
-        name: name.into(),
-        component: "ping-pong".into(),
-        init_args: Bytes(format!("{{\"peer\": {peer}}}").into_bytes()),
-        restart: RestartPolicy::Permanent,
-        fuel_per_delivery: None,
-        grants: None,
-    };
-    SystemSpec {
-        mode: RunMode::Simulated,
-        seed: 1,
-        schedule: Default::default(),
-        limits: Limits::default(),
-        components: vec![ComponentSpec {
-            name: "ping-pong".into(),
-            bytes: component("ping-pong"),
-        }],
-        actors: vec![actor("ping", 1), actor("pong", 0)],
-    }
+    theater_runtime::bench_support::ping_pong_spec(&component("ping-pong"), 1)
 }
 
 #[derive(Clone, Copy, PartialEq)]

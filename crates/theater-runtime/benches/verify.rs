@@ -21,10 +21,10 @@ use std::time::{Duration, Instant};
 
 use theater_runtime::replay::ReplayOptions;
 use theater_runtime::{
-    replay_parallel, replay_verifying, run_header, ActorSpec, ComponentCache, ComponentSpec,
-    Limits, Recorder, RuntimeError, Sink, SnapshotPolicy, System, SystemSpec,
+    replay_parallel, replay_verifying, run_header, ComponentCache, Limits, Recorder, RuntimeError,
+    Sink, SnapshotPolicy, System,
 };
-use theater_trace::{Bytes, RestartPolicy, RunMode, Trace, TraceWriter, WriterOptions};
+use theater_trace::{Trace, TraceWriter, WriterOptions};
 
 fn env(name: &str, default: u64) -> u64 {
     std::env::var(name)
@@ -36,25 +36,8 @@ fn env(name: &str, default: u64) -> u64 {
 /// A ping-pong rally of `deliveries` recorded to `path` as `theater run --record` does;
 /// how long it took, the component compiled included.
 fn record(path: &Path, deliveries: u64) -> Duration {
-    let actor = |name: &str, peer: u64| ActorSpec {
-        name: name.into(),
-        component: "ping-pong".into(),
-        init_args: Bytes(format!(r#"{{"peer":{peer}}}"#).into_bytes()),
-        restart: RestartPolicy::Permanent,
-        fuel_per_delivery: None,
-        grants: None,
-    };
-    let spec = SystemSpec {
-        mode: RunMode::Simulated,
-        seed: 3,
-        schedule: Default::default(),
-        limits: Limits::default(),
-        components: vec![ComponentSpec {
-            name: "ping-pong".into(),
-            bytes: theater_testkit::fixture_component("ping-pong"),
-        }],
-        actors: vec![actor("ping", 1), actor("pong", 0)],
-    };
+    let component = theater_testkit::fixture_component("ping-pong");
+    let spec = theater_runtime::bench_support::ping_pong_spec(&component, 3);
     let _ = std::fs::remove_file(path);
     let t = Instant::now();
     let options = WriterOptions::default();

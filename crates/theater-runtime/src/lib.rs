@@ -127,6 +127,30 @@ pub mod bench_support {
         Ok(ok)
     }
 
+    /// Two actors of `component` (the `ping-pong` example), `ping` and `pong`, each the
+    /// other's peer, in a simulated run with `seed`: the benchmarks' rally.
+    pub fn ping_pong_spec(component: &[u8], seed: u64) -> crate::SystemSpec {
+        let actor = |name: &str, peer: u64| crate::ActorSpec {
+            name: name.into(),
+            component: "ping-pong".into(),
+            init_args: theater_trace::Bytes(format!("{{\"peer\": {peer}}}").into_bytes()),
+            restart: theater_trace::RestartPolicy::Permanent,
+            fuel_per_delivery: None,
+            grants: None,
+        };
+        crate::SystemSpec {
+            mode: theater_trace::RunMode::Simulated,
+            seed,
+            schedule: Default::default(),
+            limits: Limits::default(),
+            components: vec![crate::ComponentSpec {
+                name: "ping-pong".into(),
+                bytes: component.to_vec(),
+            }],
+            actors: vec![actor("ping", 1), actor("pong", 0)],
+        }
+    }
+
     /// The process's resident set size in bytes (Linux: `VmRSS` of /proc/self/status;
     /// 0 where that is unavailable).
     pub fn rss_bytes() -> u64 {
@@ -175,27 +199,9 @@ pub mod bench_support {
         rows: u64,
         mut row: impl FnMut(&SoakRow),
     ) -> Result<SoakReport, RuntimeError> {
-        use crate::{run_header, ActorSpec, ComponentSpec, Recorder, Sink, System, SystemSpec};
+        use crate::{run_header, Recorder, Sink, System};
         use std::time::Instant;
-        let actor = |name: &str, peer: u64| ActorSpec {
-            name: name.into(),
-            component: "ping-pong".into(),
-            init_args: theater_trace::Bytes(format!("{{\"peer\": {peer}}}").into_bytes()),
-            restart: theater_trace::RestartPolicy::Permanent,
-            fuel_per_delivery: None,
-            grants: None,
-        };
-        let spec = SystemSpec {
-            mode: theater_trace::RunMode::Simulated,
-            seed: 1,
-            schedule: Default::default(),
-            limits: Limits::default(),
-            components: vec![ComponentSpec {
-                name: "ping-pong".into(),
-                bytes: component.to_vec(),
-            }],
-            actors: vec![actor("ping", 1), actor("pong", 0)],
-        };
+        let spec = ping_pong_spec(component, 1);
         let options = theater_trace::WriterOptions::default();
         let flush_ms = options.flush_interval_ms;
         let writer = theater_trace::TraceWriter::create(
